@@ -1,0 +1,70 @@
+"""Model registry: ``params.yaml``'s ``model.name`` -> model class.
+
+Every model maps ``(audio (B, T, A), visual)`` to raw segment scores ``(B, T, C)``.
+:func:`build_model` checks the keyword arguments against the constructor's signature so a
+misspelled ``model.<key>`` in ``params.yaml`` is reported by name instead of as a
+``TypeError``.
+"""
+
+import inspect
+
+from torch import nn
+
+from pipeline.errors import PipelineError
+from pipeline.models.ave import AVEBaseline
+
+MODELS: dict[str, type[nn.Module]] = {"ave": AVEBaseline}
+
+# Constructor arguments that the trainer derives from the data, not from ``params.yaml``.
+DATA_DIMS = ("audio_dim", "visual_dim", "n_regions", "n_classes")
+
+
+def _model_class(name: str) -> type[nn.Module]:
+    """Return the registered class ``name``; :class:`PipelineError` if there is none."""
+    if name not in MODELS:
+        raise PipelineError(
+            f"model.name: unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}"
+        )
+    return MODELS[name]
+
+
+def _accepted_keys(cls: type[nn.Module]) -> list[str]:
+    """The keyword arguments of ``cls``'s constructor, in signature order."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in inspect.signature(cls).parameters.values() if p.kind in kinds]
+
+
+def model_hyperparameters(name: str) -> list[str]:
+    """The constructor keys of model ``name`` that ``params.yaml`` may set.
+
+    Args:
+        name: a key of :data:`MODELS`.
+
+    Returns:
+        The accepted keyword arguments minus the data-derived :data:`DATA_DIMS`.
+    """
+    return [key for key in _accepted_keys(_model_class(name)) if key not in DATA_DIMS]
+
+
+def build_model(name: str, **kwargs: object) -> nn.Module:
+    """Instantiate the registered model ``name`` with ``kwargs``.
+
+    Args:
+        name: a key of :data:`MODELS`.
+        **kwargs: constructor arguments (hyperparameters and data-derived dims).
+
+    Returns:
+        The new model.
+
+    Raises:
+        PipelineError: ``name`` is not registered, or a key is not a constructor argument.
+    """
+    cls = _model_class(name)
+    accepted = _accepted_keys(cls)
+    unknown = [key for key in kwargs if key not in accepted]
+    if unknown:
+        bad = ", ".join(f"model.{key}" for key in unknown)
+        raise PipelineError(
+            f"{bad}: not accepted by model {name!r}; accepted keys: {', '.join(accepted)}"
+        )
+    return cls(**kwargs)
