@@ -80,6 +80,28 @@ def _fill(tmp: Path, data: dict[str, Any]) -> None:
         link_official_files(download_dir, tmp)
 
 
+def _origin(data: dict[str, Any], out_dir: Path) -> Path:
+    """The directory a user knows the store's files by (their source, not the temp dir)."""
+    if data["source"] == "local":
+        return Path(data["local_dir"]).expanduser()
+    if data["source"] == "ave":
+        return Path(data["download_dir"])
+    return out_dir
+
+
+def _validate(tmp: Path, data: dict[str, Any], out_dir: Path) -> store.StoreInfo:
+    """Validate the built store; official sources must have the official dimensions."""
+    official = data["source"] != "synthetic"
+    try:
+        return store.validate_store(
+            tmp,
+            audio_dim=store.OFFICIAL_AUDIO_DIM if official else None,
+            map_shape=store.OFFICIAL_MAP if official else None,
+        )
+    except PipelineError as err:
+        raise PipelineError(str(err).replace(str(tmp), str(_origin(data, out_dir)))) from None
+
+
 def build_store(out_dir: str | os.PathLike, data: dict[str, Any]) -> store.StoreInfo:
     """Build and validate the store of ``data['source']`` at ``out_dir``, atomically.
 
@@ -96,12 +118,7 @@ def build_store(out_dir: str | os.PathLike, data: dict[str, Any]) -> store.Store
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         _fill(tmp, data)
-        official = data["source"] != "synthetic"
-        info = store.validate_store(
-            tmp,
-            audio_dim=store.OFFICIAL_AUDIO_DIM if official else None,
-            map_shape=store.OFFICIAL_MAP if official else None,
-        )
+        info = _validate(tmp, data, out_dir)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

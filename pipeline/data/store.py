@@ -74,6 +74,8 @@ def _fail(path: Path, key: str | None, expected: str, found: str) -> PipelineErr
 def _open_dataset(h5: h5py.File, path: Path, key: str) -> h5py.Dataset:
     if key not in h5:
         raise _fail(path, key, f"an HDF5 dataset named '{key}'", f"keys {sorted(h5.keys())}")
+    if not isinstance(h5[key], h5py.Dataset):
+        raise _fail(path, key, "an HDF5 dataset", f"a {type(h5[key]).__name__.lower()}")
     return h5[key]
 
 
@@ -84,7 +86,7 @@ def _read(path: Path, key: str) -> Iterator[h5py.Dataset]:
     try:
         h5 = h5py.File(path, "r")
     except OSError as err:
-        raise PipelineError(f"{path}: not a readable HDF5 file ({err})") from None
+        raise _fail(path, key, "an HDF5 file", f"an unreadable file ({err})") from None
     with h5:
         yield _open_dataset(h5, path, key)
 
@@ -207,8 +209,10 @@ def _check_background_videos(store: Path, dims: tuple) -> int:
     path = store / LABELS_NOISY
     _check_labels(path, (m, N_CLASSES))
     with _read(path, FEATURE_KEY) as ds:
-        if not (np.asarray(ds[()])[:, BACKGROUND] == 1).all():
-            raise _fail(path, FEATURE_KEY, "every video labelled background (class 28)", "events")
+        events = np.flatnonzero(np.asarray(ds[()])[:, BACKGROUND] != 1)
+        if events.size:
+            found = f"an event in {events.size} row(s), first row {events[0]}"
+            raise _fail(path, FEATURE_KEY, "every video labelled background (class 28)", found)
     return m
 
 

@@ -104,8 +104,8 @@ class _World:
         self.visual = _sparse_prototypes(rng, n, visual_dim, _VISUAL_ACTIVE, CONFUSABLE_PAIRS)
         self.scenes = np.abs(rng.normal(0, 1, size=(_N_SCENES, visual_dim)))
         self.scenes /= np.linalg.norm(self.scenes, axis=1, keepdims=True)
-        self.onset = _sparse_prototypes(rng, 2, audio_dim + visual_dim, _AUDIO_ACTIVE)
-        self.split = audio_dim
+        self.audio_borders = _sparse_prototypes(rng, 2, audio_dim, _AUDIO_ACTIVE)  # onset, offset
+        self.visual_borders = _sparse_prototypes(rng, 2, visual_dim, _VISUAL_ACTIVE)
 
 
 class _Video:
@@ -186,7 +186,7 @@ def _render_audio(
         if cls >= 0:
             proto = instances.setdefault(cls, _instance(rng, world.audio[cls], 0.35))
             audio[t] += strength * rng.uniform(0.6, 1.2) * proto
-    border = world.onset[:, : world.split] * strength * 0.6  # (2, A)
+    border = world.audio_borders * strength * 0.6  # (2, A)
     audio[video.onset] += border[0]
     audio[video.offset] += border[1]
     return np.maximum(audio, 0.0)
@@ -211,7 +211,7 @@ def _render_visual(
                 prints[cls] = (_footprints(rng, map_size), _instance(rng, world.visual[cls], 0.35))
             footprint, proto = prints[cls]
             visual[t] += strength * footprint[t][:, :, None] * proto  # (H, W, C)
-    border = world.onset[:, world.split :] * strength * 0.6  # (2, C)
+    border = world.visual_borders * strength * 0.6  # (2, C)
     visual[video.onset] += border[0]
     visual[video.offset] += border[1]
     return np.maximum(visual, 0.0).astype(np.float32)

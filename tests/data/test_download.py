@@ -82,8 +82,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         cut = self.fake.cut_after.pop(self.path.lstrip("/"), None)
         body = body if cut is None else body[:cut]
+        self.fake.body_bytes += len(body)  # counted before sending: the client may finish first
         self.wfile.write(body)
-        self.fake.body_bytes += len(body)
 
 
 @pytest.fixture(autouse=True)

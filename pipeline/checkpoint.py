@@ -1,0 +1,57 @@
+"""Checkpoints: a model's state with the registry name and arguments that rebuild it.
+
+Files are written atomically and read with ``torch.load(..., weights_only=True)``: only
+tensors and plain Python values, never arbitrary pickles.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pipeline.errors import PipelineError
+from pipeline.io import atomic_path
+from pipeline.models import build_model
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    state: dict[str, torch.Tensor],
+    name: str,
+    kwargs: dict[str, Any],
+    **meta: Any,
+) -> None:
+    """Save a state dict with what :func:`load_checkpoint` needs to rebuild the model.
+
+    Args:
+        path: destination (``data/models/<task>.pt``).
+        state: the model's state dict.
+        name: registry name of the model.
+        kwargs: constructor arguments given to :func:`pipeline.models.build_model`.
+        **meta: plain values to keep beside it (epoch, val accuracy, task, ...).
+    """
+    with atomic_path(path) as tmp:
+        torch.save({"name": name, "kwargs": kwargs, "state": state, **meta}, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, device: torch.device) -> tuple[nn.Module, dict]:
+    """Rebuild the model of a checkpoint on ``device``, in eval mode.
+
+    Returns:
+        ``(model, meta)`` where ``meta`` holds every saved entry except the state.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: checkpoint not found (run the train stage first)")
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # noqa: BLE001 (any unpickling failure means a bad file)
+        raise PipelineError(f"{path}: not a readable checkpoint ({err})") from None
+    if not isinstance(saved, dict) or not {"name", "kwargs", "state"} <= set(saved):
+        raise PipelineError(f"{path}: expected a checkpoint with name, kwargs and state")
+    model = build_model(saved["name"], **saved["kwargs"]).to(device)
+    model.load_state_dict(saved["state"])
+    model.eval()
+    return model, {k: v for k, v in saved.items() if k != "state"}

@@ -1,0 +1,13 @@
+"""Keyword arguments of a callable, to check ``params.yaml`` keys against what code accepts."""
+
+import inspect
+from collections.abc import Callable
+
+
+def keyword_names(func: Callable, exclude: tuple[str, ...] = ()) -> list[str]:
+    """Names of the parameters of ``func`` that have defaults, minus ``exclude``."""
+    return [
+        name
+        for name, p in inspect.signature(func).parameters.items()
+        if p.default is not inspect.Parameter.empty and name not in exclude
+    ]

@@ -1,0 +1,179 @@
+"""Training loops for SEL (segment labels) and WSEL (video labels), with checkpoint choice on val.
+
+The checkpoint kept is the epoch with the best segment accuracy on the **validation** split
+(ties: the earliest); the test split is never looked at during training (DESIGN.md §6).
+"""
+
+import os
+import random
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from pipeline.errors import PipelineError
+from pipeline.losses import mil_loss, sel_loss, video_labels_from_segments
+
+TASKS = ("sel", "wsel")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("constant", "step", "cosine")
+
+
+def set_seed(seed: int) -> None:
+    """Seed python, numpy and torch (DESIGN.md §7)."""
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 (seeds third-party code that uses the legacy API)
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; ``cpu`` / ``cuda`` / ``cuda:N`` as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PipelineError(f"params.yaml: device '{name}' requested but CUDA is not available")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise PipelineError(f"params.yaml: unknown device {name!r} (auto, cpu, cuda)") from None
+
+
+def quiet() -> bool:
+    """Progress bars are off under CI and when stderr is not a terminal."""
+    return bool(os.environ.get("CI")) or not sys.stderr.isatty()
+
+
+def make_optimizer(
+    name: str, parameters, lr: float, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """Adam (seed 004 §5.1), AdamW or SGD with momentum 0.9.
+
+    Args:
+        name: ``adam``, ``adamw`` or ``sgd``.
+        parameters: the model's parameters.
+        lr: learning rate.
+        weight_decay: L2 penalty (default: 0).
+    """
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    return torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
+
+
+def make_scheduler(
+    name: str, optimizer: torch.optim.Optimizer, epochs: int, step_size: int, gamma: float
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-epoch learning-rate schedule.
+
+    Args:
+        name: ``constant``; ``step`` (multiply by ``gamma`` every ``step_size`` epochs);
+            ``cosine`` (anneal to 0 over ``epochs``).
+        optimizer: the optimizer.
+        epochs: number of epochs.
+        step_size: epochs between decays of ``step``.
+        gamma: decay factor of ``step``.
+    """
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def task_loss(task: str, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """SEL: per-segment cross-entropy; WSEL: MIL loss against strict video labels.
+
+    Args:
+        task: ``sel`` or ``wsel``.
+        scores: ``(B, T, C)`` raw segment scores.
+        labels: ``(B, T)`` segment classes (WSEL sees only their video-level presence).
+    """
+    if task == "sel":
+        return sel_loss(scores, labels)
+    return mil_loss(scores, video_labels_from_segments(labels, n_classes=scores.shape[-1]))
+
+
+def forward(model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor:
+    """Raw segment scores ``(B, T, C)`` of a batch."""
+    return model(batch["audio"].to(device), batch["visual"].to(device))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
+    """Raw segment scores of every video of ``loader``, in dataset order: ``(n, T, C)``."""
+    model.eval()
+    chunks = [forward(model, batch, device).float().cpu().numpy() for batch in loader]
+    return np.concatenate(chunks)
+
+
+def segment_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Share of segments whose arg-max class equals the label."""
+    return float(np.mean(scores.argmax(axis=-1) == labels))
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :func:`fit`: the best state on val and the per-epoch log."""
+
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_val_accuracy: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _run_epoch(model, loader, optimizer, task: str, device) -> float:
+    model.train()
+    total, count = 0.0, 0
+    for batch in loader:
+        optimizer.zero_grad(set_to_none=True)
+        loss = task_loss(task, forward(model, batch, device), batch["labels"].to(device))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()}")
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(batch["labels"])
+        count += len(batch["labels"])
+    return total / count
+
+
+def fit(
+    model: nn.Module,
+    task: str,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    epochs: int,
+    device: torch.device,
+) -> TrainResult:
+    """Train for ``epochs`` epochs and keep the state with the best val accuracy.
+
+    Args:
+        model: a model mapping ``(audio, visual)`` to ``(B, T, C)`` raw scores.
+        task: ``sel`` or ``wsel`` (chooses the loss, see :func:`task_loss`).
+        train_loader: training batches (shuffled).
+        val_loader: validation batches, in dataset order.
+        optimizer: the optimizer.
+        scheduler: stepped once per epoch.
+        epochs: number of epochs.
+        device: where the model lives.
+    """
+    val_labels = val_loader.dataset.labels
+    best = TrainResult(best_state={}, best_epoch=0, best_val_accuracy=-1.0)
+    for epoch in tqdm(range(1, epochs + 1), desc=f"train {task}", disable=quiet()):
+        lr = optimizer.param_groups[0]["lr"]
+        loss = _run_epoch(model, train_loader, optimizer, task, device)
+        scheduler.step()
+        accuracy = segment_accuracy(predict(model, val_loader, device), val_labels)
+        best.history.append(
+            {"epoch": epoch, "train_loss": loss, "val_accuracy": accuracy, "lr": lr}
+        )
+        if accuracy > best.best_val_accuracy:
+            best.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best.best_epoch, best.best_val_accuracy = epoch, accuracy
+    return best

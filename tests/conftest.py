@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny synthetic AVE store and helpers to mutate copies of it."""
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.data.synthetic import generate_synthetic
+
+# Small enough that generating and reading the store takes a few tens of milliseconds.
+TINY_STORE_KWARGS = {
+    "n_train": 40,
+    "n_val": 10,
+    "n_test": 10,
+    "n_background": 5,
+    "seed": 0,
+    "audio_dim": 6,
+    "visual_dim": 8,
+    "map_size": 3,
+}
+
+# Location of the small real AVE files (skipped by the tests that use it when absent).
+AVE_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "ave-reference"
+
+
+@pytest.fixture(scope="session")
+def tiny_store_kwargs() -> dict:
+    """The arguments of :func:`generate_synthetic` that made ``tiny_store`` (a copy)."""
+    return dict(TINY_STORE_KWARGS)
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session-wide tiny synthetic store (60 videos + 5 background). Do not modify it."""
+    root = tmp_path_factory.mktemp("tiny_store") / "ave"
+    generate_synthetic(root, **TINY_STORE_KWARGS)
+    return root
+
+
+@pytest.fixture
+def copy_store(tiny_store: Path, tmp_path: Path) -> Callable[[], Path]:
+    """Return a function that copies ``tiny_store`` into ``tmp_path`` for mutation."""
+    counter = iter(range(1_000_000))
+
+    def make() -> Path:
+        dest = tmp_path / f"store_{next(counter)}"
+        shutil.copytree(tiny_store, dest)
+        return dest
+
+    return make
+
+
+@pytest.fixture
+def store_copy(copy_store: Callable[[], Path]) -> Path:
+    """A private, mutable copy of ``tiny_store``."""
+    return copy_store()

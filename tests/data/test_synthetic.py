@@ -1,0 +1,350 @@
+"""Tests for pipeline.data.synthetic: invariants of the synthetic AVEL task."""
+
+import itertools
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from pipeline.data import store, synthetic
+from pipeline.data.synthetic import CONFUSABLE_PAIRS, generate_synthetic
+
+BG = store.BACKGROUND
+T = store.T
+
+
+def _read(path: Path, key: str = store.FEATURE_KEY) -> np.ndarray:
+    with h5py.File(path, "r") as h5:
+        return h5[key][()]
+
+
+def _arrays(root: Path) -> dict[str, np.ndarray]:
+    out = {}
+    for path in sorted(root.iterdir()):
+        key = store.ORDER_KEY if path.name.endswith("_order.h5") else store.FEATURE_KEY
+        out[path.name] = _read(path, key)
+    return out
+
+
+def _event_blocks(labels: np.ndarray) -> list[tuple[int, int]]:
+    """``[start, end)`` of every contiguous foreground block of one video."""
+    foreground = np.concatenate([[0], (labels != BG).astype(int), [0]])
+    edges = np.flatnonzero(np.diff(foreground))
+    return [(int(s), int(e)) for s, e in zip(edges[::2], edges[1::2], strict=True)]
+
+
+@pytest.fixture(scope="module")
+def mapped_store(tmp_path_factory) -> tuple[Path, dict]:
+    """A small store with a 7x7 map, where the sound source location can be seen."""
+    kwargs = {
+        "n_train": 30,
+        "n_val": 5,
+        "n_test": 5,
+        "n_background": 0,
+        "seed": 3,
+        "audio_dim": 8,
+        "visual_dim": 32,
+        "map_size": 7,
+    }
+    root = tmp_path_factory.mktemp("mapped") / "ave"
+    generate_synthetic(root, **kwargs)
+    return root, kwargs
+
+
+# ----------------------------------------------------------------------- determinism
+
+
+def test_same_seed_gives_byte_identical_arrays_in_every_file(
+    tiny_store, tiny_store_kwargs, tmp_path
+):
+    generate_synthetic(tmp_path / "again", **tiny_store_kwargs)
+    first, second = _arrays(tiny_store), _arrays(tmp_path / "again")
+    assert sorted(first) == sorted(second)
+    assert len(first) == 9  # audio, visual, labels, 3 orders, 3 noisy files
+    for name in first:
+        assert first[name].dtype == second[name].dtype, name
+        assert first[name].shape == second[name].shape, name
+        assert first[name].tobytes() == second[name].tobytes(), name
+
+
+def test_different_seed_gives_different_data(tiny_store, tiny_store_kwargs, tmp_path):
+    generate_synthetic(tmp_path / "other", **{**tiny_store_kwargs, "seed": 1})
+    first, second = _arrays(tiny_store), _arrays(tmp_path / "other")
+    for name in (store.AUDIO, store.VISUAL, store.AUDIO_NOISY, store.VISUAL_NOISY):
+        assert first[name].shape == second[name].shape
+        assert not np.array_equal(first[name], second[name]), name
+    assert not np.array_equal(first[store.LABELS], second[store.LABELS])
+    assert not np.array_equal(first["train_order.h5"], second["train_order.h5"])
+
+
+def test_files_shapes_and_dtypes_follow_the_official_layout(tiny_store):
+    arrays = _arrays(tiny_store)
+    assert sorted(arrays) == sorted(
+        [
+            store.AUDIO,
+            store.VISUAL,
+            store.LABELS,
+            *(store.order_file(s) for s in store.SPLITS),
+            *store.NOISY_FILES,
+        ]
+    )
+    assert arrays[store.AUDIO].shape == (60, 10, 6)
+    assert arrays[store.VISUAL].shape == (60, 10, 3, 3, 8)
+    assert arrays[store.LABELS].shape == (60, 10, 29)
+    assert arrays[store.AUDIO_NOISY].shape == (5, 10, 6)
+    assert arrays[store.VISUAL_NOISY].shape == (5, 10, 3, 3, 8)
+    assert arrays[store.LABELS_NOISY].shape == (5, 29)
+    for name in (store.AUDIO, store.VISUAL, store.AUDIO_NOISY, store.VISUAL_NOISY):
+        assert arrays[name].dtype == np.float32, name
+    assert [arrays[store.order_file(s)].size for s in store.SPLITS] == [40, 10, 10]
+
+
+def test_no_background_files_when_n_background_is_zero(tiny_store_kwargs, tmp_path):
+    generate_synthetic(tmp_path, **{**tiny_store_kwargs, "n_background": 0})
+    for name in store.NOISY_FILES:
+        assert not (tmp_path / name).exists()
+    assert store.validate_store(tmp_path).n_background == 0
+
+
+# --------------------------------------------------------------------------- events
+
+
+def test_every_video_has_one_contiguous_event_of_at_least_two_segments(tiny_store):
+    labels = store.segment_labels(tiny_store)
+    for row in labels:
+        blocks = _event_blocks(row)
+        assert len(blocks) == 1, row
+        start, end = blocks[0]
+        assert end - start >= 2, row
+        assert len(set(row[start:end])) == 1, row
+        assert row[start] < BG
+
+
+def test_full_videos_are_exactly_round_067_of_each_split(tiny_store):
+    labels = store.segment_labels(tiny_store)
+    for split in store.SPLITS:
+        order = store.split_order(tiny_store, split)
+        full = int((labels[order] != BG).all(axis=1).sum())
+        assert full == round(0.67 * len(order)), split
+    # 40 -> 27, 10 -> 7: fixed numbers, so a change of the rule shows up here too
+    assert (labels[store.split_order(tiny_store, "train")] != BG).all(axis=1).sum() == 27
+
+
+def test_event_windows_full_count_and_partial_lengths():
+    windows = synthetic._event_windows(np.random.default_rng(5), 300, 0.67)
+    assert windows.shape == (300, 2)
+    full = (windows[:, 0] == 0) & (windows[:, 1] == T)
+    assert full.sum() == 201
+    lengths = windows[~full, 1] - windows[~full, 0]
+    assert lengths.min() >= 2
+    assert lengths.max() <= 9
+    assert (windows[:, 0] >= 0).all()
+    assert (windows[:, 1] <= T).all()
+
+
+def test_classes_are_balanced_within_a_split(tiny_store):
+    labels = store.segment_labels(tiny_store)
+    for split in store.SPLITS:
+        rows = labels[store.split_order(tiny_store, split)]
+        video_class = np.array([row[row != BG][0] for row in rows])
+        counts = np.bincount(video_class, minlength=28)
+        assert counts.max() - counts.min() <= 1, split
+
+
+def test_default_sizes_give_real_ave_foreground_share(tmp_path):
+    generate_synthetic(tmp_path, audio_dim=4, visual_dim=4, map_size=1)
+    labels = store.segment_labels(tmp_path)
+    info = store.validate_store(tmp_path)
+    assert info.splits == {"train": 560, "val": 80, "test": 80}
+    assert info.n_background == 40
+    for split in store.SPLITS:
+        share = (labels[store.split_order(tmp_path, split)] != BG).mean()
+        assert 0.78 <= share <= 0.87, (split, share)
+
+
+# ---------------------------------------------------------------------- label rule
+
+
+def test_label_is_foreground_only_where_class_is_audible_and_visible():
+    video = synthetic._Video((3, 7), 5)
+    video.audible[0] = 5  # audible only
+    video.visible[1] = 5  # visible only
+    video.audible[8], video.visible[8] = 2, 3  # one class heard, another seen
+    video.audible[9], video.visible[9] = 4, 4  # both: foreground of class 4
+    np.testing.assert_array_equal(video.labels(), [BG, BG, BG, 5, 5, 5, 5, BG, BG, 4])
+
+
+def test_video_without_window_is_all_background():
+    video = synthetic._Video(None, None)
+    np.testing.assert_array_equal(video.audible, np.full(T, -1))
+    np.testing.assert_array_equal(video.labels(), np.full(T, BG))
+
+
+def test_event_video_background_regions_never_make_a_foreground_segment():
+    rng = np.random.default_rng(11)
+    kinds = {"audible_only": 0, "visible_only": 0, "distractor": 0}
+    windows = [(s, e) for s in range(T) for e in range(s + 2, T + 1)]
+    for window, cls in itertools.product(windows, (0, 13, 27)):
+        for _ in range(4):
+            video = synthetic._event_video(rng, window, cls)
+            expected = np.full(T, BG)
+            expected[window[0] : window[1]] = cls
+            np.testing.assert_array_equal(video.labels(), expected)
+            outside = np.r_[0 : window[0], window[1] : T]
+            a, v = video.audible[outside], video.visible[outside]
+            assert not ((a >= 0) & (v >= 0)).any()  # never both in one background segment
+            kinds["audible_only"] += int((a == cls).sum())
+            kinds["visible_only"] += int((v == cls).sum())
+            kinds["distractor"] += int(
+                ((a >= 0) & (a != cls)).sum() + ((v >= 0) & (v != cls)).sum()
+            )
+    # background regions really do carry unimodal events of the class and distractors
+    assert all(count > 50 for count in kinds.values()), kinds
+
+
+def test_background_only_videos_never_co_occur():
+    rng = np.random.default_rng(2)
+    heard_and_seen = 0
+    for _ in range(300):
+        video = synthetic._background_video(rng)
+        np.testing.assert_array_equal(video.labels(), np.full(T, BG))
+        assert not video.onset.any()
+        assert not video.offset.any()
+        heard_and_seen += int((video.audible >= 0).any() and (video.visible >= 0).any())
+    assert heard_and_seen > 250
+
+
+def test_background_only_videos_are_labelled_background_in_the_store(tiny_store):
+    labels = _read(tiny_store / store.LABELS_NOISY)
+    assert labels.shape == (5, 29)
+    np.testing.assert_array_equal(labels.argmax(axis=1), np.full(5, BG))
+    np.testing.assert_array_equal(labels.sum(axis=1), np.ones(5))
+
+
+# ----------------------------------------------------------------------- features
+
+
+def test_audio_is_non_negative_and_sparse(tiny_store):
+    for name in (store.AUDIO, store.AUDIO_NOISY):
+        audio = _read(tiny_store / name)
+        assert audio.min() >= 0.0, name
+        assert (audio == 0).mean() > 0.4, name
+        assert audio.max() > 0.5, name  # not all zero
+
+
+def test_visual_is_non_negative(tiny_store):
+    for name in (store.VISUAL, store.VISUAL_NOISY):
+        visual = _read(tiny_store / name)
+        assert visual.min() >= 0.0, name
+        assert visual.max() > 0.5, name
+
+
+def test_foreground_audio_projects_more_on_its_class_prototype(mapped_store):
+    root, kwargs = mapped_store
+    world = synthetic._World(np.random.default_rng(kwargs["seed"]), 8, 32)
+    audio = _read(root / store.AUDIO)  # (n, T, A)
+    labels = store.segment_labels(root)
+    video_class = np.array([row[row != BG][0] for row in labels])
+    projection = np.einsum("nta,na->nt", audio, world.audio[video_class])
+    foreground = labels != BG
+    assert projection[foreground].mean() > 2 * projection[~foreground].mean()
+
+
+def test_sound_source_is_spatially_localised_in_foreground_segments(mapped_store):
+    root, kwargs = mapped_store
+    world = synthetic._World(np.random.default_rng(kwargs["seed"]), 8, 32)
+    visual = _read(root / store.VISUAL)  # (n, T, 7, 7, C)
+    labels = store.segment_labels(root)
+    video_class = np.array([row[row != BG][0] for row in labels])
+    projection = np.einsum("nthwc,nc->nthw", visual, world.visual[video_class])
+    spatial_var = projection.reshape(*projection.shape[:2], -1).var(axis=-1)  # (n, T)
+    foreground = labels != BG
+    # background segments include visible-only ones, so the margin is moderate
+    assert spatial_var[foreground].mean() > 1.8 * spatial_var[~foreground].mean()
+
+
+def test_peak_of_class_projection_sits_at_the_footprint(monkeypatch):
+    footprints = []
+    original = synthetic._footprints
+
+    def recording(rng, map_size):
+        result = original(rng, map_size)
+        footprints.append(result)
+        return result
+
+    monkeypatch.setattr(synthetic, "_footprints", recording)
+    world = synthetic._World(np.random.default_rng(0), 16, 32)
+    near = total = 0
+    for seed in range(12):
+        footprints.clear()
+        cls = seed % 28
+        video = synthetic._Video((0, T), cls)
+        visual = synthetic._render_visual(np.random.default_rng(seed), world, video, 7, 1.6, 0.35)
+        assert len(footprints) == 1
+        projection = visual @ world.visual[cls]  # (T, 7, 7)
+        for t in range(T):
+            peak = np.unravel_index(projection[t].argmax(), (7, 7))
+            source = np.unravel_index(footprints[0][t].argmax(), (7, 7))
+            near += max(abs(peak[0] - source[0]), abs(peak[1] - source[1])) <= 1
+            total += 1
+    assert near / total >= 0.85
+
+
+def test_footprint_drifts_at_most_one_cell_per_segment():
+    prints = synthetic._footprints(np.random.default_rng(4), 7)
+    assert prints.shape == (T, 7, 7)
+    peaks = np.array([np.unravel_index(p.argmax(), (7, 7)) for p in prints])
+    assert np.abs(np.diff(peaks, axis=0)).max() <= 1
+    np.testing.assert_allclose(prints.max(axis=(1, 2)), 1.0)
+
+
+def test_confusable_pairs_are_more_similar_than_any_other_pair():
+    for seed in range(3):
+        world = synthetic._World(np.random.default_rng(seed), 128, 512)
+        for protos in (world.audio, world.visual):
+            assert protos.shape[0] == 28
+            assert protos.min() >= 0
+            np.testing.assert_allclose(np.linalg.norm(protos, axis=1), 1.0)
+            cosine = protos @ protos.T
+            others = np.ones_like(cosine, dtype=bool)
+            np.fill_diagonal(others, False)
+            for a, b in CONFUSABLE_PAIRS:
+                others[a, b] = others[b, a] = False
+            pair_cosines = [cosine[a, b] for a, b in CONFUSABLE_PAIRS]
+            assert min(pair_cosines) > 0.8
+            assert min(pair_cosines) > cosine[others].max()
+
+
+# ------------------------------------------------------------------------- borders
+
+
+@pytest.mark.parametrize(
+    ("window", "onset", "offset"),
+    [((0, 10), None, None), ((0, 4), None, 3), ((6, 10), 6, None), ((2, 5), 2, 4), ((3, 5), 3, 4)],
+)
+def test_onset_and_offset_flags_sit_exactly_on_border_segments(window, onset, offset):
+    video = synthetic._Video(window, 7)
+    np.testing.assert_array_equal(np.flatnonzero(video.onset), [] if onset is None else [onset])
+    np.testing.assert_array_equal(np.flatnonzero(video.offset), [] if offset is None else [offset])
+
+
+def test_border_signature_changes_only_border_segments_in_both_modalities():
+    world = synthetic._World(np.random.default_rng(1), 32, 32)
+    bordered = synthetic._Video((3, 7), 9)
+    plain = synthetic._Video((3, 7), 9)
+    plain.onset[:] = False
+    plain.offset[:] = False
+    renders = {
+        "audio": lambda video: synthetic._render_audio(
+            np.random.default_rng(0), world, video, 1.6, 0.35
+        ),
+        "visual": lambda video: synthetic._render_visual(
+            np.random.default_rng(0), world, video, 3, 1.6, 0.35
+        ),
+    }
+    for modality, render in renders.items():
+        diff = render(bordered).astype(np.float64) - render(plain).astype(np.float64)
+        changed = np.flatnonzero(np.abs(diff.reshape(T, -1)).sum(axis=1) > 0)
+        np.testing.assert_array_equal(changed, [3, 6], err_msg=modality)
+        assert diff.min() >= 0, modality  # the signature only adds

@@ -1,0 +1,58 @@
+"""dvc.yaml declares, per stage, exactly the code files the stage imports."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.imports import local_imports
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def _script_and_deps(stage: dict) -> tuple[str, set[str]]:
+    body = stage.get("do", stage)
+    module = body["cmd"].split()[2]  # python -m stages.<name>
+    script = module.replace(".", "/") + ".py"
+    deps = {d for d in body["deps"] if d.endswith(".py")}
+    return script, deps
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
+def test_code_deps_are_exactly_the_imported_files(name):
+    script, deps = _script_and_deps(STAGES[name])
+    assert deps == set(local_imports(script, ROOT))
+
+
+def test_local_imports_follows_imports_transitively(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text("from pkg import b\nimport os\n")
+    (tmp_path / "pkg" / "b.py").write_text("from pkg.c import thing\n")
+    (tmp_path / "pkg" / "c.py").write_text("thing = 1\n")
+    (tmp_path / "pkg" / "unused.py").write_text("")
+    (tmp_path / "main.py").write_text("import pkg.a\n")
+    assert local_imports("main.py", tmp_path) == [
+        "main.py",
+        "pkg/__init__.py",
+        "pkg/a.py",
+        "pkg/b.py",
+        "pkg/c.py",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "sections"),
+    [("download", ["data"]), ("train", ["model", "train"]), ("evaluate", ["evaluate"])],
+)
+def test_stages_declare_the_params_sections_they_read(name, sections):
+    body = STAGES[name].get("do", STAGES[name])
+    assert body["params"] == sections
+
+
+def test_metrics_are_not_cached():
+    for stage in STAGES.values():
+        for entry in stage.get("do", stage).get("metrics", []):
+            ((_, options),) = entry.items()
+            assert options["cache"] is False

@@ -1,0 +1,106 @@
+"""End to end: the DVC pipeline in a temporary git repository, on tiny synthetic data.
+
+A first ``dvc repro`` builds everything; a second does nothing; ``dvc exp run -S`` on a
+model key retrains and ``dvc metrics diff`` lists the change; a key no stage reads fails.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIED = ["dvc.yaml", "params.yaml", "pipeline", "stages", ".dvc", ".dvcignore", ".gitignore"]
+TINY_DATA = {
+    "n_train": 28,
+    "n_val": 8,
+    "n_test": 8,
+    "n_background": 4,
+    "audio_dim": 8,
+    "visual_dim": 8,
+    "map_size": 3,
+}
+
+pytestmark = pytest.mark.e2e
+
+
+def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env["DVC_NO_ANALYTICS"] = "1"
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def _dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return _run([sys.executable, "-m", "dvc", *args], cwd, check)
+
+
+def _git(cwd: Path, *args: str) -> None:
+    _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("repo")
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(
+                source, repo / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache")
+            )
+        else:
+            shutil.copy2(source, repo / name)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["data"]["synthetic"].update(TINY_DATA)
+    params["model"].update({"hidden": 8, "attention_dim": 4, "classifier_hidden": 8})
+    params["train"].update({"epochs": 2, "batch_size": 16, "device": "cpu"})
+    params["evaluate"].update({"device": "cpu", "timeline_videos": 2})
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    _git(repo, "init", "-q")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "tiny pipeline")
+    _dvc(repo, "repro")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "first repro")
+    return repo
+
+
+def test_repro_writes_every_output(repo):
+    for task in ("sel", "wsel"):
+        assert (repo / "data" / "models" / f"{task}.pt").is_file()
+        assert (repo / "reports" / f"{task}_confusion.png").stat().st_size > 0
+        results = json.loads((repo / "metrics" / "evaluate" / f"{task}.json").read_text())
+        assert 0.0 <= results["model"]["accuracy"] <= 1.0
+        assert set(results) >= {"model", "gt_repeat", "model_repeat", "split"}
+    download = json.loads((repo / "metrics" / "download.json").read_text())
+    assert download["videos"] == {"train": 28, "val": 8, "test": 8}
+    assert download["background_videos"] == 4
+    assert "GT-repeat" in (repo / "reports" / "summary.md").read_text()
+
+
+def test_second_repro_runs_nothing(repo):
+    out = _dvc(repo, "repro").stdout
+    assert "Running stage" not in out
+    assert "up to date" in out
+
+
+def test_exp_run_changes_the_model_metrics_and_diff_lists_them(repo):
+    _dvc(repo, "exp", "run", "-S", "model.hidden=12")
+    diff = json.loads(_dvc(repo, "metrics", "diff", "--json").stdout)
+    changed = diff["metrics/train/sel.json"]
+    assert changed["parameters"]["new"] != changed["parameters"]["old"]
+    assert "metrics/download.json" not in diff  # the data stage did not rerun
+    _git(repo, "checkout", "--", ".")
+
+
+def test_unknown_model_key_fails_naming_it(repo):
+    result = _dvc(repo, "exp", "run", "-S", "model.blocks=6", check=False)
+    assert result.returncode != 0
+    assert "model.blocks" in result.stdout + result.stderr
