@@ -4,6 +4,7 @@ The checkpoint kept is the epoch with the best segment accuracy on the **validat
 (ties: the earliest); the test split is never looked at during training (DESIGN.md §6).
 """
 
+import math
 import os
 import random
 import sys
@@ -20,7 +21,7 @@ from pipeline.losses import mil_loss, sel_loss, video_labels_from_segments
 
 TASKS = ("sel", "wsel")
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULERS = ("constant", "step", "cosine")
+SCHEDULERS = ("constant", "step", "cosine", "cosine_restarts")
 
 
 def set_seed(seed: int) -> None:
@@ -65,23 +66,63 @@ def make_optimizer(
     return torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
 
 
+def warm_restart_factor(
+    epoch: int, period: int, milestones: list[int], floors: list[float]
+) -> float:
+    """Learning-rate factor of cosine annealing with warm restarts and falling floors.
+
+    Seed 001 §4: "cosine annealing with warm restarts every 20 epochs, from the base rate
+    down to 0.1x until epoch 300, then down to 0.01x until epoch 400". Within each period
+    the factor falls from 1 to the floor of the current phase along a half cosine; the floor
+    is ``floors[i]`` while ``epoch < milestones[i]`` (the last floor holds afterwards).
+
+    Args:
+        epoch: 0-based epoch.
+        period: epochs between warm restarts (paper: 20).
+        milestones: epochs where each floor ends (paper: ``[300, 400]``).
+        floors: factor at the end of each cosine in each phase (paper: ``[0.1, 0.01]``).
+    """
+    phase = sum(epoch >= m for m in milestones[:-1])
+    floor = floors[phase]
+    progress = (epoch % period) / period
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 def make_scheduler(
-    name: str, optimizer: torch.optim.Optimizer, epochs: int, step_size: int, gamma: float
+    name: str,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    step_size: int,
+    gamma: float,
+    milestones: list[int] | None = None,
+    floors: list[float] | None = None,
 ) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-epoch learning-rate schedule.
 
     Args:
         name: ``constant``; ``step`` (multiply by ``gamma`` every ``step_size`` epochs);
-            ``cosine`` (anneal to 0 over ``epochs``).
+            ``cosine`` (anneal to 0 over ``epochs``); ``cosine_restarts`` (DPNet's schedule,
+            :func:`warm_restart_factor`, restarting every ``step_size`` epochs).
         optimizer: the optimizer.
         epochs: number of epochs.
-        step_size: epochs between decays of ``step``.
+        step_size: epochs between decays of ``step`` / restarts of ``cosine_restarts``.
         gamma: decay factor of ``step``.
+        milestones: phase ends of ``cosine_restarts`` (default: ``None``).
+        floors: per-phase floors of ``cosine_restarts`` (default: ``None``).
     """
     if name == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if name == "cosine_restarts":
+        if not milestones or len(milestones) != len(floors or []):
+            raise PipelineError(
+                "params.yaml: train.milestones and train.floors must be lists of equal, "
+                f"non-zero length for cosine_restarts, found {milestones} and {floors}"
+            )
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda e: warm_restart_factor(e, step_size, milestones, floors)
+        )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 

@@ -1,0 +1,129 @@
+"""Training utilities: schedules, losses per task, checkpoint choice on val, devices."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pipeline.errors import PipelineError
+from pipeline.train import (
+    fit,
+    make_optimizer,
+    make_scheduler,
+    resolve_device,
+    segment_accuracy,
+    task_loss,
+    warm_restart_factor,
+)
+
+
+def test_warm_restart_factor_follows_the_dpnet_schedule():
+    # seed 001 §4: restarts every 20 epochs, floor 0.1 until epoch 300, then 0.01 until 400
+    args = (20, [300, 400], [0.1, 0.01])
+    assert warm_restart_factor(0, *args) == pytest.approx(1.0)
+    assert warm_restart_factor(10, *args) == pytest.approx(0.1 + 0.9 * 0.5)  # cos(pi/2) = 0
+    assert warm_restart_factor(19, *args) == pytest.approx(
+        0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 19 / 20))
+    )
+    assert warm_restart_factor(20, *args) == pytest.approx(1.0)  # warm restart
+    assert warm_restart_factor(310, *args) == pytest.approx(0.01 + 0.99 * 0.5)
+    assert warm_restart_factor(399, *args) < 0.02
+
+
+def test_cosine_restarts_scheduler_sets_the_learning_rate_per_epoch():
+    weight = nn.Parameter(torch.zeros(1))
+    optimizer = make_optimizer("sgd", [weight], lr=2.0)
+    scheduler = make_scheduler("cosine_restarts", optimizer, 40, 4, 0.5, [4, 8], [0.5, 0.25])
+    rates = []
+    for _ in range(9):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    # period 4: 1, 0.5 + 0.5 * (1 + cos(pi/4)) / 2, ..., restart at 4 with floor 0.25
+    assert rates[0] == pytest.approx(2.0)
+    assert rates[2] == pytest.approx(2.0 * 0.75)
+    assert rates[4] == pytest.approx(2.0)
+    assert rates[6] == pytest.approx(2.0 * (0.25 + 0.75 * 0.5))
+    assert rates[8] == pytest.approx(2.0)
+
+
+def test_cosine_restarts_requires_matching_milestones_and_floors():
+    optimizer = make_optimizer("adam", [nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(PipelineError, match="train.milestones and train.floors"):
+        make_scheduler("cosine_restarts", optimizer, 10, 2, 0.5, [5], [0.1, 0.01])
+
+
+def test_step_scheduler_decays_by_gamma():
+    optimizer = make_optimizer("adam", [nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = make_scheduler("step", optimizer, 10, 2, 0.5)
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.25)
+
+
+def test_task_loss_sel_is_cross_entropy_and_wsel_sees_only_video_labels():
+    scores = torch.randn(2, 3, 29)
+    labels = torch.tensor([[5, 5, 28], [28, 28, 28]])
+    expected = nn.functional.cross_entropy(scores.reshape(-1, 29), labels.reshape(-1))
+    assert task_loss("sel", scores, labels) == pytest.approx(expected.item())
+    # WSEL: moving the event inside the video changes nothing (only presence counts)
+    moved = torch.tensor([[28, 5, 5], [28, 28, 28]])
+    assert task_loss("wsel", scores, labels) == pytest.approx(task_loss("wsel", scores, moved))
+    assert task_loss("sel", scores, labels) != pytest.approx(task_loss("sel", scores, moved))
+
+
+def test_segment_accuracy():
+    scores = np.zeros((1, 4, 3))
+    scores[0, [0, 1, 2, 3], [0, 1, 2, 0]] = 1.0
+    assert segment_accuracy(scores, np.array([[0, 1, 1, 1]])) == 0.5
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(PipelineError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+
+
+class _Batches(list):
+    """A list of batches with the ``dataset.labels`` that :func:`fit` reads."""
+
+    def __init__(self, batches, labels):
+        super().__init__(batches)
+        self.dataset = type("D", (), {"labels": labels})()
+
+
+class _Memorizer(nn.Module):
+    """Scores from a learnable table, so val accuracy moves with training."""
+
+    def __init__(self):
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(2, 29))
+
+    def forward(self, audio, visual):
+        return self.table.expand(audio.shape[0], 2, 29)
+
+
+def test_fit_keeps_the_epoch_with_the_best_val_accuracy():
+    torch.manual_seed(0)
+    labels = torch.tensor([[3, 28]])
+    batch = {"audio": torch.zeros(1, 2, 1), "visual": torch.zeros(1, 2, 1), "labels": labels}
+    train = _Batches([batch], labels.numpy())
+    wrong_val = _Batches([batch], np.array([[4, 4]]))  # val labels the training never sees
+    model = _Memorizer()
+    optimizer = make_optimizer("sgd", model.parameters(), lr=1.0)
+    scheduler = make_scheduler("constant", optimizer, 3, 1, 1.0)
+    result = fit(model, "sel", train, wrong_val, optimizer, scheduler, 3, torch.device("cpu"))
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    assert all(row["val_accuracy"] == 0.0 for row in result.history)
+    assert result.best_epoch == 1  # ties keep the earliest
+    first_val = _Batches([batch], labels.numpy())
+    model = _Memorizer()
+    optimizer = make_optimizer("sgd", model.parameters(), lr=1.0)
+    scheduler = make_scheduler("constant", optimizer, 3, 1, 1.0)
+    result = fit(model, "sel", train, first_val, optimizer, scheduler, 3, torch.device("cpu"))
+    assert result.best_val_accuracy == 1.0
+    assert torch.equal(result.best_state["table"].argmax(dim=1), labels[0])
