@@ -22,4 +22,4 @@ test: lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python bench/memory.py
+	$(BIN)/python -m bench.memory
