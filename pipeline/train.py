@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
-from pipeline.losses import mil_loss, sel_loss, video_labels_from_segments
+from pipeline.losses import sel_loss, video_labels_from_segments
 
 TASKS = ("sel", "wsel")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -126,17 +126,25 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
-def task_loss(task: str, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """SEL: per-segment cross-entropy; WSEL: MIL loss against strict video labels.
+def task_loss(
+    task: str, model: nn.Module, scores: torch.Tensor, labels: torch.Tensor
+) -> torch.Tensor:
+    """SEL: per-segment cross-entropy; WSEL: the model's MIL loss on strict video labels.
+
+    Each model family defines its WSEL objective (``model.wsel_loss``): the AVE baseline
+    the multi-label soft-margin loss of seed 004 §4.1, DPNet its MIL cross-entropy.
 
     Args:
         task: ``sel`` or ``wsel``.
+        model: the model that produced ``scores``.
         scores: ``(B, T, C)`` raw segment scores.
         labels: ``(B, T)`` segment classes (WSEL sees only their video-level presence).
     """
     if task == "sel":
         return sel_loss(scores, labels)
-    return mil_loss(scores, video_labels_from_segments(labels, n_classes=scores.shape[-1]))
+    n_classes = scores.shape[-1]
+    video_labels = video_labels_from_segments(labels, n_classes, background=n_classes - 1)
+    return model.wsel_loss(scores, video_labels)
 
 
 def forward(model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -172,7 +180,8 @@ def _run_epoch(model, loader, optimizer, task: str, device) -> float:
     total, count = 0.0, 0
     for batch in loader:
         optimizer.zero_grad(set_to_none=True)
-        loss = task_loss(task, forward(model, batch, device), batch["labels"].to(device))
+        scores = forward(model, batch, device)  # (B, T, C)
+        loss = task_loss(task, model, scores, batch["labels"].to(device))
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()}")
         loss.backward()

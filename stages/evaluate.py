@@ -8,6 +8,8 @@ confusion matrix to ``reports/<task>_details.json``, and ``reports/<task>_confus
 
 import sys
 
+import torch
+
 from pipeline import paths
 from pipeline.checkpoint import load_checkpoint
 from pipeline.data.dataset import AVEDataset, make_loader
@@ -35,7 +37,8 @@ def main(params: dict, task: str) -> None:
     model, meta = load_checkpoint(paths.checkpoint(task), device)
     dataset = AVEDataset(paths.STORE, config["split"], pooled=not model.needs_maps)
     scores = predict(model, make_loader(dataset, config["batch_size"]), device)  # (n, T, C)
-    results = evaluate_scores(scores, dataset.labels)
+    video_probs = model.video_probabilities(torch.from_numpy(scores)).numpy()  # (n, C)
+    results = evaluate_scores(scores, video_probs, dataset.labels)
     details = {name: _pop_details(metrics) for name, metrics in results.items()}
     results["split"] = config["split"]
     results["checkpoint"] = {"epoch": meta["epoch"], "val_accuracy": meta["val_accuracy"]}

@@ -14,7 +14,7 @@ from pipeline.checkpoint import save_checkpoint
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.errors import run_stage
 from pipeline.io import atomic_path, write_json
-from pipeline.models import MODELS, build_model, model_hyperparameters
+from pipeline.models import MODELS, all_hyperparameters, build_model, model_arguments
 from pipeline.params import choice, load_params, section
 from pipeline.train import (
     OPTIMIZERS,
@@ -42,10 +42,9 @@ TRAIN_KEYS = [
 ]
 
 
-def _model_arguments(params: dict) -> tuple[str, dict]:
-    name = choice(params.get("model", {}).get("name"), "model.name", MODELS)
-    hyper = dict(section(params, "model", ["name"], optional=model_hyperparameters(name)))
-    del hyper["name"]
+def _model_section(params: dict) -> tuple[str, dict]:
+    hyper = dict(section(params, "model", ["name"], optional=all_hyperparameters()))
+    name = choice(hyper.pop("name"), "model.name", MODELS)
     return name, hyper
 
 
@@ -69,7 +68,7 @@ def _write_log(history: list[dict], task: str) -> None:
 
 def main(params: dict, task: str) -> None:
     choice(task, "the stage argument (task)", TASKS)
-    name, hyper = _model_arguments(params)
+    name, hyper = _model_section(params)
     config = section(params, "train", TRAIN_KEYS)
     choice(config["optimizer"], "train.optimizer", OPTIMIZERS)
     choice(config["scheduler"], "train.scheduler", SCHEDULERS)
@@ -79,7 +78,7 @@ def main(params: dict, task: str) -> None:
     with_background = task == "wsel" and bool(config["background_videos"])
     train_set = AVEDataset(paths.STORE, "train", pooled, background_videos=with_background)
     val_set = AVEDataset(paths.STORE, "val", pooled)
-    kwargs = {**_data_dimensions(train_set), **hyper}
+    kwargs, ignored = model_arguments(name, hyper, _data_dimensions(train_set))
     model = build_model(name, **kwargs).to(device)
     optimizer = make_optimizer(
         config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
@@ -113,6 +112,7 @@ def main(params: dict, task: str) -> None:
         paths.TRAIN_METRICS / f"{task}.json",
         {
             "model": name,
+            "ignored_model_keys": ", ".join(ignored),
             "best_epoch": result.best_epoch,
             "best_val_accuracy": result.best_val_accuracy,
             "final_train_loss": result.history[-1]["train_loss"],

@@ -101,6 +101,6 @@ def test_exp_run_changes_the_model_metrics_and_diff_lists_them(repo):
 
 
 def test_unknown_model_key_fails_naming_it(repo):
-    result = _dvc(repo, "exp", "run", "-S", "model.blocks=6", check=False)
+    result = _dvc(repo, "exp", "run", "-S", "model.blokcs=6", check=False)
     assert result.returncode != 0
-    assert "model.blocks" in result.stdout + result.stderr
+    assert "no model reads model.blokcs" in result.stdout + result.stderr

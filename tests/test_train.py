@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 from pipeline.errors import PipelineError
+from pipeline.losses import mil_loss, video_labels_from_segments
+from pipeline.models import build_model
 from pipeline.train import (
     fit,
     make_optimizer,
@@ -65,14 +67,19 @@ def test_step_scheduler_decays_by_gamma():
 
 
 def test_task_loss_sel_is_cross_entropy_and_wsel_sees_only_video_labels():
+    model = build_model("ave", audio_dim=2, visual_dim=2, n_regions=1, hidden=2)
     scores = torch.randn(2, 3, 29)
     labels = torch.tensor([[5, 5, 28], [28, 28, 28]])
     expected = nn.functional.cross_entropy(scores.reshape(-1, 29), labels.reshape(-1))
-    assert task_loss("sel", scores, labels) == pytest.approx(expected.item())
+    assert task_loss("sel", model, scores, labels) == pytest.approx(expected.item())
     # WSEL: moving the event inside the video changes nothing (only presence counts)
     moved = torch.tensor([[28, 5, 5], [28, 28, 28]])
-    assert task_loss("wsel", scores, labels) == pytest.approx(task_loss("wsel", scores, moved))
-    assert task_loss("sel", scores, labels) != pytest.approx(task_loss("sel", scores, moved))
+    wsel = task_loss("wsel", model, scores, labels)
+    assert wsel == pytest.approx(task_loss("wsel", model, scores, moved))
+    assert wsel == pytest.approx(mil_loss(scores, video_labels_from_segments(labels)).item())
+    assert task_loss("sel", model, scores, labels) != pytest.approx(
+        task_loss("sel", model, scores, moved)
+    )
 
 
 def test_segment_accuracy():

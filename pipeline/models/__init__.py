@@ -46,6 +46,42 @@ def model_hyperparameters(name: str) -> list[str]:
     return [key for key in _accepted_keys(_model_class(name)) if key not in DATA_DIMS]
 
 
+def all_hyperparameters() -> list[str]:
+    """Every key that some registered model reads (the valid keys of ``params.yaml: model``)."""
+    return sorted({key for name in MODELS for key in model_hyperparameters(name)})
+
+
+def model_arguments(
+    name: str, hyperparameters: dict[str, object], dims: dict[str, int]
+) -> tuple[dict[str, object], list[str]]:
+    """Constructor arguments of model ``name`` from the flat ``model`` section and the data.
+
+    The ``model`` section is flat and shared by all models (DESIGN.md §5), so that
+    ``-S model.name=<other>`` works without rewriting it: a key that no registered model
+    reads is an error, a key only other models read is left out and reported.
+
+    Args:
+        name: a key of :data:`MODELS`.
+        hyperparameters: the ``model`` section without ``name``.
+        dims: data-derived sizes (:data:`DATA_DIMS`); those the model does not take are
+            dropped.
+
+    Returns:
+        ``(kwargs, ignored)``: the arguments for :func:`build_model`, and the keys of the
+        section that model ``name`` does not read.
+    """
+    valid = all_hyperparameters()
+    unknown = sorted(set(hyperparameters) - set(valid))
+    if unknown:
+        raise PipelineError(
+            f"params.yaml: no model reads {', '.join(f'model.{k}' for k in unknown)}; "
+            f"valid keys: name, {', '.join(valid)}"
+        )
+    accepted = set(_accepted_keys(_model_class(name)))
+    kwargs = {k: v for k, v in {**dims, **hyperparameters}.items() if k in accepted}
+    return kwargs, sorted(set(hyperparameters) - accepted)
+
+
 def build_model(name: str, **kwargs: object) -> nn.Module:
     """Instantiate the registered model ``name`` with ``kwargs``.
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from pipeline.errors import PipelineError
+from pipeline.losses import mil_loss, video_prediction
 
 
 def _check_positive(name: str, value: int) -> None:
@@ -154,3 +155,11 @@ class AVEBaseline(nn.Module):
         h_a, _ = self.lstm_a(audio)  # (B, T, 2h), eq 3
         fused = torch.cat([h_v, h_a], dim=-1)  # (B, T, 4h), eq 4
         return self.w_o(self.u_o(self.dropout(fused)))  # (B, T, n_classes), eq 5
+
+    def video_probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        """Video-level MIL prediction of seed 004 §4.1 eq 6: ``(B, T, C)`` → ``(B, C)``."""
+        return video_prediction(scores)
+
+    def wsel_loss(self, scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
+        """WSEL loss of seed 004 §4.1: :func:`pipeline.losses.mil_loss` on eq 6."""
+        return mil_loss(scores, video_labels)

@@ -173,3 +173,14 @@ def test_model_hyperparameters_exclude_data_dims() -> None:
         "classifier_hidden",
         "dropout",
     ]
+
+
+def test_model_arguments_keep_the_chosen_models_keys_and_report_the_others():
+    from pipeline.models import model_arguments
+
+    dims = {"audio_dim": 4, "visual_dim": 6, "n_regions": 9, "n_classes": 29}
+    kwargs, ignored = model_arguments("ave", {"hidden": 3, "dropout": 0.1}, dims)
+    assert kwargs == {**dims, "hidden": 3, "dropout": 0.1}
+    assert ignored == []
+    with pytest.raises(PipelineError, match=r"no model reads model\.hiddne; valid keys: name, "):
+        model_arguments("ave", {"hiddne": 3}, dims)

@@ -1,0 +1,586 @@
+r"""The Dual Perspective Network (DPNet) of seed 001 §3.2 and the variants of its Table 3.
+
+A video is processed from two perspectives (seed 001 §3.2): the *graph* perspective, an
+:class:`~pipeline.models.rgct.RGCT` layer on the video graph of eqs 1-4 (short-term
+temporal and cross-modal context), and the *sequential stream* perspective, one
+:class:`TemporalConv` per modality (eqs 5-6, long-term context). A :class:`DPBlock` runs
+both once (eq 7) and DPNet stacks ``blocks`` of them (eq 8) between the input
+projections and the gated classifier (eqs 9-11).
+
+Every network of Table 3 shares the input projections, the gating of eqs 9-10 ("for all
+networks, the gating mechanism described in Equations 9 and 10 performs the feature
+fusion") and the classifier of eq 11, and takes the constructor arguments of
+:class:`DPNet`; only the backbone differs:
+
+============================  ===================  ======================================
+registry name                 Table 3 row          backbone (``B = blocks``)
+============================  ===================  ======================================
+``rgat``                      1. RGAT only         depth-matched stack of RGATConv + Swish
+``rgct``                      2. RGCT only         depth-matched stack of RGCT
+``tcn``                       3. TCN only          depth-matched stack of TCN pairs
+``tcn_rgct``                  4. TCN -> RGCT       B TCN pairs, then B RGCT
+``rgct_tcn``                  5. RGCT -> TCN       B RGCT, then B TCN pairs
+``dpnet_pp``                  6. w/ PPBlock        B :class:`PPBlock`
+``dpnet_graph_second``        7. w/ graph second   B :class:`DPBlock` (TCN, then RGCT)
+``dpnet``                     8. w/ graph first    B :class:`DPBlock` (RGCT, then TCN)
+============================  ===================  ======================================
+
+"Similarly sized networks" (seed 001 §4.1): rows 4-8 hold exactly DPNet's layers (B RGCT
+layers and B TCN pairs), so their sizes are equal. A single-perspective network (rows
+1-3) stacks its one layer type to the depth whose parameter count is nearest DPNet's
+backbone, :math:`\max(1, \mathrm{round}(B \cdot |DPBlock| / |layer|))`: at ``hidden``
+768, ``kernel`` 3 and ``B`` = 4 that is 5 RGCT, 17 TCN pairs or 17 RGATConv layers
+(:func:`matched_depth`).
+"""
+
+import math
+from collections.abc import Callable
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.nn import RGATConv
+
+from pipeline.errors import PipelineError
+from pipeline.models.graph import RELATIONS, nodes_to_streams, streams_to_nodes, video_graph
+from pipeline.models.rgct import RGCT
+
+Graph = tuple[torch.Tensor, torch.Tensor]  # (edge_index (2, E), edge_type (E,))
+Streams = tuple[torch.Tensor, torch.Tensor]  # (audio (B, T, d), visual (B, T, d))
+
+ORDERS = ("graph_first", "graph_second")
+
+# Parameters that PyG's RGATConv allocates for its cardinality-preservation ``mod``
+# options only; with ``mod=None`` they get no gradient (and ``l2`` is never initialised).
+_RGAT_MOD_PARAMETERS = ("w", "l1", "b1", "l2", "b2")
+
+
+def _check_int(owner: str, name: str, value: int, minimum: int = 1) -> None:
+    """Raise :class:`PipelineError` unless ``value`` is an integer ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise PipelineError(f"{owner} {name}: expected an integer >= {minimum}, found {value!r}")
+
+
+def _check_dropout(owner: str, value: float) -> None:
+    """Raise :class:`PipelineError` unless ``value`` is a number in ``[0, 1)``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        raise PipelineError(f"{owner} dropout: expected a number in [0, 1), found {value!r}")
+
+
+def _check_order(owner: str, order: str) -> None:
+    """Raise :class:`PipelineError` unless ``order`` is one of :data:`ORDERS`."""
+    if order not in ORDERS:
+        raise PipelineError(f"{owner} order: expected one of {', '.join(ORDERS)}, found {order!r}")
+
+
+class TemporalConv(nn.Module):
+    r"""One TCN layer on one modality's stream (seed 001 eqs 5-6).
+
+    .. math::
+        \mathcal{F}^{TCN}_{b,m} = \mathrm{Swish}(\mathrm{TCN}(F^m_b, k; W^m_b))
+
+    a 1-D convolution over time with kernel :math:`k` and zero padding that keeps the
+    length :math:`T`. The padding is *centred* (``k // 2`` segments before,
+    ``(k - 1) // 2`` after; an even kernel leans one segment to the past), so segment
+    :math:`t` sees segments :math:`t - \lfloor k/2 \rfloor, \dots, t + \lfloor (k-1)/2
+    \rfloor`. The TCN of seed 001's reference [2] (Bai et al.) is causal and dilated
+    because it models sequences where the future is unknown; AVEL labels whole
+    10-segment videos offline, where the future segments of an event are as informative
+    as the past ones (an onset is recognised by what follows it). The paper names only
+    the kernel size, so the layer is not dilated: with ``k = 3`` its four blocks already
+    reach 9 of the 10 segments.
+
+    Args:
+        channels: feature size :math:`d` of input and output.
+        kernel: kernel size :math:`k >= 2` (default 3).
+    """
+
+    def __init__(self, channels: int, kernel: int = 3) -> None:
+        super().__init__()
+        _check_int("TemporalConv", "channels", channels)
+        _check_int("TemporalConv", "kernel", kernel, minimum=2)
+        self.padding = (kernel // 2, (kernel - 1) // 2)  # (before, after) along time
+        self.conv = nn.Conv1d(channels, channels, kernel)
+
+    def forward(self, stream: torch.Tensor) -> torch.Tensor:
+        """Map a ``(B, T, d)`` stream to a ``(B, T, d)`` stream (eq 5 or 6)."""
+        padded = F.pad(stream.transpose(1, 2), self.padding)  # (B, d, T + k - 1)
+        return F.silu(self.conv(padded)).transpose(1, 2)  # (B, T, d)
+
+
+class StreamTCN(nn.Module):
+    r"""The sequential stream perspective :math:`\mathcal{F}^{TCN}_b` (seed 001 eqs 5-6).
+
+    Separate :class:`TemporalConv` layers for the audio and the visual stream ("their
+    parallel execution"). The video graph is not used.
+
+    Args:
+        channels: feature size :math:`d`.
+        kernel: kernel size :math:`k >= 2` (default 3).
+    """
+
+    def __init__(self, channels: int, kernel: int = 3) -> None:
+        super().__init__()
+        self.audio = TemporalConv(channels, kernel)
+        self.visual = TemporalConv(channels, kernel)
+
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor, graph: Graph | None = None
+    ) -> Streams:
+        """Map ``(B, T, d)`` audio and visual streams to new ``(B, T, d)`` streams."""
+        return self.audio(audio), self.visual(visual)
+
+
+class RGCTStage(nn.Module):
+    r"""The graph perspective :math:`\mathcal{F}^{GNN}_b`: one RGCT layer (seed 001 §3.3).
+
+    Without a graph it runs :meth:`RGCT.forward_dense` on the video graph of eqs 1-4 of
+    each video; with ``graph`` (e.g. a linked graph of originals and replicas, eqs 17-21)
+    it runs the message-passing layer on the segment nodes of the whole batch.
+
+    Args:
+        channels: feature size :math:`d`.
+        dropout: dropout probability inside the RGCT (eq 16; default 0.0).
+    """
+
+    def __init__(self, channels: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.rgct = RGCT(channels, num_relations=len(RELATIONS), dropout=dropout)
+
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor, graph: Graph | None = None
+    ) -> Streams:
+        """Update ``(B, T, d)`` audio and visual streams on their graph."""
+        if graph is None:
+            return self.rgct.forward_dense(audio, visual)
+        nodes = self.rgct(streams_to_nodes(audio, visual), *graph)  # (B * 2T, d)
+        return nodes_to_streams(nodes, audio.shape[1])
+
+
+class RGATStage(nn.Module):
+    r"""One RGAT layer (Busbridge et al., seed 001 ref. [3]) with Swish, for Table 3 row 1.
+
+    PyG's :class:`~torch_geometric.nn.RGATConv` with its defaults (across-relation
+    additive attention, one head) on the six relations of the video graph, followed by
+    Swish. As in RGAT, a node is updated from its neighbours only (no self term). The
+    parameters that RGATConv allocates for its ``mod`` options, unused here, are dropped.
+
+    Args:
+        channels: feature size :math:`d`.
+        dropout: dropout probability on the attention coefficients (default 0.0).
+    """
+
+    def __init__(self, channels: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.conv = RGATConv(channels, channels, num_relations=len(RELATIONS), dropout=dropout)
+        for name in _RGAT_MOD_PARAMETERS:
+            self.conv.register_parameter(name, None)
+
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor, graph: Graph | None = None
+    ) -> Streams:
+        """Update ``(B, T, d)`` streams on ``graph`` (default: each video's own graph)."""
+        batch, steps = audio.shape[:2]
+        if graph is None:
+            graph = video_graph(batch, steps, device=audio.device)
+        edge_index, edge_type = graph
+        nodes = self.conv(streams_to_nodes(audio, visual), edge_index, edge_type)  # (N, d)
+        return nodes_to_streams(F.silu(nodes), steps)
+
+
+class DPBlock(nn.Module):
+    r"""Dual Perspective Block (seed 001 eq 7).
+
+    .. math::
+        \mathcal{F}^{DPBlock}_b = \mathcal{F}^{GNN}_b \to \mathcal{F}^{TCN}_b
+
+    for ``order="graph_first"`` (the paper's DPNet, Table 3 row 8); ``"graph_second"``
+    runs :math:`\mathcal{F}^{TCN}_b \to \mathcal{F}^{GNN}_b` (row 7). Both orders hold the
+    same layers, so weights can be swapped between them.
+
+    Args:
+        channels: feature size :math:`d`.
+        kernel: TCN kernel size :math:`k >= 2` (default 3).
+        dropout: RGCT dropout probability (default 0.0).
+        order: ``"graph_first"`` or ``"graph_second"`` (default ``"graph_first"``).
+    """
+
+    def __init__(
+        self, channels: int, kernel: int = 3, dropout: float = 0.0, order: str = "graph_first"
+    ) -> None:
+        super().__init__()
+        _check_order("DPBlock", order)
+        self.order = order
+        self.graph = RGCTStage(channels, dropout)
+        self.stream = StreamTCN(channels, kernel)
+
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor, graph: Graph | None = None
+    ) -> Streams:
+        """Map ``(B, T, d)`` audio and visual streams to new ``(B, T, d)`` streams."""
+        first, second = (self.graph, self.stream)
+        if self.order == "graph_second":
+            first, second = second, first
+        return second(*first(audio, visual, graph), graph)
+
+
+class PPBlock(nn.Module):
+    r"""Parallel Perspective Block of seed 001 Table 3 row 6 (split-transform-merge).
+
+    "parallel processing of both perspectives within a block using the split-transform-
+    merge strategy": both perspectives get the block's whole input (split), run in
+    parallel (transform) and their outputs are averaged (merge):
+
+    .. math::
+        F^m_{b+1} = \tfrac{1}{2} \left( \mathcal{F}^{GNN}_b(F_b)^m
+        + \mathcal{F}^{TCN}_b(F_b)^m \right), \quad m \in \{A, V\}
+
+    The mean (rather than a sum, or a concatenation and an FC) keeps the output on the
+    scale of one Swish branch, as a :class:`DPBlock`'s, and the block the size of a
+    DPBlock.
+
+    Args:
+        channels: feature size :math:`d`.
+        kernel: TCN kernel size :math:`k >= 2` (default 3).
+        dropout: RGCT dropout probability (default 0.0).
+    """
+
+    def __init__(self, channels: int, kernel: int = 3, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.graph = RGCTStage(channels, dropout)
+        self.stream = StreamTCN(channels, kernel)
+
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor, graph: Graph | None = None
+    ) -> Streams:
+        """Map ``(B, T, d)`` audio and visual streams to new ``(B, T, d)`` streams."""
+        graph_audio, graph_visual = self.graph(audio, visual, graph)  # (B, T, d) each
+        stream_audio, stream_visual = self.stream(audio, visual)  # (B, T, d) each
+        return (graph_audio + stream_audio) / 2, (graph_visual + stream_visual) / 2
+
+
+class Gate(nn.Module):
+    r"""Gated fusion of the two modalities (seed 001 eqs 9-10).
+
+    .. math::
+        \mathcal{F}^G_t = \sigma(\mathrm{FC}([\hat{f}^A_t, \hat{f}^V_t]; W_G)), \quad
+        G^{AV}_t = \mathcal{F}^G_t \odot \hat{f}^A_t + (1 - \mathcal{F}^G_t) \odot
+        \hat{f}^V_t
+
+    an element-wise convex combination of the audio and visual features.
+
+    Args:
+        channels: feature size :math:`d` of each modality.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(2 * channels, channels)  # W_G
+
+    def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """Fuse ``(B, T, d)`` audio and visual features into ``(B, T, d)``."""
+        gate = torch.sigmoid(self.fc(torch.cat([audio, visual], dim=-1)))  # (B, T, d), eq 9
+        return gate * audio + (1 - gate) * visual  # (B, T, d), eq 10
+
+
+def parameter_count(make: Callable[[], nn.Module]) -> int:
+    """The number of parameters of ``make()``, built on the meta device (no memory used)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in make().parameters())
+
+
+def matched_depth(
+    blocks: int, block: Callable[[], nn.Module], layer: Callable[[], nn.Module]
+) -> int:
+    r"""The depth of a stack of ``layer()`` whose size is nearest ``blocks`` ``block()``.
+
+    Args:
+        blocks: the number of blocks to match.
+        block: builds one block of the reference network.
+        layer: builds one layer of the stack.
+
+    Returns:
+        :math:`\max(1, \mathrm{round}(blocks \cdot |block| / |layer|))`.
+    """
+    return max(1, round(blocks * parameter_count(block) / parameter_count(layer)))
+
+
+class PerspectiveNetwork(nn.Module):
+    r"""Input projections, a backbone of perspective stages, gating and classifier.
+
+    The shared frame of DPNet and its Table 3 variants (seed 001 §3.2). The visual maps
+    :math:`f^V_t` are globally average-pooled to :math:`\hat{f}^V_t \in
+    \mathbb{R}^{d_v}` when given as ``(B, T, H, W, d_v)``. The paper maps audio to the
+    visual width with an FC :math:`W_a \in \mathbb{R}^{d_a \times d_v}` but sets "the
+    feature size to 768 for all transformations", wider than :math:`d_v = 512`; here both
+    modalities are mapped to ``hidden`` by an FC of their own (:math:`W_a` and a
+    :math:`W_v` that the paper does not need when :math:`d = d_v`). The backbone's output
+    streams are fused by :class:`Gate` (eqs 9-10) and classified (eq 11, without its
+    softmax, which belongs to the loss).
+
+    Subclasses define the backbone in :meth:`stages`.
+
+    Args:
+        audio_dim: audio feature size :math:`d_a` (default 128, VGGish).
+        visual_dim: visual feature size :math:`d_v` (default 512, VGG-19 pool5).
+        n_classes: classes :math:`C` including background (default 29).
+        hidden: feature size :math:`d` of every transformation (default 768).
+        blocks: number of blocks :math:`B` (default 4).
+        kernel: TCN kernel size :math:`k >= 2` (default 3).
+        dropout: RGCT dropout probability (default 0.2).
+        order: ``"graph_first"`` or ``"graph_second"``, the order within a DPBlock;
+            only :class:`DPNet` reads it, the other networks accept it so that every
+            registry name takes the same ``model`` params (default ``"graph_first"``).
+    """
+
+    needs_maps: bool = False
+
+    def __init__(
+        self,
+        audio_dim: int = 128,
+        visual_dim: int = 512,
+        n_classes: int = 29,
+        hidden: int = 768,
+        blocks: int = 4,
+        kernel: int = 3,
+        dropout: float = 0.2,
+        order: str = "graph_first",
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        sizes = {
+            "audio_dim": audio_dim,
+            "visual_dim": visual_dim,
+            "n_classes": n_classes,
+            "hidden": hidden,
+            "blocks": blocks,
+        }
+        for name, value in sizes.items():
+            _check_int(owner, name, value)
+        _check_int(owner, "kernel", kernel, minimum=2)
+        _check_dropout(owner, dropout)
+        _check_order(owner, order)
+        self.audio_dim = audio_dim
+        self.visual_dim = visual_dim
+        self.audio_proj = nn.Linear(audio_dim, hidden)  # W_a
+        self.visual_proj = nn.Linear(visual_dim, hidden)  # W_v
+        self.backbone = nn.ModuleList(self.stages(hidden, blocks, kernel, dropout, order))
+        self.gate = Gate(hidden)  # W_G
+        self.classifier = nn.Linear(hidden, n_classes)  # W_seg
+
+    def stages(
+        self, hidden: int, blocks: int, kernel: int, dropout: float, order: str
+    ) -> list[nn.Module]:
+        """The backbone: modules mapping ``(audio, visual, graph)`` to ``(audio, visual)``."""
+        raise NotImplementedError
+
+    def _pooled(self, audio: torch.Tensor, visual: torch.Tensor) -> Streams:
+        """Check the input shapes; return audio and pooled ``(B, T, d_v)`` visual features."""
+        if audio.dim() != 3 or audio.shape[-1] != self.audio_dim:
+            raise PipelineError(
+                f"audio: expected shape (B, T, {self.audio_dim}), found {tuple(audio.shape)}"
+            )
+        if visual.dim() not in (3, 5) or visual.shape[-1] != self.visual_dim:
+            raise PipelineError(
+                f"visual: expected shape (B, T, {self.visual_dim}) or "
+                f"(B, T, H, W, {self.visual_dim}), found {tuple(visual.shape)}"
+            )
+        if visual.shape[:2] != audio.shape[:2]:
+            raise PipelineError(
+                f"audio and visual: expected the same (B, T), found {tuple(audio.shape[:2])} "
+                f"and {tuple(visual.shape[:2])}"
+            )
+        return audio, visual.mean(dim=(2, 3)) if visual.dim() == 5 else visual  # (B, T, d_v)
+
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor, graph: Graph | None = None
+    ) -> torch.Tensor:
+        """Raw segment-level class scores (seed 001 eqs 8-11 before the softmax).
+
+        Args:
+            audio: ``(B, T, audio_dim)`` audio features.
+            visual: ``(B, T, visual_dim)`` pooled features or ``(B, T, H, W, visual_dim)``
+                maps.
+            graph: ``(edge_index, edge_type)`` over the ``B * 2T`` segment nodes, e.g. the
+                linked graph of originals and replicas; ``None`` (default) uses each
+                video's own graph of eqs 1-4 through the dense RGCT path.
+
+        Returns:
+            ``(B, T, n_classes)`` raw (pre-softmax) scores.
+        """
+        audio, visual = self._pooled(audio, visual)
+        audio = self.audio_proj(audio)  # (B, T, d): W_a
+        visual = self.visual_proj(visual)  # (B, T, d): W_v
+        for stage in self.backbone:
+            audio, visual = stage(audio, visual, graph)  # (B, T, d) each, eq 8
+        return self.classifier(self.gate(audio, visual))  # (B, T, n_classes), eqs 9-11
+
+    @staticmethod
+    def wsel_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
+        r"""WSEL loss: MIL mean pooling and cross-entropy with the video label (seed 001 §3.2).
+
+        "we use MIL pooling to aggregate the segment predictions into a video level
+        prediction :math:`\hat{y}`" and "the cross-entropy loss": the segment predictions
+        are the softmax outputs :math:`\hat{y}_t` of eq 11, pooled by their mean,
+
+        .. math::
+            \hat{y} = \frac{1}{T} \sum_t \hat{y}_t, \quad
+            \mathcal{L}_{WSEL} = -\sum_c \bar{y}^c \log \hat{y}^c, \quad
+            \bar{y}^c = y^c / \textstyle\sum_{c'} y^{c'},
+
+        averaged over the batch. The mean is a distribution over classes (a max over time
+        is not, and cross-entropy needs one) and gives every segment a gradient.
+        :math:`y` is one-hot in §3.1; presence labels with several classes are
+        normalised to a distribution.
+
+        Args:
+            scores: ``(B, T, C)`` raw segment scores.
+            video_labels: ``(B, C)`` float labels in {0, 1}, at least one 1 per video.
+
+        Returns:
+            The scalar loss.
+        """
+        if video_labels.shape != (scores.shape[0], scores.shape[2]):
+            raise PipelineError(
+                f"video_labels: expected shape {(scores.shape[0], scores.shape[2])}, "
+                f"found {tuple(video_labels.shape)}"
+            )
+        totals = video_labels.sum(dim=-1, keepdim=True)  # (B, 1)
+        if (totals <= 0).any():
+            raise PipelineError("video_labels: expected at least one class per video")
+        log_segments = scores.log_softmax(dim=-1)  # (B, T, C): log y_t
+        log_video = log_segments.logsumexp(dim=1) - math.log(scores.shape[1])  # (B, C)
+        return -(video_labels / totals * log_video).sum(dim=-1).mean()
+
+
+class DPNet(PerspectiveNetwork):
+    r"""Dual Perspective Network (seed 001 §3.2, eqs 5-11; Table 3 rows 7-8).
+
+    .. math::
+        \mathcal{F}^{DPNet} = \mathcal{F}^{DPBlock}_1 \to \mathcal{F}^{DPBlock}_2 \dots
+        \to \mathcal{F}^{DPBlock}_B
+
+    ``blocks`` :class:`DPBlock` in the given ``order``, between the input projections and
+    the gated classifier of :class:`PerspectiveNetwork` (same arguments).
+    """
+
+    def stages(
+        self, hidden: int, blocks: int, kernel: int, dropout: float, order: str
+    ) -> list[nn.Module]:
+        """``blocks`` DPBlocks (eq 8)."""
+        return [DPBlock(hidden, kernel, dropout, order) for _ in range(blocks)]
+
+
+class DPNetGraphSecond(DPNet):
+    """DPNet with graph-second DPBlocks (seed 001 Table 3 row 7); ignores ``order``."""
+
+    def stages(
+        self, hidden: int, blocks: int, kernel: int, dropout: float, order: str
+    ) -> list[nn.Module]:
+        """``blocks`` DPBlocks that run the TCN pair, then the RGCT."""
+        return super().stages(hidden, blocks, kernel, dropout, "graph_second")
+
+
+class DPNetPP(PerspectiveNetwork):
+    """DPNet with Parallel Perspective Blocks (seed 001 Table 3 row 6)."""
+
+    def stages(
+        self, hidden: int, blocks: int, kernel: int, dropout: float, order: str
+    ) -> list[nn.Module]:
+        """``blocks`` PPBlocks."""
+        return [PPBlock(hidden, kernel, dropout) for _ in range(blocks)]
+
+
+class TCNThenRGCT(PerspectiveNetwork):
+    """Serial TCN -> RGCT network (seed 001 Table 3 row 4).
+
+    The stream perspective once, then the graph perspective once: ``blocks`` TCN pairs,
+    then ``blocks`` RGCT layers. These are DPNet's layers without the alternation
+    ("cyclic feature refinement") of graph-second DPBlocks.
+    """
+
+    def stages(
+        self, hidden: int, blocks: int, kernel: int, dropout: float, order: str
+    ) -> list[nn.Module]:
+        """``blocks`` TCN pairs, then ``blocks`` RGCT layers."""
+        streams = [StreamTCN(hidden, kernel) for _ in range(blocks)]
+        return streams + [RGCTStage(hidden, dropout) for _ in range(blocks)]
+
+
+class RGCTThenTCN(PerspectiveNetwork):
+    """Serial RGCT -> TCN network (seed 001 Table 3 row 5).
+
+    ``blocks`` RGCT layers, then ``blocks`` TCN pairs: DPNet's layers without the
+    alternation of graph-first DPBlocks.
+    """
+
+    def stages(
+        self, hidden: int, blocks: int, kernel: int, dropout: float, order: str
+    ) -> list[nn.Module]:
+        """``blocks`` RGCT layers, then ``blocks`` TCN pairs."""
+        graphs = [RGCTStage(hidden, dropout) for _ in range(blocks)]
+        return graphs + [StreamTCN(hidden, kernel) for _ in range(blocks)]
+
+
+class MatchedStack(PerspectiveNetwork):
+    """A single-perspective network: a stack of one layer type, sized like DPNet.
+
+    The depth is :func:`matched_depth` of ``blocks`` DPBlocks; subclasses define the
+    layer in :meth:`layer`.
+    """
+
+    def layer(self, hidden: int, kernel: int, dropout: float) -> nn.Module:
+        """One layer of the stack."""
+        raise NotImplementedError
+
+    def stages(
+        self, hidden: int, blocks: int, kernel: int, dropout: float, order: str
+    ) -> list[nn.Module]:
+        """Layers, as many as make the size of ``blocks`` DPBlocks."""
+        make = partial(self.layer, hidden, kernel, dropout)
+        depth = matched_depth(blocks, partial(DPBlock, hidden, kernel, dropout), make)
+        return [make() for _ in range(depth)]
+
+
+class RGCTOnly(MatchedStack):
+    """RGCT-only network (seed 001 Table 3 row 2): a depth-matched stack of RGCT layers."""
+
+    def layer(self, hidden: int, kernel: int, dropout: float) -> nn.Module:
+        """One :class:`RGCTStage`."""
+        return RGCTStage(hidden, dropout)
+
+
+class TCNOnly(MatchedStack):
+    """TCN-only network (seed 001 Table 3 row 3): a depth-matched stack of TCN pairs.
+
+    No graph perspective, so ``graph`` and ``dropout`` (an RGCT setting) are unused;
+    Table 3 has no "+ Link" result for it either.
+    """
+
+    def layer(self, hidden: int, kernel: int, dropout: float) -> nn.Module:
+        """One :class:`StreamTCN` pair."""
+        return StreamTCN(hidden, kernel)
+
+
+class RGATOnly(MatchedStack):
+    """RGAT-only network (seed 001 Table 3 row 1): a depth-matched stack of RGAT layers.
+
+    ``dropout`` is RGATConv's attention dropout.
+    """
+
+    def layer(self, hidden: int, kernel: int, dropout: float) -> nn.Module:
+        """One :class:`RGATStage`."""
+        return RGATStage(hidden, dropout)
+
+
+DPNET_VARIANTS: dict[str, type[nn.Module]] = {
+    "rgat": RGATOnly,
+    "rgct": RGCTOnly,
+    "tcn": TCNOnly,
+    "tcn_rgct": TCNThenRGCT,
+    "rgct_tcn": RGCTThenTCN,
+    "dpnet_pp": DPNetPP,
+    "dpnet_graph_second": DPNetGraphSecond,
+    "dpnet": DPNet,
+}

@@ -1,0 +1,254 @@
+"""Tests of DPNet and its Table 3 variants (seed 001 §3.2 eqs 5-11, §4.1 Table 3)."""
+
+import inspect
+import math
+
+import pytest
+import torch
+
+from pipeline.errors import PipelineError
+from pipeline.losses import sel_loss, video_labels_from_segments
+from pipeline.models.dpnet import (
+    DPNET_VARIANTS,
+    DPBlock,
+    DPNet,
+    DPNetGraphSecond,
+    Gate,
+    PPBlock,
+    RGATStage,
+    TemporalConv,
+    parameter_count,
+)
+from pipeline.models.graph import linked_graph, video_graph
+
+# Small dims: 6-d audio, 2x2 maps of 8 channels, width 16; the 29 AVE classes.
+SMALL = {"audio_dim": 6, "visual_dim": 8, "hidden": 16, "blocks": 2, "dropout": 0.0}
+B, T, C = 3, 10, 29
+NAMES = list(DPNET_VARIANTS)
+GRAPH_NAMES = [name for name in NAMES if name != "tcn"]
+SAME_LAYERS_AS_DPNET = ["tcn_rgct", "rgct_tcn", "dpnet_pp", "dpnet_graph_second"]
+
+
+def make(name: str, **overrides: object) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return DPNET_VARIANTS[name](**{**SMALL, **overrides})
+
+
+def inputs(batch: int = B) -> tuple[torch.Tensor, torch.Tensor]:
+    """Audio ``(batch, T, 6)`` and visual maps ``(batch, T, 2, 2, 8)``."""
+    generator = torch.Generator().manual_seed(1)
+    audio = torch.randn(batch, T, 6, generator=generator)
+    visual = torch.rand(batch, T, 2, 2, 8, generator=generator)  # non-negative, like pool5
+    return audio, visual
+
+
+def count(model: torch.nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
+
+
+LABELS = torch.tensor([[28] * 3 + [1] * 7, [28] * 10, [2] * 5 + [0] * 5])  # (B, T)
+
+
+def test_registry_names_share_dpnet_signature() -> None:
+    assert set(DPNET_VARIANTS) == {
+        "rgat",
+        "rgct",
+        "tcn",
+        "tcn_rgct",
+        "rgct_tcn",
+        "dpnet_pp",
+        "dpnet_graph_second",
+        "dpnet",
+    }
+    assert DPNET_VARIANTS["dpnet"] is DPNet
+    expected = inspect.signature(DPNet).parameters
+    for cls in DPNET_VARIANTS.values():
+        assert inspect.signature(cls).parameters == expected
+        assert cls.needs_maps is False
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_takes_pooled_features_and_maps(name: str) -> None:
+    model = make(name).eval()
+    audio, maps = inputs()
+    scores = model(audio, maps)
+    assert scores.shape == (B, T, C)
+    assert torch.allclose(scores, model(audio, maps.mean(dim=(2, 3))), atol=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["sel", "wsel"])
+@pytest.mark.parametrize("name", NAMES)
+def test_backward_gives_finite_gradients_for_every_parameter(name: str, loss: str) -> None:
+    model = make(name, dropout=0.2).train()
+    scores = model(*inputs())
+    if loss == "sel":
+        value = sel_loss(scores, LABELS)
+    else:
+        value = model.wsel_loss(scores, video_labels_from_segments(LABELS))
+    value.backward()
+    for parameter_name, parameter in model.named_parameters():
+        assert parameter.grad is not None, parameter_name
+        assert torch.isfinite(parameter.grad).all(), parameter_name
+        assert parameter.grad.abs().sum() > 0, parameter_name
+
+
+@pytest.mark.parametrize("blocks", range(1, 7))
+@pytest.mark.parametrize("name", NAMES)
+def test_blocks_1_to_6_build_and_run(name: str, blocks: int) -> None:
+    model = make(name, blocks=blocks)
+    assert model(*inputs()).shape == (B, T, C)
+
+
+@pytest.mark.parametrize("blocks", range(1, 7))
+def test_dpnet_stacks_one_dpblock_per_block(blocks: int) -> None:
+    model = make("dpnet", blocks=blocks)
+    assert len(model.backbone) == blocks
+    assert all(isinstance(stage, DPBlock) for stage in model.backbone)
+    assert all(isinstance(stage, PPBlock) for stage in make("dpnet_pp", blocks=blocks).backbone)
+
+
+def test_graph_first_and_graph_second_differ_with_the_same_weights() -> None:
+    first = make("dpnet").eval()
+    second = DPNetGraphSecond(**SMALL).eval()
+    second.load_state_dict(first.state_dict())  # same layers, same names
+    assert count(first) == count(second)
+    audio, visual = inputs()
+    assert not torch.allclose(first(audio, visual), second(audio, visual), atol=1e-4)
+    by_order = DPNet(**SMALL, order="graph_second").eval()
+    by_order.load_state_dict(first.state_dict())
+    assert torch.equal(by_order(audio, visual), second(audio, visual))
+
+
+def test_dpnet_graph_second_ignores_order() -> None:
+    model = DPNetGraphSecond(**SMALL, order="graph_first")
+    assert all(block.order == "graph_second" for block in model.backbone)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 10])
+@pytest.mark.parametrize("kernel", [2, 3, 4, 5])
+def test_temporal_conv_keeps_the_length(kernel: int, steps: int) -> None:
+    layer = TemporalConv(4, kernel)
+    assert layer(torch.randn(2, steps, 4)).shape == (2, steps, 4)
+
+
+@pytest.mark.parametrize("kernel", [2, 3, 4, 5])
+def test_temporal_conv_is_centred(kernel: int) -> None:
+    # Output t sees inputs t - k // 2 .. t + (k - 1) // 2: an even kernel leans to the past.
+    torch.manual_seed(0)
+    layer = TemporalConv(3, kernel)
+    stream = torch.randn(1, T, 3, requires_grad=True)
+    (grad,) = torch.autograd.grad(layer(stream)[0, 5].sum(), stream)
+    seen = grad[0].abs().sum(dim=-1).nonzero().flatten().tolist()
+    assert seen == list(range(5 - kernel // 2, 5 + (kernel - 1) // 2 + 1))
+
+
+def test_temporal_conv_is_swish_of_a_convolution() -> None:
+    layer = TemporalConv(1, 3)
+    with torch.no_grad():
+        layer.conv.weight.copy_(torch.tensor([[[1.0, 2.0, 3.0]]]))  # taps t-1, t, t+1
+        layer.conv.bias.fill_(0.5)
+    stream = torch.tensor([[[1.0], [2.0], [-1.0]]])  # (1, 3, 1), zero-padded at both ends
+    pre = torch.tensor([0 + 2 + 6, 1 + 4 - 3, 2 - 2 + 0]) + 0.5
+    assert torch.allclose(layer(stream).flatten(), pre * torch.sigmoid(pre))
+
+
+@pytest.mark.parametrize("name", GRAPH_NAMES)
+def test_dense_and_message_passing_paths_agree(name: str) -> None:
+    model = make(name).eval()
+    audio, visual = inputs()
+    dense = model(audio, visual)
+    message_passing = model(audio, visual, graph=video_graph(B, T))
+    assert torch.allclose(dense, message_passing, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_linked_graph_over_originals_and_replicas(name: str) -> None:
+    model = make(name).eval()
+    audio, visual = inputs(2 * B)  # B originals, then their B replicas
+    linked = model(audio, visual, graph=linked_graph(B, T))
+    assert linked.shape == (2 * B, T, C)
+    alone = model(audio, visual)
+    # Linking widens the graph neighbourhoods; a TCN-only network has no graph.
+    assert torch.allclose(linked, alone, atol=1e-5) == (name == "tcn")
+
+
+def test_gate_is_a_convex_combination() -> None:
+    gate = Gate(4)
+    bias = torch.tensor([-2.0, 0.0, 1.0, 30.0])
+    with torch.no_grad():
+        gate.fc.weight.zero_()
+        gate.fc.bias.copy_(bias)  # forced gate: sigma(bias), whatever the input
+    audio, visual = torch.randn(2, T, 4), torch.randn(2, T, 4)
+    weight = torch.sigmoid(bias)  # [0.119, 0.5, 0.731, ~1]
+    assert torch.allclose(gate(audio, visual), weight * audio + (1 - weight) * visual)
+    torch.manual_seed(0)
+    fused = Gate(4)(audio, visual)  # learned gate: between the two inputs, per element
+    assert (fused >= torch.minimum(audio, visual) - 1e-6).all()
+    assert (fused <= torch.maximum(audio, visual) + 1e-6).all()
+
+
+def test_wsel_loss_by_hand() -> None:
+    # T = 2, C = 2: softmax([0, 0]) = [0.5, 0.5], softmax([ln 3, 0]) = [0.75, 0.25];
+    # their mean is the video prediction [0.625, 0.375].
+    scores = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])  # (1, 2, 2)
+    one = DPNet.wsel_loss(scores, torch.tensor([[1.0, 0.0]]))
+    assert one.item() == pytest.approx(-math.log(0.625), abs=1e-6)
+    both = DPNet.wsel_loss(scores, torch.tensor([[1.0, 1.0]]))  # normalised to [0.5, 0.5]
+    assert both.item() == pytest.approx(-(math.log(0.625) + math.log(0.375)) / 2, abs=1e-6)
+    batch = DPNet.wsel_loss(scores.repeat(2, 1, 1), torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
+    assert batch.item() == pytest.approx((one.item() + both.item()) / 2, abs=1e-6)
+
+
+def test_wsel_loss_rejects_bad_labels() -> None:
+    scores = torch.zeros(2, T, 3)
+    with pytest.raises(PipelineError, match="video_labels: expected shape"):
+        DPNet.wsel_loss(scores, torch.ones(2, 4))
+    with pytest.raises(PipelineError, match="at least one class"):
+        DPNet.wsel_loss(scores, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+
+
+@pytest.mark.parametrize("hidden", [768, 128])
+def test_variants_are_similarly_sized(hidden: int) -> None:
+    counts = {
+        name: parameter_count(lambda cls=cls: cls(hidden=hidden))
+        for name, cls in DPNET_VARIANTS.items()
+    }
+    for name in SAME_LAYERS_AS_DPNET:
+        assert counts[name] == counts["dpnet"], name
+    for name, count in counts.items():
+        assert 0.65 <= count / counts["dpnet"] <= 1.35, (name, counts)
+
+
+def test_rgat_stage_keeps_only_the_parameters_it_uses() -> None:
+    stage = RGATStage(4)
+    names = {name for name, _ in stage.named_parameters()}
+    assert names == {"conv.weight", "conv.q", "conv.k", "conv.bias"}
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("blocks", 0),
+        ("order", "sideways"),
+        ("kernel", 1),
+        ("hidden", 0),
+        ("dropout", 1.0),
+        ("blocks", True),
+        ("n_classes", 2.5),
+    ],
+)
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_constructor_values_name_the_argument(name: str, argument: str, value: object) -> None:
+    with pytest.raises(PipelineError, match=rf"{argument}: expected .*found {value!r}"):
+        DPNET_VARIANTS[name](**{**SMALL, argument: value})
+
+
+def test_bad_input_shapes_are_reported() -> None:
+    model = make("dpnet")
+    audio, maps = inputs()
+    with pytest.raises(PipelineError, match="audio: expected shape"):
+        model(audio[..., :5], maps)
+    with pytest.raises(PipelineError, match="visual: expected shape"):
+        model(audio, maps[..., :7])
+    with pytest.raises(PipelineError, match="the same"):
+        model(audio, maps[:, :9])
