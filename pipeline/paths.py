@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+TASKS = ("sel", "wsel")  # the foreach items of the train and evaluate stages
+
 DATA = Path("data")
 STORE = DATA / "ave"
 MODELS = DATA / "models"

@@ -19,7 +19,6 @@ from tqdm import tqdm
 from pipeline.errors import PipelineError
 from pipeline.losses import sel_loss, video_labels_from_segments
 
-TASKS = ("sel", "wsel")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("constant", "step", "cosine", "cosine_restarts")
 

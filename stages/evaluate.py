@@ -18,7 +18,7 @@ from pipeline.evaluate import evaluate_scores
 from pipeline.io import write_json
 from pipeline.params import choice, load_params, section
 from pipeline.plots import plot_confusion, plot_timelines
-from pipeline.train import TASKS, predict, resolve_device
+from pipeline.train import predict, resolve_device
 
 EVALUATE_KEYS = ["device", "batch_size", "split", "timeline_videos"]
 DETAIL_KEYS = ("per_class_accuracy", "confusion_matrix")
@@ -30,7 +30,7 @@ def _pop_details(metrics: dict) -> dict:
 
 
 def main(params: dict, task: str) -> None:
-    choice(task, "the stage argument (task)", TASKS)
+    choice(task, "the stage argument (task)", paths.TASKS)
     config = section(params, "evaluate", EVALUATE_KEYS)
     choice(config["split"], "evaluate.split", ["val", "test"])
     device = resolve_device(config["device"])

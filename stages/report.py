@@ -7,14 +7,13 @@ from pipeline import paths
 from pipeline.errors import run_stage
 from pipeline.io import atomic_path, read_json
 from pipeline.metrics import format_table
-from pipeline.train import TASKS
 
 STRATEGIES = {"gt_repeat": "GT-repeat", "model_repeat": "model-repeat"}
 
 
 def main() -> None:
     rows = {}
-    for task in TASKS:
+    for task in paths.TASKS:
         results = read_json(paths.EVALUATE_METRICS / f"{task}.json")
         rows[f"{task.upper()} model"] = results["model"]
         for key, name in STRATEGIES.items():

@@ -19,7 +19,6 @@ from pipeline.params import choice, load_params, section
 from pipeline.train import (
     OPTIMIZERS,
     SCHEDULERS,
-    TASKS,
     fit,
     make_optimizer,
     make_scheduler,
@@ -38,6 +37,8 @@ TRAIN_KEYS = [
     "scheduler",
     "step_size",
     "gamma",
+    "milestones",
+    "floors",
     "background_videos",
 ]
 
@@ -67,7 +68,7 @@ def _write_log(history: list[dict], task: str) -> None:
 
 
 def main(params: dict, task: str) -> None:
-    choice(task, "the stage argument (task)", TASKS)
+    choice(task, "the stage argument (task)", paths.TASKS)
     name, hyper = _model_section(params)
     config = section(params, "train", TRAIN_KEYS)
     choice(config["optimizer"], "train.optimizer", OPTIMIZERS)
@@ -84,7 +85,13 @@ def main(params: dict, task: str) -> None:
         config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
     )
     scheduler = make_scheduler(
-        config["scheduler"], optimizer, config["epochs"], config["step_size"], config["gamma"]
+        config["scheduler"],
+        optimizer,
+        config["epochs"],
+        config["step_size"],
+        config["gamma"],
+        config["milestones"],
+        config["floors"],
     )
     start = time.perf_counter()
     result = fit(

@@ -12,8 +12,9 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.models.ave import AVEBaseline
+from pipeline.models.dpnet import DPNET_VARIANTS
 
-MODELS: dict[str, type[nn.Module]] = {"ave": AVEBaseline}
+MODELS: dict[str, type[nn.Module]] = {"ave": AVEBaseline, **DPNET_VARIANTS}
 
 # Constructor arguments that the trainer derives from the data, not from ``params.yaml``.
 DATA_DIMS = ("audio_dim", "visual_dim", "n_regions", "n_classes")

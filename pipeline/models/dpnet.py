@@ -15,7 +15,7 @@ fusion") and the classifier of eq 11, and takes the constructor arguments of
 ============================  ===================  ======================================
 registry name                 Table 3 row          backbone (``B = blocks``)
 ============================  ===================  ======================================
-``rgat``                      1. RGAT only         depth-matched stack of RGATConv + Swish
+``rgat``                      1. RGAT only         B RGATConv + Swish, size-matched heads
 ``rgct``                      2. RGCT only         depth-matched stack of RGCT
 ``tcn``                       3. TCN only          depth-matched stack of TCN pairs
 ``tcn_rgct``                  4. TCN -> RGCT       B TCN pairs, then B RGCT
@@ -27,10 +27,12 @@ registry name                 Table 3 row          backbone (``B = blocks``)
 
 "Similarly sized networks" (seed 001 §4.1): rows 4-8 hold exactly DPNet's layers (B RGCT
 layers and B TCN pairs), so their sizes are equal. A single-perspective network (rows
-1-3) stacks its one layer type to the depth whose parameter count is nearest DPNet's
-backbone, :math:`\max(1, \mathrm{round}(B \cdot |DPBlock| / |layer|))`: at ``hidden``
-768, ``kernel`` 3 and ``B`` = 4 that is 5 RGCT, 17 TCN pairs or 17 RGATConv layers
-(:func:`matched_depth`).
+1-3) repeats its unit until its backbone has about the size of DPNet's,
+:math:`\max(1, \mathrm{round}(B \cdot |DPBlock| / |unit|))` units (:func:`matched_count`):
+RGCT and TCN stacks by depth (at ``hidden`` 768, ``kernel`` 3, ``B`` = 4: 5 RGCT layers,
+17 TCN pairs), RGAT by attention heads in each of its B layers (4 heads), because a deep
+RGAT stack, having no self term, shrinks its activations by about 0.3 per layer at
+initialisation (1e-9 after 17 layers, untrainable).
 """
 
 import math
@@ -41,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import RGATConv
+from torch_geometric.utils import scatter, softmax
 
 from pipeline.errors import PipelineError
 from pipeline.models.graph import RELATIONS, nodes_to_streams, streams_to_nodes, video_graph
@@ -161,19 +164,33 @@ class RGCTStage(nn.Module):
 class RGATStage(nn.Module):
     r"""One RGAT layer (Busbridge et al., seed 001 ref. [3]) with Swish, for Table 3 row 1.
 
-    PyG's :class:`~torch_geometric.nn.RGATConv` with its defaults (across-relation
-    additive attention, one head) on the six relations of the video graph, followed by
+    PyG's :class:`~torch_geometric.nn.RGATConv` with its default attention
+    (across-relation, additive) on the six relations of the video graph, ``heads``
+    attention heads averaged (``concat=False``, so the width stays :math:`d`), then
     Swish. As in RGAT, a node is updated from its neighbours only (no self term). The
     parameters that RGATConv allocates for its ``mod`` options, unused here, are dropped.
+
+    The layer is computed by :func:`rgat_conv`, which equals ``RGATConv.forward`` but
+    projects each node once per relation instead of gathering a :math:`d \times Hd`
+    weight matrix per edge (RGATConv's way: about 25 GB per layer at the paper's batch
+    of 48 videos, :math:`d` = 768 and 4 heads).
 
     Args:
         channels: feature size :math:`d`.
         dropout: dropout probability on the attention coefficients (default 0.0).
+        heads: number of attention heads (default 1).
     """
 
-    def __init__(self, channels: int, dropout: float = 0.0) -> None:
+    def __init__(self, channels: int, dropout: float = 0.0, heads: int = 1) -> None:
         super().__init__()
-        self.conv = RGATConv(channels, channels, num_relations=len(RELATIONS), dropout=dropout)
+        self.conv = RGATConv(
+            channels,
+            channels,
+            num_relations=len(RELATIONS),
+            heads=heads,
+            concat=False,
+            dropout=dropout,
+        )
         for name in _RGAT_MOD_PARAMETERS:
             self.conv.register_parameter(name, None)
 
@@ -185,8 +202,47 @@ class RGATStage(nn.Module):
         if graph is None:
             graph = video_graph(batch, steps, device=audio.device)
         edge_index, edge_type = graph
-        nodes = self.conv(streams_to_nodes(audio, visual), edge_index, edge_type)  # (N, d)
-        return nodes_to_streams(F.silu(nodes), steps)
+        nodes = rgat_conv(self.conv, streams_to_nodes(audio, visual), edge_index, edge_type)
+        return nodes_to_streams(F.silu(nodes), steps)  # (N, d) nodes -> (B, T, d) streams
+
+
+def rgat_conv(
+    conv: RGATConv, x: torch.Tensor, edge_index: torch.Tensor, edge_type: torch.Tensor
+) -> torch.Tensor:
+    r"""``conv(x, edge_index, edge_type)`` for an :class:`RGATStage`'s RGATConv, in less memory.
+
+    For an edge :math:`j \to i` of relation :math:`r`, with :math:`g_i = x_i W_r` and
+    :math:`g_j = x_j W_r` split into :math:`H` heads, RGATConv's across-relation additive
+    attention and head average are
+
+    .. math::
+        \alpha_{ij} = \mathrm{softmax}_{j \to i \text{ over all relations}}
+        (\mathrm{LeakyReLU}(g_i q + g_j k)), \quad
+        x'_i = \frac{1}{H} \sum_h \sum_{j \to i} \alpha^h_{ij} g^h_j + b
+
+    with dropout on :math:`\alpha` in training. Here :math:`x W_r` is computed once per
+    node and relation and gathered per edge.
+
+    Args:
+        conv: an RGATConv with ``mod=None``, no edge features, additive across-relation
+            attention and ``concat=False``.
+        x: ``(N, in_channels)`` node features.
+        edge_index: ``(2, E)`` edges, source then target.
+        edge_type: ``(E,)`` relation of each edge.
+
+    Returns:
+        ``(N, out_channels)`` node features.
+    """
+    n, relations, heads = x.size(0), conv.num_relations, conv.heads
+    projected = torch.einsum("nd,rdo->nro", x, conv.weight).flatten(0, 1)  # (N*R, H*out)
+    source, target = edge_index  # (E,) each
+    g_j = projected[source * relations + edge_type]  # (E, H*out)
+    g_i = projected[target * relations + edge_type]  # (E, H*out)
+    logits = F.leaky_relu(g_i @ conv.q + g_j @ conv.k, conv.negative_slope)  # (E, H)
+    alpha = F.dropout(softmax(logits, target, num_nodes=n), conv.dropout, conv.training)
+    messages = alpha.unsqueeze(-1) * g_j.view(-1, heads, conv.out_channels)  # (E, H, out)
+    summed = scatter(messages, target, dim=0, dim_size=n, reduce="sum")  # (N, H, out)
+    return summed.mean(dim=1) + conv.bias  # (N, out)
 
 
 class DPBlock(nn.Module):
@@ -290,20 +346,54 @@ def parameter_count(make: Callable[[], nn.Module]) -> int:
         return sum(p.numel() for p in make().parameters())
 
 
-def matched_depth(
-    blocks: int, block: Callable[[], nn.Module], layer: Callable[[], nn.Module]
+def matched_count(
+    blocks: int, block: Callable[[], nn.Module], unit: Callable[[], nn.Module]
 ) -> int:
-    r"""The depth of a stack of ``layer()`` whose size is nearest ``blocks`` ``block()``.
+    r"""How many ``unit()`` have about the parameter count of ``blocks`` ``block()``.
 
     Args:
         blocks: the number of blocks to match.
         block: builds one block of the reference network.
-        layer: builds one layer of the stack.
+        unit: builds one unit (a layer, or a layer's share of one head).
 
     Returns:
-        :math:`\max(1, \mathrm{round}(blocks \cdot |block| / |layer|))`.
+        :math:`\max(1, \mathrm{round}(blocks \cdot |block| / |unit|))`.
     """
-    return max(1, round(blocks * parameter_count(block) / parameter_count(layer)))
+    return max(1, round(blocks * parameter_count(block) / parameter_count(unit)))
+
+
+def he_init(module: nn.Module) -> None:
+    r"""Variance-preserving (He / Kaiming normal) initialisation of FC, TCN and RGCT weights.
+
+    The paper names no initialisation. PyTorch's default (uniform in
+    :math:`\pm 1/\sqrt{fan_{in}}`) shrinks a signal's variance by about 3 per layer, and
+    DPNet stacks ``2B`` Swish layers with no residual path (eqs 5-7, 15-16): at B = 4 the
+    input then barely reaches the classifier and training stalls at chance for tens of
+    epochs. Weights are drawn from :math:`\mathcal{N}(0, 2 / fan_{in})` (the ReLU gain,
+    close to Swish's) and biases start at zero; that includes the relation weights of
+    PyG's ``RGATConv`` (its attention vectors keep PyG's initialisation).
+
+    Args:
+        module: a module visited by ``nn.Module.apply``.
+    """
+    if isinstance(module, (nn.Linear, nn.Conv1d)):
+        nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+        nn.init.zeros_(module.bias)
+    elif isinstance(module, RGCT):
+        for name in ("query", "key", "value"):
+            weight = getattr(module, f"weight_{name}")  # (R, D_in, D_out), x @ W layout
+            nn.init.normal_(weight, 0.0, math.sqrt(2.0 / weight.shape[1]))
+            nn.init.zeros_(getattr(module, f"bias_{name}"))
+    elif isinstance(module, RGATConv):
+        weight = module.weight  # (R, D_in, heads * D_out), x @ W layout
+        nn.init.normal_(weight, 0.0, math.sqrt(2.0 / weight.shape[1]))
+        nn.init.zeros_(module.bias)
+
+
+def _log_video_probabilities(scores: torch.Tensor) -> torch.Tensor:
+    """Log of the mean over time of the segment softmax, ``(B, T, C)`` -> ``(B, C)``."""
+    log_segments = scores.log_softmax(dim=-1)  # (B, T, C): log y_t
+    return log_segments.logsumexp(dim=1) - math.log(scores.shape[1])  # (B, C)
 
 
 class PerspectiveNetwork(nn.Module):
@@ -368,6 +458,7 @@ class PerspectiveNetwork(nn.Module):
         self.backbone = nn.ModuleList(self.stages(hidden, blocks, kernel, dropout, order))
         self.gate = Gate(hidden)  # W_G
         self.classifier = nn.Linear(hidden, n_classes)  # W_seg
+        self.apply(he_init)
 
     def stages(
         self, hidden: int, blocks: int, kernel: int, dropout: float, order: str
@@ -391,7 +482,8 @@ class PerspectiveNetwork(nn.Module):
                 f"audio and visual: expected the same (B, T), found {tuple(audio.shape[:2])} "
                 f"and {tuple(visual.shape[:2])}"
             )
-        return audio, visual.mean(dim=(2, 3)) if visual.dim() == 5 else visual  # (B, T, d_v)
+        pooled = visual.mean(dim=(2, 3)) if visual.dim() == 5 else visual  # (B, T, d_v)
+        return audio, pooled
 
     def forward(
         self, audio: torch.Tensor, visual: torch.Tensor, graph: Graph | None = None
@@ -417,15 +509,31 @@ class PerspectiveNetwork(nn.Module):
         return self.classifier(self.gate(audio, visual))  # (B, T, n_classes), eqs 9-11
 
     @staticmethod
+    def video_probabilities(scores: torch.Tensor) -> torch.Tensor:
+        r"""MIL video-level prediction: the mean of the segment predictions (seed 001 §3.2).
+
+        .. math::
+            \hat{y} = \frac{1}{T} \sum_t \hat{y}_t, \quad
+            \hat{y}_t = \mathrm{Softmax}(x_t) \text{ (eq 11)}
+
+        Args:
+            scores: ``(B, T, C)`` raw segment scores.
+
+        Returns:
+            ``(B, C)`` class probabilities.
+        """
+        return _log_video_probabilities(scores).exp()  # (B, C)
+
+    @staticmethod
     def wsel_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
         r"""WSEL loss: MIL mean pooling and cross-entropy with the video label (seed 001 §3.2).
 
         "we use MIL pooling to aggregate the segment predictions into a video level
         prediction :math:`\hat{y}`" and "the cross-entropy loss": the segment predictions
-        are the softmax outputs :math:`\hat{y}_t` of eq 11, pooled by their mean,
+        are the softmax outputs :math:`\hat{y}_t` of eq 11, pooled by their mean
+        (:meth:`video_probabilities`),
 
         .. math::
-            \hat{y} = \frac{1}{T} \sum_t \hat{y}_t, \quad
             \mathcal{L}_{WSEL} = -\sum_c \bar{y}^c \log \hat{y}^c, \quad
             \bar{y}^c = y^c / \textstyle\sum_{c'} y^{c'},
 
@@ -449,8 +557,7 @@ class PerspectiveNetwork(nn.Module):
         totals = video_labels.sum(dim=-1, keepdim=True)  # (B, 1)
         if (totals <= 0).any():
             raise PipelineError("video_labels: expected at least one class per video")
-        log_segments = scores.log_softmax(dim=-1)  # (B, T, C): log y_t
-        log_video = log_segments.logsumexp(dim=1) - math.log(scores.shape[1])  # (B, C)
+        log_video = _log_video_probabilities(scores)  # (B, C)
         return -(video_labels / totals * log_video).sum(dim=-1).mean()
 
 
@@ -526,7 +633,7 @@ class RGCTThenTCN(PerspectiveNetwork):
 class MatchedStack(PerspectiveNetwork):
     """A single-perspective network: a stack of one layer type, sized like DPNet.
 
-    The depth is :func:`matched_depth` of ``blocks`` DPBlocks; subclasses define the
+    The depth is :func:`matched_count` of ``blocks`` DPBlocks; subclasses define the
     layer in :meth:`layer`.
     """
 
@@ -539,7 +646,7 @@ class MatchedStack(PerspectiveNetwork):
     ) -> list[nn.Module]:
         """Layers, as many as make the size of ``blocks`` DPBlocks."""
         make = partial(self.layer, hidden, kernel, dropout)
-        depth = matched_depth(blocks, partial(DPBlock, hidden, kernel, dropout), make)
+        depth = matched_count(blocks, partial(DPBlock, hidden, kernel, dropout), make)
         return [make() for _ in range(depth)]
 
 
@@ -563,15 +670,20 @@ class TCNOnly(MatchedStack):
         return StreamTCN(hidden, kernel)
 
 
-class RGATOnly(MatchedStack):
-    """RGAT-only network (seed 001 Table 3 row 1): a depth-matched stack of RGAT layers.
+class RGATOnly(PerspectiveNetwork):
+    """RGAT-only network (seed 001 Table 3 row 1): ``blocks`` size-matched RGAT layers.
 
+    Each :class:`RGATStage` has as many heads as make its size that of a DPBlock.
     ``dropout`` is RGATConv's attention dropout.
     """
 
-    def layer(self, hidden: int, kernel: int, dropout: float) -> nn.Module:
-        """One :class:`RGATStage`."""
-        return RGATStage(hidden, dropout)
+    def stages(
+        self, hidden: int, blocks: int, kernel: int, dropout: float, order: str
+    ) -> list[nn.Module]:
+        """``blocks`` RGAT layers with DPBlock-sized heads."""
+        block = partial(DPBlock, hidden, kernel, dropout)
+        heads = matched_count(1, block, partial(RGATStage, hidden, dropout))
+        return [RGATStage(hidden, dropout, heads) for _ in range(blocks)]
 
 
 DPNET_VARIANTS: dict[str, type[nn.Module]] = {

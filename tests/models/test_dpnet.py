@@ -15,9 +15,13 @@ from pipeline.models.dpnet import (
     DPNetGraphSecond,
     Gate,
     PPBlock,
+    RGATOnly,
     RGATStage,
+    RGCTOnly,
+    TCNOnly,
     TemporalConv,
     parameter_count,
+    rgat_conv,
 )
 from pipeline.models.graph import linked_graph, video_graph
 
@@ -199,6 +203,15 @@ def test_wsel_loss_by_hand() -> None:
     assert batch.item() == pytest.approx((one.item() + both.item()) / 2, abs=1e-6)
 
 
+def test_video_probabilities_are_the_mean_segment_softmax() -> None:
+    scores = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])  # as above
+    assert torch.allclose(DPNet.video_probabilities(scores), torch.tensor([[0.625, 0.375]]))
+    model = make("dpnet")
+    probabilities = model.video_probabilities(model(*inputs()))
+    assert probabilities.shape == (B, C)
+    assert torch.allclose(probabilities.sum(dim=-1), torch.ones(B))
+
+
 def test_wsel_loss_rejects_bad_labels() -> None:
     scores = torch.zeros(2, T, 3)
     with pytest.raises(PipelineError, match="video_labels: expected shape"):
@@ -217,6 +230,28 @@ def test_variants_are_similarly_sized(hidden: int) -> None:
         assert counts[name] == counts["dpnet"], name
     for name, count in counts.items():
         assert 0.65 <= count / counts["dpnet"] <= 1.35, (name, counts)
+
+
+def test_single_perspective_networks_repeat_their_unit_to_dpnet_size() -> None:
+    # Paper settings (hidden 768, kernel 3, 4 blocks): DPBlock = RGCT 20(d^2 + d) + two
+    # convolutions 2(3d^2 + d) ~ 26 d^2; RGCT ~ 20 d^2; TCN pair ~ 6 d^2; RGAT head ~ 6 d^2.
+    with torch.device("meta"):
+        rgct, tcn, rgat = RGCTOnly(), TCNOnly(), RGATOnly()
+    assert len(rgct.backbone) == 5  # round(4 * 26 / 20)
+    assert len(tcn.backbone) == 17  # round(4 * 26 / 6)
+    assert len(rgat.backbone) == 4
+    assert all(stage.conv.heads == 4 for stage in rgat.backbone)  # round(26 / 6)
+
+
+@pytest.mark.parametrize("linked", [False, True])
+@pytest.mark.parametrize("heads", [1, 3])
+def test_rgat_conv_equals_pyg_rgatconv_forward(heads: int, linked: bool) -> None:
+    torch.manual_seed(0)
+    stage = RGATStage(8, dropout=0.3, heads=heads).eval()
+    edge_index, edge_type = (linked_graph if linked else video_graph)(2, 4)
+    x = torch.randn(edge_index.max().item() + 1, 8)
+    expected = stage.conv(x, edge_index, edge_type)  # PyG's per-edge weight gathering
+    assert torch.allclose(rgat_conv(stage.conv, x, edge_index, edge_type), expected, atol=1e-6)
 
 
 def test_rgat_stage_keeps_only_the_parameters_it_uses() -> None:
@@ -252,3 +287,31 @@ def test_bad_input_shapes_are_reported() -> None:
         model(audio, maps[..., :7])
     with pytest.raises(PipelineError, match="the same"):
         model(audio, maps[:, :9])
+
+
+def test_he_init_draws_fc_tcn_and_relation_weights_with_variance_two_over_fan_in():
+    torch.manual_seed(0)
+    model = DPNet(audio_dim=6, visual_dim=8, hidden=256, blocks=2)
+    weights = {"audio": (model.audio_proj.weight, 6), "classifier": (model.classifier.weight, 256)}
+    for name, (weight, fan_in) in weights.items():
+        assert weight.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.15), name
+    relation_weights = [p for n, p in model.named_parameters() if n.endswith("weight_query")]
+    assert relation_weights, "DPNet has RGCT relation weights"
+    for weight in relation_weights:
+        assert weight.std().item() == pytest.approx(math.sqrt(2 / 256), rel=0.05)
+    assert all(torch.all(p == 0) for n, p in model.named_parameters() if n.endswith("bias_key"))
+
+
+@pytest.mark.parametrize("blocks", [4, 6])
+def test_signal_reaches_the_classifier_through_deep_stacks(blocks):
+    # With PyTorch's default init the per-video differences shrink about 3x per layer;
+    # He init keeps the backbone's output sensitive to its input at B = 4 and 6.
+    torch.manual_seed(0)
+    model = DPNet(audio_dim=6, visual_dim=8, hidden=64, blocks=blocks).eval()
+    audio, visual = torch.rand(8, 10, 6), torch.rand(8, 10, 8)
+    streams = model.audio_proj(audio), model.visual_proj(visual)
+    spread_in = streams[0].std(dim=0).mean()
+    for stage in model.backbone:
+        streams = stage(*streams)
+    spread_out = streams[0].std(dim=0).mean()  # differences between videos
+    assert spread_out > 0.2 * spread_in
