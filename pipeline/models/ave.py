@@ -11,18 +11,7 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.losses import mil_loss, video_prediction
-
-
-def _check_positive(name: str, value: int) -> None:
-    """Raise :class:`PipelineError` unless ``value`` is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PipelineError(f"AVEBaseline {name}: expected a positive integer, found {value!r}")
-
-
-def _check_probability(name: str, value: float) -> None:
-    """Raise :class:`PipelineError` unless ``value`` is a number in ``[0, 1)``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise PipelineError(f"AVEBaseline {name}: expected a number in [0, 1), found {value!r}")
+from pipeline.models.checks import check_int, check_probability
 
 
 class AVEBaseline(nn.Module):
@@ -80,8 +69,8 @@ class AVEBaseline(nn.Module):
             "classifier_hidden": classifier_hidden,
         }
         for name, value in sizes.items():
-            _check_positive(name, value)
-        _check_probability("dropout", dropout)
+            check_int("AVEBaseline", name, value)
+        check_probability("AVEBaseline", "dropout", dropout)
         self.audio_dim = audio_dim
         self.visual_dim = visual_dim
         self.n_regions = n_regions

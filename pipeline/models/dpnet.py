@@ -46,6 +46,7 @@ from torch_geometric.nn import RGATConv
 from torch_geometric.utils import scatter, softmax
 
 from pipeline.errors import PipelineError
+from pipeline.models.checks import check_int, check_probability
 from pipeline.models.graph import RELATIONS, nodes_to_streams, streams_to_nodes, video_graph
 from pipeline.models.rgct import RGCT
 
@@ -57,18 +58,6 @@ ORDERS = ("graph_first", "graph_second")
 # Parameters that PyG's RGATConv allocates for its cardinality-preservation ``mod``
 # options only; with ``mod=None`` they get no gradient (and ``l2`` is never initialised).
 _RGAT_MOD_PARAMETERS = ("w", "l1", "b1", "l2", "b2")
-
-
-def _check_int(owner: str, name: str, value: int, minimum: int = 1) -> None:
-    """Raise :class:`PipelineError` unless ``value`` is an integer ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PipelineError(f"{owner} {name}: expected an integer >= {minimum}, found {value!r}")
-
-
-def _check_dropout(owner: str, value: float) -> None:
-    """Raise :class:`PipelineError` unless ``value`` is a number in ``[0, 1)``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise PipelineError(f"{owner} dropout: expected a number in [0, 1), found {value!r}")
 
 
 def _check_order(owner: str, order: str) -> None:
@@ -101,8 +90,8 @@ class TemporalConv(nn.Module):
 
     def __init__(self, channels: int, kernel: int = 3) -> None:
         super().__init__()
-        _check_int("TemporalConv", "channels", channels)
-        _check_int("TemporalConv", "kernel", kernel, minimum=2)
+        check_int("TemporalConv", "channels", channels)
+        check_int("TemporalConv", "kernel", kernel, minimum=2)
         self.padding = (kernel // 2, (kernel - 1) // 2)  # (before, after) along time
         self.conv = nn.Conv1d(channels, channels, kernel)
 
@@ -447,9 +436,9 @@ class PerspectiveNetwork(nn.Module):
             "blocks": blocks,
         }
         for name, value in sizes.items():
-            _check_int(owner, name, value)
-        _check_int(owner, "kernel", kernel, minimum=2)
-        _check_dropout(owner, dropout)
+            check_int(owner, name, value)
+        check_int(owner, "kernel", kernel, minimum=2)
+        check_probability(owner, "dropout", dropout)
         _check_order(owner, order)
         self.audio_dim = audio_dim
         self.visual_dim = visual_dim

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from pipeline.errors import PipelineError
+from pipeline.models.checks import check_int
 
 RELATIONS: tuple[str, ...] = (
     "audio_forward",
@@ -53,12 +54,6 @@ _RELATION_STEPS: dict[str, tuple[int, int, int]] = {
 
 # Linked graph blocks as (source copy, target copy), 0 original, 1 replica (eqs 17-21).
 _LINKED_COPIES = ((0, 0), (1, 1), (0, 1), (1, 0))
-
-
-def _check_positive(name: str, value: int) -> None:
-    """Raise :class:`PipelineError` unless ``value`` is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PipelineError(f"video graph {name}: expected a positive integer, found {value!r}")
 
 
 def streams_to_nodes(audio: Tensor, visual: Tensor) -> Tensor:
@@ -90,7 +85,7 @@ def nodes_to_streams(x: Tensor, T: int) -> tuple[Tensor, Tensor]:
     Returns:
         ``(audio, visual)``, each ``(B, T, D)``.
     """
-    _check_positive("T", T)
+    check_int("video graph", "T", T)
     if x.dim() != 2 or x.size(0) % (2 * T) != 0:
         raise PipelineError(
             f"nodes: expected shape (B * {2 * T}, D) for T = {T}, found {tuple(x.shape)}"
@@ -134,8 +129,8 @@ def video_graph(
         :func:`streams_to_nodes` and ``edge_type`` ``(B * (6T - 4),)`` indexing
         :data:`RELATIONS`.
     """
-    _check_positive("batch_size", batch_size)
-    _check_positive("T", T)
+    check_int("video graph", "batch_size", batch_size)
+    check_int("video graph", "T", T)
     source, target, relation = _video_edges(T, device)  # (E,) each
     offset = torch.arange(batch_size, device=device).unsqueeze(1) * 2 * T  # (B, 1)
     edge_index = torch.stack([(offset + source).flatten(), (offset + target).flatten()])
@@ -173,8 +168,8 @@ def linked_graph(
         ``edge_index`` ``(2, 4B(6T - 4))`` over :math:`2B \cdot 2T` nodes and
         ``edge_type`` ``(4B(6T - 4),)`` indexing :data:`RELATIONS`.
     """
-    _check_positive("batch_size", batch_size)
-    _check_positive("T", T)
+    check_int("video graph", "batch_size", batch_size)
+    check_int("video graph", "T", T)
     source, target, relation = _video_edges(T, device)  # (E,) each
     copies = torch.tensor(_LINKED_COPIES, device=device)  # (4, 2)
     video = torch.arange(batch_size, device=device)  # (B,)

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
 from pipeline.errors import PipelineError
+from pipeline.models.checks import check_int, check_probability
 from pipeline.models.graph import RELATIONS
 
 # The relations entering an audio node, then those entering a visual node, each in the slot
@@ -32,18 +33,6 @@ _TARGET_GROUPED = tuple(
     )
 )
 _SLOTS = 3  # relations entering a node of either modality in the video graph
-
-
-def _check_positive(name: str, value: int) -> None:
-    """Raise :class:`PipelineError` unless ``value`` is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PipelineError(f"RGCT {name}: expected a positive integer, found {value!r}")
-
-
-def _check_probability(name: str, value: float) -> None:
-    """Raise :class:`PipelineError` unless ``value`` is a number in ``[0, 1)``."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
-        raise PipelineError(f"RGCT {name}: expected a number in [0, 1), found {value!r}")
 
 
 def _project(weight: Tensor, bias: Tensor, inputs: Tensor) -> Tensor:
@@ -173,9 +162,9 @@ class RGCT(MessagePassing):
 
     def __init__(self, channels: int, num_relations: int = 6, dropout: float = 0.0) -> None:
         super().__init__(aggr="mean", node_dim=0)
-        _check_positive("channels", channels)
-        _check_positive("num_relations", num_relations)
-        _check_probability("dropout", dropout)
+        check_int("RGCT", "channels", channels)
+        check_int("RGCT", "num_relations", num_relations)
+        check_probability("RGCT", "dropout", dropout)
         self.channels = channels
         self.num_relations = num_relations
         order = _TARGET_GROUPED if num_relations == len(RELATIONS) else range(num_relations)

@@ -125,8 +125,8 @@ def test_bad_shapes_raise_pipeline_error(model, audio_shape, visual_shape, match
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"hidden": 0}, "hidden: expected a positive integer, found 0"),
-        ({"attention_dim": 2.5}, "attention_dim: expected a positive integer, found 2.5"),
+        ({"hidden": 0}, "hidden: expected an integer >= 1, found 0"),
+        ({"attention_dim": 2.5}, "attention_dim: expected an integer >= 1, found 2.5"),
         ({"dropout": 1.0}, r"dropout: expected a number in \[0, 1\), found 1.0"),
         ({"dropout": "x"}, r"dropout: expected a number in \[0, 1\), found 'x'"),
     ],

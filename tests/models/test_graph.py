@@ -59,7 +59,7 @@ def test_stream_conversion_rejects_bad_shapes():
         streams_to_nodes(torch.zeros(2, 3, 4), torch.zeros(2, 3, 5))
     with pytest.raises(PipelineError, match="nodes: expected shape"):
         nodes_to_streams(torch.zeros(10, 4), 3)
-    with pytest.raises(PipelineError, match="T: expected a positive integer"):
+    with pytest.raises(PipelineError, match="T: expected an integer >= 1"):
         nodes_to_streams(torch.zeros(10, 4), 0)
 
 
