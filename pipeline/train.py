@@ -8,6 +8,7 @@ import math
 import os
 import random
 import sys
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -214,13 +215,21 @@ def fit(
     """
     val_labels = val_loader.dataset.labels
     best = TrainResult(best_state={}, best_epoch=0, best_val_accuracy=-1.0)
+    start = time.perf_counter()
     for epoch in tqdm(range(1, epochs + 1), desc=f"train {task}", disable=quiet()):
         lr = optimizer.param_groups[0]["lr"]
         loss = _run_epoch(model, train_loader, optimizer, task, device)
         scheduler.step()
         accuracy = segment_accuracy(predict(model, val_loader, device), val_labels)
+        seconds = round(time.perf_counter() - start, 1)  # wall time so far (not a metric)
         best.history.append(
-            {"epoch": epoch, "train_loss": loss, "val_accuracy": accuracy, "lr": lr}
+            {
+                "epoch": epoch,
+                "train_loss": loss,
+                "val_accuracy": accuracy,
+                "lr": lr,
+                "seconds": seconds,
+            }
         )
         if accuracy > best.best_val_accuracy:
             best.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

@@ -7,7 +7,6 @@ Reads ``params.yaml`` sections ``model`` and ``train`` and ``data/ave/``; writes
 
 import csv
 import sys
-import time
 
 from pipeline import paths
 from pipeline.checkpoint import save_checkpoint
@@ -93,7 +92,6 @@ def main(params: dict, task: str) -> None:
         config["milestones"],
         config["floors"],
     )
-    start = time.perf_counter()
     result = fit(
         model,
         task,
@@ -104,7 +102,6 @@ def main(params: dict, task: str) -> None:
         config["epochs"],
         device,
     )
-    seconds = time.perf_counter() - start
     save_checkpoint(
         paths.checkpoint(task),
         result.best_state,
@@ -126,7 +123,6 @@ def main(params: dict, task: str) -> None:
             "train_videos": len(train_set),
             "background_videos": train_set.n_background_videos,
             "parameters": sum(p.numel() for p in model.parameters()),
-            "seconds": round(seconds, 1),
         },
     )
     print(f"{task}: best val accuracy {result.best_val_accuracy:.3f} at epoch {result.best_epoch}")
