@@ -39,12 +39,13 @@ def dpnet_forward_macs(batch: int, hidden: int, blocks: int, kernel: int) -> int
 
     Input projections (audio and visual to ``hidden``), ``blocks`` times an RGCT layer on
     ``2T`` nodes (:data:`RGCT_PROJECTIONS` ``d x d`` products per node, plus the 3 x 3
-    cross-relational attention of eqs 13-14) and two TCNs (``kernel`` taps of ``d x d``),
-    the gate's ``2d -> d`` FC (eq 9) and the classifier (eq 11).
+    cross-relational attention of eqs 13-14: ``Q K^T`` is ``9d``, the relation average of
+    ``Att V``, taken as ``(w^T Att) V``, is ``9 + 3d``) and two TCNs (``kernel`` taps of
+    ``d x d``), the gate's ``2d -> d`` FC (eq 9) and the classifier (eq 11).
     """
     d, videos = hidden, batch
     projections = T * (AUDIO_DIM + VISUAL_DIM) * d
-    rgct = 2 * T * (RGCT_PROJECTIONS * d * d + 2 * 3 * 3 * d)
+    rgct = 2 * T * (RGCT_PROJECTIONS * d * d + 3 * 3 * d + 3 * 3 + 3 * d)
     tcn = 2 * T * kernel * d * d
     head = T * 2 * d * d + T * d * N_CLASSES
     return videos * (projections + blocks * (rgct + tcn) + head)
