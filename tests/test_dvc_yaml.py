@@ -20,6 +20,12 @@ def _script_and_deps(stage: dict) -> tuple[str, set[str]]:
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
+def test_deps_are_listed_once(name):
+    deps = STAGES[name].get("do", STAGES[name])["deps"]
+    assert len(deps) == len(set(deps))
+
+
+@pytest.mark.parametrize("name", sorted(STAGES))
 def test_code_deps_are_exactly_the_imported_files(name):
     script, deps = _script_and_deps(STAGES[name])
     assert deps == set(local_imports(script, ROOT))

@@ -1,18 +1,20 @@
 """Model registry: ``params.yaml``'s ``model.name`` -> model class.
 
-Every model maps ``(audio (B, T, A), visual)`` to raw segment scores ``(B, T, C)``.
+Every model maps ``(audio (B, T, A), visual)`` to raw segment scores ``(B, T, C)`` and
+defines its weakly-supervised objective ``wsel_loss(scores, video_labels)`` and its
+video-level prediction ``video_probabilities(scores)``; ``needs_maps`` says whether it
+takes the 7x7 visual maps or the pooled features.
 :func:`build_model` checks the keyword arguments against the constructor's signature so a
 misspelled ``model.<key>`` in ``params.yaml`` is reported by name instead of as a
 ``TypeError``.
 """
-
-import inspect
 
 from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.models.ave import AVEBaseline
 from pipeline.models.dpnet import DPNET_VARIANTS
+from pipeline.signature import keyword_names
 
 MODELS: dict[str, type[nn.Module]] = {"ave": AVEBaseline, **DPNET_VARIANTS}
 
@@ -29,12 +31,6 @@ def _model_class(name: str) -> type[nn.Module]:
     return MODELS[name]
 
 
-def _accepted_keys(cls: type[nn.Module]) -> list[str]:
-    """The keyword arguments of ``cls``'s constructor, in signature order."""
-    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return [p.name for p in inspect.signature(cls).parameters.values() if p.kind in kinds]
-
-
 def model_hyperparameters(name: str) -> list[str]:
     """The constructor keys of model ``name`` that ``params.yaml`` may set.
 
@@ -44,7 +40,7 @@ def model_hyperparameters(name: str) -> list[str]:
     Returns:
         The accepted keyword arguments minus the data-derived :data:`DATA_DIMS`.
     """
-    return [key for key in _accepted_keys(_model_class(name)) if key not in DATA_DIMS]
+    return [key for key in keyword_names(_model_class(name)) if key not in DATA_DIMS]
 
 
 def all_hyperparameters() -> list[str]:
@@ -78,7 +74,7 @@ def model_arguments(
             f"params.yaml: no model reads {', '.join(f'model.{k}' for k in unknown)}; "
             f"valid keys: name, {', '.join(valid)}"
         )
-    accepted = set(_accepted_keys(_model_class(name)))
+    accepted = set(keyword_names(_model_class(name)))
     kwargs = {k: v for k, v in {**dims, **hyperparameters}.items() if k in accepted}
     return kwargs, sorted(set(hyperparameters) - accepted)
 
@@ -97,7 +93,7 @@ def build_model(name: str, **kwargs: object) -> nn.Module:
         PipelineError: ``name`` is not registered, or a key is not a constructor argument.
     """
     cls = _model_class(name)
-    accepted = _accepted_keys(cls)
+    accepted = keyword_names(cls)
     unknown = [key for key in kwargs if key not in accepted]
     if unknown:
         bad = ", ".join(f"model.{key}" for key in unknown)
