@@ -7,8 +7,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
 
 from pipeline.io import atomic_path  # noqa: E402
+
+# One distinct colour per class (28 events from tab20 + tab20b, background light grey).
+_CLASS_COLOURS = ListedColormap(
+    [*plt.get_cmap("tab20").colors, *plt.get_cmap("tab20b").colors[:8], (0.9, 0.9, 0.9)]
+)
 
 
 def _save(fig: plt.Figure, path: str | os.PathLike) -> None:
@@ -51,7 +57,7 @@ def plot_timelines(
     fig, axes = plt.subplots(k, 1, figsize=(7, 1.1 * k + 0.6), squeeze=False)
     for i, ax in enumerate(axes[:, 0]):
         rows = np.stack([labels[i], predictions[i]])  # (2, T)
-        ax.imshow(rows, cmap="tab20", vmin=0, vmax=28, aspect="auto")
+        ax.imshow(rows, cmap=_CLASS_COLOURS, vmin=-0.5, vmax=28.5, aspect="auto")
         for (r, c), value in np.ndenumerate(rows):
             ax.text(c, r, "bg" if value == 28 else str(value), ha="center", va="center", size=7)
         ax.set_yticks([0, 1], ["truth", "pred"])
