@@ -4,6 +4,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from pipeline.data.synthetic import generate_synthetic
@@ -22,6 +24,29 @@ TINY_STORE_KWARGS = {
 
 # Location of the small real AVE files (skipped by the tests that use it when absent).
 AVE_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "ave-reference"
+
+
+@pytest.fixture(scope="session")
+def ave_reference() -> Path:
+    """The small real AVE files of ``../shared/ave-reference``; skips the test when absent."""
+    if not (AVE_REFERENCE / "Annotations.txt").is_file():
+        pytest.skip(f"real AVE reference files absent ({AVE_REFERENCE})")
+    return AVE_REFERENCE
+
+
+@pytest.fixture(scope="session")
+def reference_segment_labels(ave_reference: Path) -> np.ndarray:
+    """``(4143, 10)`` segment classes of the real release: the video's class where foreground.
+
+    Built from ``labels_closs.h5`` (1 = foreground) and ``mil_labels.h5`` (video one-hot).
+    """
+    with (
+        h5py.File(ave_reference / "labels_closs.h5") as closs,
+        h5py.File(ave_reference / "mil_labels.h5") as mil,
+    ):
+        foreground = closs["avadataset"][()] == 1
+        video_class = mil["avadataset"][()].argmax(axis=1)
+    return np.where(foreground, video_class[:, None], 28)
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,13 @@
 """Tests of pipeline.metrics: hand-computed cases and the GT-repeat row of seed 004 Table 1."""
 
 import json
-from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.metrics import format_table, gt_repeat, model_repeat, segment_metrics
-
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "ave-reference"
 
 # Three classes: events 0 and 1, background 2.
 SMALL = {"n_classes": 3, "background": 2}
@@ -182,24 +180,10 @@ def test_format_table():
     assert lines[3] == "| GT-repeat | 67.1 | 61.5 | - (0.0/-) | 73.7 (81.3/67.4) |"
 
 
-def _reference_labels() -> np.ndarray:
-    """Segment labels (4143, 10) of the real AVE release: the video's class where foreground."""
-    h5py = pytest.importorskip("h5py")
-    with (
-        h5py.File(REFERENCE / "labels_closs.h5") as closs,
-        h5py.File(REFERENCE / "mil_labels.h5") as mil,
-    ):
-        foreground = closs["avadataset"][()] == 1
-        video_class = mil["avadataset"][()].argmax(axis=1)
-    return np.where(foreground, video_class[:, None], 28)
-
-
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="real AVE reference files absent")
-def test_gt_repeat_on_real_test_split_matches_table_1():
-    h5py = pytest.importorskip("h5py")
-    with h5py.File(REFERENCE / "test_order.h5") as f:
+def test_gt_repeat_on_real_test_split_matches_table_1(ave_reference, reference_segment_labels):
+    with h5py.File(ave_reference / "test_order.h5") as f:
         order = f["order"][()]
-    labels = _reference_labels()[order]
+    labels = reference_segment_labels[order]
     m = segment_metrics(labels, gt_repeat(labels))
     assert m["n_segments"] == 4020
     assert m["accuracy"] == pytest.approx(0.822, abs=5e-4)
@@ -208,10 +192,10 @@ def test_gt_repeat_on_real_test_split_matches_table_1():
     assert m["non_ave_f1"] is None
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="real AVE reference files absent")
-def test_reference_labels_agree_with_annotations():
-    labels = _reference_labels()
-    rows = [line.split("&") for line in (REFERENCE / "Annotations.txt").read_text().splitlines()]
+def test_reference_labels_agree_with_annotations(ave_reference, reference_segment_labels):
+    labels = reference_segment_labels
+    annotations = (ave_reference / "Annotations.txt").read_text().splitlines()
+    rows = [line.split("&") for line in annotations]
     assert len(rows) == labels.shape[0]
     category_to_class = {}
     for row, (category, _, _, start, end) in zip(labels, rows, strict=True):

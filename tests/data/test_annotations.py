@@ -9,7 +9,6 @@ import pytest
 from pipeline.data.annotations import one_hot, parse_annotations
 from pipeline.errors import PipelineError
 
-AVE_REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "ave-reference"
 BG = 28
 
 SMALL = """\
@@ -170,15 +169,8 @@ def test_one_hot_with_custom_class_count():
 
 
 @pytest.fixture(scope="module")
-def reference() -> Path:
-    if not (AVE_REFERENCE / "Annotations.txt").is_file():
-        pytest.skip(f"real AVE reference files absent ({AVE_REFERENCE})")
-    return AVE_REFERENCE
-
-
-@pytest.fixture(scope="module")
-def real_annotations(reference):
-    return parse_annotations(reference / "Annotations.txt")
+def real_annotations(ave_reference):
+    return parse_annotations(ave_reference / "Annotations.txt")
 
 
 def _h5(path: Path, key: str = "avadataset") -> np.ndarray:
@@ -215,18 +207,18 @@ def test_real_annotations_every_event_is_one_contiguous_block(real_annotations):
         assert len(set(row[row != BG])) <= 1
 
 
-def test_real_test_split_foreground_share(real_annotations, reference):
+def test_real_test_split_foreground_share(real_annotations, ave_reference):
     _, labels = real_annotations
-    order = _h5(reference / "test_order.h5", "order")
+    order = _h5(ave_reference / "test_order.h5", "order")
     assert order.shape == (402,)
     share = (labels[order] != BG).mean()
     assert share == pytest.approx(0.822, abs=0.0005)
 
 
-def test_real_annotations_match_official_closs_and_mil_labels(real_annotations, reference):
+def test_real_annotations_match_official_closs_and_mil_labels(real_annotations, ave_reference):
     _, labels = real_annotations
-    foreground = _h5(reference / "labels_closs.h5")  # (4143, 10), 1 = foreground
-    video_class = _h5(reference / "mil_labels.h5")  # (4143, 29) one-hot
+    foreground = _h5(ave_reference / "labels_closs.h5")  # (4143, 10), 1 = foreground
+    video_class = _h5(ave_reference / "mil_labels.h5")  # (4143, 29) one-hot
     assert foreground.shape == (4143, 10)
     assert video_class.shape == (4143, 29)
     expected = np.where(foreground == 1, video_class.argmax(axis=1)[:, None], BG)
