@@ -9,6 +9,7 @@ Background-only videos of the weak setting (``*_noisy.h5``) can be appended to a
 their segments are all background, so their video label is the background class.
 """
 
+import functools
 import os
 from pathlib import Path
 
@@ -25,12 +26,22 @@ _POOL_BLOCK = 64
 def pooled_visual(path: str | os.PathLike) -> np.ndarray:
     """Average every visual map over its ``H x W`` grid, streaming the file in blocks.
 
+    The result is kept per file (and its size and modification time) for the life of the
+    process, so the train and val datasets of one stage stream the file once, not twice.
+
     Args:
         path: a visual feature file of shape ``(n, T, H, W, C)``.
 
     Returns:
-        ``(n, T, C)`` float32 array.
+        ``(n, T, C)`` float32 array (read-only; index it to get a copy).
     """
+    stat = os.stat(path)
+    return _pooled_visual(os.fspath(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _pooled_visual(path: str, size: int, mtime_ns: int) -> np.ndarray:
+    """:func:`pooled_visual` of one version of a file (``size`` and ``mtime_ns`` key it)."""
     with h5py.File(path, "r") as h5:
         maps = h5[store.FEATURE_KEY]
         n, t, _, _, c = maps.shape
@@ -38,6 +49,7 @@ def pooled_visual(path: str | os.PathLike) -> np.ndarray:
         for start in range(0, n, _POOL_BLOCK):
             block = maps[start : start + _POOL_BLOCK]  # (b, T, H, W, C)
             pooled[start : start + len(block)] = block.mean(axis=(2, 3), dtype=np.float64)
+    pooled.flags.writeable = False
     return pooled
 
 

@@ -261,3 +261,13 @@ def test_loader_batches_match_the_dataset_items(tiny_store):
         torch.testing.assert_close(batch["audio"][position], item["audio"], rtol=0, atol=0)
         torch.testing.assert_close(batch["visual"][position], item["visual"], rtol=0, atol=0)
         torch.testing.assert_close(batch["labels"][position], item["labels"])
+
+
+def test_pooled_visual_is_computed_once_per_file_version(store_copy):
+    path = store_copy / store.VISUAL
+    first = pooled_visual(path)
+    assert pooled_visual(path) is first  # the train and val datasets share one pass
+    assert not first.flags.writeable
+    maps = store.read_array(path)
+    store.write_array(path, store.FEATURE_KEY, maps * 2)  # a new version of the file
+    np.testing.assert_allclose(pooled_visual(path), 2 * first, rtol=1e-6)
