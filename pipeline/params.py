@@ -77,3 +77,38 @@ def choice(value: Any, key: str, allowed: Iterable[str]) -> str:
     if value not in allowed:
         raise PipelineError(f"params.yaml: {key} must be one of {allowed}, found {value!r}")
     return value
+
+
+# The keys of each section, by reader (dvc.yaml declares exactly the keys each stage reads).
+TRAIN_KEYS = (
+    "seed",
+    "device",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "scheduler",
+    "step_size",
+    "gamma",
+    "milestones",
+    "floors",
+    "background_videos",
+)
+AUGMENT_BUILD_KEYS = ("seed", "replicas_per_video", "smb_per_class")  # augment stage
+AUGMENT_TRAIN_KEYS = ("replicate", "link", "smb_per_class")  # train@sel
+REFINE_TRAIN_KEYS = ("auxiliary", "window", "stride")  # train@wsel (Step 1)
+REFINE_LABEL_KEYS = ("window", "stride", "tau", "labels")  # refine stage (Step 2)
+REFINE_RETRAIN_KEYS = ("retrain_epochs",)  # retrain@wsel (Step 3)
+AUGMENT_KEYS = tuple(dict.fromkeys(AUGMENT_BUILD_KEYS + AUGMENT_TRAIN_KEYS))
+REFINE_KEYS = tuple(dict.fromkeys(REFINE_TRAIN_KEYS + REFINE_LABEL_KEYS + REFINE_RETRAIN_KEYS))
+
+
+def keys_of(params: dict[str, Any], name: str, keys: Iterable[str], all_keys: Iterable[str]):
+    """The values of ``keys`` of section ``name``, after checking it against ``all_keys``.
+
+    For sections that several stages read in part: every key must be one that some stage
+    reads (``all_keys``), and the reader gets only the ones it declares.
+    """
+    values = section(params, name, all_keys)
+    return {key: values[key] for key in keys}

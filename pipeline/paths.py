@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-TASKS = ("sel", "wsel")  # the foreach items of the train and evaluate stages
+TASKS = ("sel", "wsel")  # the argument of the train stage
+EVALUATED = ("sel", "wsel", "wsel_refined")  # the foreach items of the evaluate stage
 
 DATA = Path("data")
 STORE = DATA / "ave"
@@ -14,8 +15,19 @@ DOWNLOAD_METRICS = METRICS / "download.json"
 TRAIN_METRICS = METRICS / "train"
 TRAIN_LOGS = METRICS / "train_log"
 EVALUATE_METRICS = METRICS / "evaluate"
+DATABASE_METRICS = METRICS / "database.json"
+AUGMENT_METRICS = METRICS / "augment.json"
+REFINE_METRICS = METRICS / "refine.json"
+
+DATABASE = DATA / "db"
+SUBEVENTS = DATABASE / "subevents.npz"
+STATES = DATABASE / "states.npz"
+AUGMENTED = DATA / "augmented"
+REPLICAS = AUGMENTED / "replicas.npz"
+SMB = AUGMENTED / "smb.npz"
+REFINED = DATA / "refined" / "labels.npz"
 
 
 def checkpoint(task: str) -> Path:
-    """Path of the best checkpoint of ``task`` (``sel`` or ``wsel``)."""
+    """Path of the best checkpoint of ``task`` (``sel``, ``wsel`` or ``wsel_refined``)."""
     return MODELS / f"{task}.pt"

@@ -1,4 +1,4 @@
-"""Training loops for SEL (segment labels) and WSEL (video labels), with checkpoint choice on val.
+"""The training loop, with checkpoint choice on val; the losses are in pipeline.objectives.
 
 The checkpoint kept is the epoch with the best segment accuracy on the **validation** split
 (ties: the earliest); the test split is never looked at during training (DESIGN.md §6).
@@ -9,6 +9,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +19,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
-from pipeline.losses import sel_loss, video_labels_from_segments
+
+# One mini-batch's loss: objective(model, batch, epoch, device) (pipeline.objectives).
+Objective = Callable[[nn.Module, dict[str, torch.Tensor], int, torch.device], torch.Tensor]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("constant", "step", "cosine", "cosine_restarts")
@@ -126,37 +129,25 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
-def task_loss(
-    task: str, model: nn.Module, scores: torch.Tensor, labels: torch.Tensor
+def forward(
+    model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device, **kwargs
 ) -> torch.Tensor:
-    """SEL: per-segment cross-entropy; WSEL: the model's MIL loss on strict video labels.
-
-    Each model family defines its WSEL objective (``model.wsel_loss``): the AVE baseline
-    the multi-label soft-margin loss of seed 004 §4.1, DPNet its MIL cross-entropy.
-
-    Args:
-        task: ``sel`` or ``wsel``.
-        model: the model that produced ``scores``.
-        scores: ``(B, T, C)`` raw segment scores.
-        labels: ``(B, T)`` segment classes (WSEL sees only their video-level presence).
-    """
-    if task == "sel":
-        return sel_loss(scores, labels)
-    n_classes = scores.shape[-1]
-    video_labels = video_labels_from_segments(labels, n_classes, background=n_classes - 1)
-    return model.wsel_loss(scores, video_labels)
-
-
-def forward(model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor:
-    """Raw segment scores ``(B, T, C)`` of a batch."""
-    return model(batch["audio"].to(device), batch["visual"].to(device))
+    """Raw segment scores ``(B, T, C)`` of a batch (``kwargs`` go to the model)."""
+    return model(batch["audio"].to(device), batch["visual"].to(device), **kwargs)
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, device: torch.device) -> np.ndarray:
-    """Raw segment scores of every video of ``loader``, in dataset order: ``(n, T, C)``."""
+def predict(model: nn.Module, loader: DataLoader, device: torch.device, **kwargs) -> np.ndarray:
+    """Raw segment scores of every video of ``loader``, in dataset order: ``(n, T, C)``.
+
+    Args:
+        model: the model.
+        loader: batches in dataset order.
+        device: where the model lives.
+        **kwargs: passed to the model's forward (e.g. EDRNet's ``output``).
+    """
     model.eval()
-    chunks = [forward(model, batch, device).float().cpu().numpy() for batch in loader]
+    chunks = [forward(model, batch, device, **kwargs).float().cpu().numpy() for batch in loader]
     return np.concatenate(chunks)
 
 
@@ -175,13 +166,12 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _run_epoch(model, loader, optimizer, task: str, device) -> float:
+def _run_epoch(model, loader, optimizer, objective: Objective, epoch: int, device) -> float:
     model.train()
     total, count = 0.0, 0
     for batch in loader:
         optimizer.zero_grad(set_to_none=True)
-        scores = forward(model, batch, device)  # (B, T, C)
-        loss = task_loss(task, model, scores, batch["labels"].to(device))
+        loss = objective(model, batch, epoch, device)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()}")
         loss.backward()
@@ -193,32 +183,35 @@ def _run_epoch(model, loader, optimizer, task: str, device) -> float:
 
 def fit(
     model: nn.Module,
-    task: str,
+    objective: Objective,
     train_loader: DataLoader,
     val_loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     epochs: int,
     device: torch.device,
+    name: str = "train",
 ) -> TrainResult:
     """Train for ``epochs`` epochs and keep the state with the best val accuracy.
 
     Args:
         model: a model mapping ``(audio, visual)`` to ``(B, T, C)`` raw scores.
-        task: ``sel`` or ``wsel`` (chooses the loss, see :func:`task_loss`).
+        objective: ``objective(model, batch, epoch, device) -> loss`` of one mini-batch
+            (:mod:`pipeline.objectives`).
         train_loader: training batches (shuffled).
         val_loader: validation batches, in dataset order.
         optimizer: the optimizer.
         scheduler: stepped once per epoch.
         epochs: number of epochs.
         device: where the model lives.
+        name: what the progress bar shows (default ``"train"``).
     """
     val_labels = val_loader.dataset.labels
     best = TrainResult(best_state={}, best_epoch=0, best_val_accuracy=-1.0)
     start = time.perf_counter()
-    for epoch in tqdm(range(1, epochs + 1), desc=f"train {task}", disable=quiet()):
+    for epoch in tqdm(range(1, epochs + 1), desc=name, disable=quiet()):
         lr = optimizer.param_groups[0]["lr"]
-        loss = _run_epoch(model, train_loader, optimizer, task, device)
+        loss = _run_epoch(model, train_loader, optimizer, objective, epoch, device)
         scheduler.step()
         accuracy = segment_accuracy(predict(model, val_loader, device), val_labels)
         seconds = round(time.perf_counter() - start, 1)  # wall time so far (not a metric)

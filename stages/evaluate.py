@@ -3,7 +3,10 @@
 Reads ``params.yaml`` section ``evaluate``, ``data/ave/`` and ``data/models/<task>.pt``;
 writes the scalar metrics to ``metrics/evaluate/<task>.json``, the per-class accuracy and
 confusion matrix to ``reports/<task>_details.json``, and ``reports/<task>_confusion.png`` and
-``reports/<task>_timeline.png``. Usage: ``python -m stages.evaluate sel|wsel``.
+``reports/<task>_timeline.png``. With ``evaluate.b2ilc`` the model's predictions are also
+scored after Bag-to-Instance label correction (seed 002, ``model_b2ilc``); a model with
+several outputs (EDRNet's A and V branches, seed 002 Table 4) has each scored as
+``model_output_<name>``. Usage: ``python -m stages.evaluate sel|wsel|wsel_refined``.
 """
 
 import sys
@@ -16,11 +19,12 @@ from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.errors import run_stage
 from pipeline.evaluate import evaluate_scores
 from pipeline.io import write_json
+from pipeline.metrics import segment_metrics
 from pipeline.params import choice, load_params, section
 from pipeline.plots import plot_confusion, plot_timelines
 from pipeline.train import predict, resolve_device
 
-EVALUATE_KEYS = ["device", "batch_size", "split", "timeline_videos"]
+EVALUATE_KEYS = ["device", "batch_size", "split", "timeline_videos", "b2ilc"]
 DETAIL_KEYS = ("per_class_accuracy", "confusion_matrix")
 
 
@@ -30,15 +34,19 @@ def _pop_details(metrics: dict) -> dict:
 
 
 def main(params: dict, task: str) -> None:
-    choice(task, "the stage argument (task)", paths.TASKS)
+    choice(task, "the stage argument (task)", paths.EVALUATED)
     config = section(params, "evaluate", EVALUATE_KEYS)
     choice(config["split"], "evaluate.split", ["val", "test"])
     device = resolve_device(config["device"])
     model, meta = load_checkpoint(paths.checkpoint(task), device)
     dataset = AVEDataset(paths.STORE, config["split"], pooled=not model.needs_maps)
-    scores = predict(model, make_loader(dataset, config["batch_size"]), device)  # (n, T, C)
+    loader = make_loader(dataset, config["batch_size"])
+    scores = predict(model, loader, device)  # (n, T, C)
     video_probs = model.video_probabilities(torch.from_numpy(scores)).numpy()  # (n, C)
-    results = evaluate_scores(scores, video_probs, dataset.labels)
+    results = evaluate_scores(scores, video_probs, dataset.labels, bool(config["b2ilc"]))
+    for output in getattr(model, "outputs", ())[:-1]:  # EDRNet's single-branch outputs
+        branch = predict(model, loader, device, output=output).argmax(axis=-1)  # (n, T)
+        results[f"model_output_{output}"] = segment_metrics(dataset.labels, branch)
     details = {name: _pop_details(metrics) for name, metrics in results.items()}
     results["split"] = config["split"]
     results["checkpoint"] = {"epoch": meta["epoch"], "val_accuracy": meta["val_accuracy"]}

@@ -1,6 +1,8 @@
-"""report stage: ``reports/summary.md``, the test metrics of every task in one table.
+"""report stage: ``reports/summary.md``, the test metrics of every evaluated model in one table.
 
-Reads ``metrics/evaluate/*.json`` (the tasks of ``dvc.yaml``); writes ``reports/summary.md``.
+Reads ``metrics/evaluate/*.json`` (the evaluate items of ``dvc.yaml``: SEL, the WSEL base
+model of Step 1 and the WSEL model retrained on refined labels) and ``metrics/refine.json``; writes
+``reports/summary.md``.
 """
 
 from pipeline import paths
@@ -8,18 +10,40 @@ from pipeline.errors import run_stage
 from pipeline.io import atomic_path, read_json
 from pipeline.metrics import format_table
 
+NAMES = {"sel": "SEL", "wsel": "WSEL base", "wsel_refined": "WSEL refined"}
 STRATEGIES = {"gt_repeat": "GT-repeat", "model_repeat": "model-repeat"}
+
+
+def _rows(task: str, results: dict) -> dict[str, dict]:
+    rows = {f"{NAMES[task]} model": results["model"]}
+    if "model_b2ilc" in results:
+        rows[f"{NAMES[task]} model + B2ILC"] = results["model_b2ilc"]
+    if task != "wsel_refined":  # the naive strategies do not depend on training
+        rows.update({f"{NAMES[task]} {name}": results[key] for key, name in STRATEGIES.items()})
+    return rows
+
+
+def _refine_lines(refine: dict) -> str:
+    def cell(key: str) -> str:
+        value = refine.get(key)
+        return "-" if value is None else f"{100 * value:.1f}"
+
+    keys = ("precision", "recall", "f1", "exact_match", "background_f1")
+    return (
+        f"\n## Slice pseudo-labels of the training split ({refine['labels']}, "
+        f"tau {refine['tau']})\n\n"
+        "| Precision | Recall | F1 | Exact match | Background-slice F1 |\n"
+        "|---:|---:|---:|---:|---:|\n| " + " | ".join(cell(k) for k in keys) + " |\n"
+    )
 
 
 def main() -> None:
     rows = {}
-    for task in paths.TASKS:
+    for task in paths.EVALUATED:
         results = read_json(paths.EVALUATE_METRICS / f"{task}.json")
-        rows[f"{task.upper()} model"] = results["model"]
-        for key, name in STRATEGIES.items():
-            rows[f"{task.upper()} {name}"] = results[key]
-    split = results["split"]
-    text = f"# Test metrics ({split} split)\n\n{format_table(rows)}\n"
+        rows.update(_rows(task, results))
+    text = f"# Test metrics ({results['split']} split)\n\n{format_table(rows)}"
+    text += _refine_lines(read_json(paths.REFINE_METRICS))
     with atomic_path(paths.REPORTS / "summary.md") as tmp:
         tmp.write_text(text)
     print(text)

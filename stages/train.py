@@ -1,131 +1,103 @@
 """train stage: fit ``model.name`` on SEL or WSEL and keep the best checkpoint on val.
 
-Reads ``params.yaml`` sections ``model`` and ``train`` and ``data/ave/``; writes
-``data/models/<task>.pt``, ``metrics/train/<task>.json`` and the per-epoch log
+``train@sel`` reads ``model``, ``train`` and ``augment.{replicate,link,smb_per_class}``,
+``data/ave/`` and ``data/augmented/``: the training videos plus, when
+``augment.smb_per_class > 0``, the SMB-fused videos (seed 002 Algorithm 1), and with
+``augment.replicate`` one replica per original in each mini-batch, linked when
+``augment.link`` and the model has a graph layer (seed 001 §3.4).
+
+``train@wsel`` (Step 1 of seed 004) reads ``model``, ``train`` and
+``refine.{auxiliary,window,stride}``: the MIL loss on video labels, plus the auxiliary
+objective of §4.3 when ``refine.auxiliary``.
+
+Writes ``data/models/<task>.pt``, ``metrics/train/<task>.json`` and
 ``metrics/train_log/<task>.csv``. Usage: ``python -m stages.train sel|wsel``.
 """
 
-import csv
 import sys
 
+import numpy as np
+
 from pipeline import paths
-from pipeline.checkpoint import save_checkpoint
-from pipeline.data.dataset import AVEDataset, make_loader
+from pipeline.augment.compositions import load_compositions
+from pipeline.data import store
+from pipeline.data.composed import ComposedDataset, identity_sources
+from pipeline.data.dataset import AVEDataset
 from pipeline.errors import run_stage
-from pipeline.io import atomic_path, write_json
-from pipeline.models import MODELS, all_hyperparameters, build_model, model_arguments
-from pipeline.params import choice, load_params, section
-from pipeline.train import (
-    OPTIMIZERS,
-    SCHEDULERS,
-    fit,
-    make_optimizer,
-    make_scheduler,
-    resolve_device,
-    set_seed,
+from pipeline.models import MODELS
+from pipeline.objectives import Supervised, WithAuxiliary, WithReplicas, weak_loss
+from pipeline.params import (
+    AUGMENT_KEYS,
+    AUGMENT_TRAIN_KEYS,
+    REFINE_KEYS,
+    REFINE_TRAIN_KEYS,
+    choice,
+    keys_of,
+    load_params,
 )
-
-TRAIN_KEYS = [
-    "seed",
-    "device",
-    "epochs",
-    "batch_size",
-    "optimizer",
-    "lr",
-    "weight_decay",
-    "scheduler",
-    "step_size",
-    "gamma",
-    "milestones",
-    "floors",
-    "background_videos",
-]
+from pipeline.refine import slice_starts, validate_window
+from pipeline.runner import model_section, train_and_save, train_section
 
 
-def _model_section(params: dict) -> tuple[str, dict]:
-    hyper = dict(section(params, "model", ["name"], optional=all_hyperparameters()))
-    name = choice(hyper.pop("name"), "model.name", MODELS)
-    return name, hyper
-
-
-def _data_dimensions(dataset: AVEDataset) -> dict[str, int]:
-    item = dataset[0]
-    visual = item["visual"]  # (T, H, W, C) or (T, C)
-    regions = visual.shape[1] * visual.shape[2] if visual.dim() == 4 else 1
-    return {
-        "audio_dim": item["audio"].shape[-1],
-        "visual_dim": visual.shape[-1],
-        "n_regions": regions,
+def _sel(params: dict, name: str, hyper: dict, config: dict) -> None:
+    augment = keys_of(params, "augment", AUGMENT_TRAIN_KEYS, AUGMENT_KEYS)
+    pooled = not MODELS[name].needs_maps
+    rows = store.split_order(paths.STORE, "train")
+    sources, labels = identity_sources(rows), store.segment_labels(paths.STORE)[rows]
+    n_smb = 0
+    if augment["smb_per_class"] > 0:
+        smb = load_compositions(paths.SMB)
+        sources, labels = (
+            np.concatenate([sources, smb.sources]),
+            np.concatenate([labels, smb.labels]),
+        )
+        n_smb = len(smb.labels)
+    train_set = ComposedDataset(paths.STORE, sources, labels, pooled)
+    objective = Supervised()
+    linked = False
+    if augment["replicate"]:
+        pool = load_compositions(paths.REPLICAS)
+        per_video = len(pool.labels) // len(rows)
+        replicas = ComposedDataset(paths.STORE, pool.sources, pool.labels, pooled)
+        objective = WithReplicas(replicas, per_video, len(rows), bool(augment["link"]))
+        linked = bool(augment["link"]) and getattr(MODELS[name], "uses_graph", False)
+    metrics = {
+        "smb_videos": n_smb,
+        "replicate": bool(augment["replicate"]),
+        "link_applied": linked,
+        "link_ignored": bool(augment["replicate"] and augment["link"]) and not linked,
     }
+    train_and_save("sel", name, hyper, config, train_set, lambda _: objective, metrics)
 
 
-def _write_log(history: list[dict], task: str) -> None:
-    with atomic_path(paths.TRAIN_LOGS / f"{task}.csv") as tmp, open(tmp, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
+def _wsel(params: dict, name: str, hyper: dict, config: dict) -> None:
+    refine = keys_of(params, "refine", REFINE_TRAIN_KEYS, REFINE_KEYS)
+    pooled = not MODELS[name].needs_maps
+    background = bool(config["background_videos"]) or bool(refine["auxiliary"])
+    train_set = AVEDataset(paths.STORE, "train", pooled, background_videos=background)
+    objective = weak_loss
+    if refine["auxiliary"]:
+        validate_window(store.T, refine["window"], refine["stride"])
+        n = len(train_set) - train_set.n_background_videos
+        objective = WithAuxiliary(
+            train_set,
+            np.arange(n, len(train_set)),
+            slice_starts(store.T, refine["window"], refine["stride"]),
+            refine["window"],
+            config["seed"],
+        )
+    metrics = {
+        "background_videos": train_set.n_background_videos,
+        "auxiliary": bool(refine["auxiliary"]),
+    }
+    train_and_save("wsel", name, hyper, config, train_set, lambda _: objective, metrics)
 
 
 def main(params: dict, task: str) -> None:
     choice(task, "the stage argument (task)", paths.TASKS)
-    name, hyper = _model_section(params)
-    config = section(params, "train", TRAIN_KEYS)
-    choice(config["optimizer"], "train.optimizer", OPTIMIZERS)
-    choice(config["scheduler"], "train.scheduler", SCHEDULERS)
-    set_seed(config["seed"])
-    device = resolve_device(config["device"])
-    pooled = not MODELS[name].needs_maps
-    with_background = task == "wsel" and bool(config["background_videos"])
-    train_set = AVEDataset(paths.STORE, "train", pooled, background_videos=with_background)
-    val_set = AVEDataset(paths.STORE, "val", pooled)
-    kwargs, ignored = model_arguments(name, hyper, _data_dimensions(train_set))
-    model = build_model(name, **kwargs).to(device)
-    optimizer = make_optimizer(
-        config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
-    )
-    scheduler = make_scheduler(
-        config["scheduler"],
-        optimizer,
-        config["epochs"],
-        config["step_size"],
-        config["gamma"],
-        config["milestones"],
-        config["floors"],
-    )
-    result = fit(
-        model,
-        task,
-        make_loader(train_set, config["batch_size"], shuffle=True, seed=config["seed"]),
-        make_loader(val_set, config["batch_size"]),
-        optimizer,
-        scheduler,
-        config["epochs"],
-        device,
-    )
-    save_checkpoint(
-        paths.checkpoint(task),
-        result.best_state,
-        name,
-        kwargs,
-        task=task,
-        epoch=result.best_epoch,
-        val_accuracy=result.best_val_accuracy,
-    )
-    _write_log(result.history, task)
-    write_json(
-        paths.TRAIN_METRICS / f"{task}.json",
-        {
-            "model": name,
-            "ignored_model_keys": ", ".join(ignored),
-            "best_epoch": result.best_epoch,
-            "best_val_accuracy": result.best_val_accuracy,
-            "final_train_loss": result.history[-1]["train_loss"],
-            "train_videos": len(train_set),
-            "background_videos": train_set.n_background_videos,
-            "parameters": sum(p.numel() for p in model.parameters()),
-        },
-    )
-    print(f"{task}: best val accuracy {result.best_val_accuracy:.3f} at epoch {result.best_epoch}")
+    name, hyper = model_section(params)
+    config = train_section(params)
+    (_sel if task == "sel" else _wsel)(params, name, hyper, config)
 
 
 if __name__ == "__main__":

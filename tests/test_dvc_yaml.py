@@ -6,6 +6,14 @@ import pytest
 import yaml
 
 from pipeline.imports import local_imports
+from pipeline.params import (
+    AUGMENT_BUILD_KEYS,
+    AUGMENT_TRAIN_KEYS,
+    REFINE_LABEL_KEYS,
+    REFINE_RETRAIN_KEYS,
+    REFINE_TRAIN_KEYS,
+)
+from stages import refine
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -48,13 +56,41 @@ def test_local_imports_follows_imports_transitively(tmp_path):
     ]
 
 
+def _keys(section: str, keys) -> list[str]:
+    return [f"{section}.{key}" for key in keys]
+
+
 @pytest.mark.parametrize(
-    ("name", "sections"),
-    [("download", ["data"]), ("train", ["model", "train"]), ("evaluate", ["evaluate"])],
+    ("name", "params"),
+    [
+        ("download", ["data"]),
+        ("database", None),
+        ("augment", _keys("augment", AUGMENT_BUILD_KEYS)),
+        ("train_sel", ["model", "train", *_keys("augment", AUGMENT_TRAIN_KEYS)]),
+        ("train_wsel", ["model", "train", *_keys("refine", REFINE_TRAIN_KEYS)]),
+        ("refine", [*_keys("refine", REFINE_LABEL_KEYS), *_keys("train", refine.TRAIN_READ)]),
+        ("retrain_wsel", ["model", "train", *_keys("refine", REFINE_RETRAIN_KEYS)]),
+        ("evaluate", ["evaluate"]),
+        ("report", None),
+    ],
 )
-def test_stages_declare_the_params_sections_they_read(name, sections):
+def test_stages_declare_exactly_the_params_they_read(name, params):
     body = STAGES[name].get("do", STAGES[name])
-    assert body["params"] == sections
+    assert body.get("params") == params
+
+
+def test_every_stage_has_its_params_test():
+    assert set(STAGES) == {
+        "download",
+        "database",
+        "augment",
+        "train_sel",
+        "train_wsel",
+        "refine",
+        "retrain_wsel",
+        "evaluate",
+        "report",
+    }
 
 
 def test_metrics_are_not_cached():

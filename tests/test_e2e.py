@@ -73,7 +73,7 @@ def repo(tmp_path_factory) -> Path:
 
 
 def test_repro_writes_every_output(repo):
-    for task in ("sel", "wsel"):
+    for task in ("sel", "wsel", "wsel_refined"):
         assert (repo / "data" / "models" / f"{task}.pt").is_file()
         assert (repo / "reports" / f"{task}_confusion.png").stat().st_size > 0
         results = json.loads((repo / "metrics" / "evaluate" / f"{task}.json").read_text())
@@ -82,7 +82,23 @@ def test_repro_writes_every_output(repo):
     download = json.loads((repo / "metrics" / "download.json").read_text())
     assert download["videos"] == {"train": 28, "val": 8, "test": 8}
     assert download["background_videos"] == 4
-    assert "GT-repeat" in (repo / "reports" / "summary.md").read_text()
+    summary = (repo / "reports" / "summary.md").read_text()
+    assert "GT-repeat" in summary and "WSEL refined model + B2ILC" in summary
+    for name in (
+        "db/subevents.npz",
+        "db/states.npz",
+        "augmented/replicas.npz",
+        "refined/labels.npz",
+    ):
+        assert (repo / "data" / name).is_file()
+    database = json.loads((repo / "metrics" / "database.json").read_text())
+    assert database["training_videos"] == 28
+    augment = json.loads((repo / "metrics" / "augment.json").read_text())
+    assert augment["replicas"] == 28 * 10
+    refine = json.loads((repo / "metrics" / "refine.json").read_text())
+    assert refine["slices"] == 28 * 4 and refine["labels"] == "refined"
+    train = json.loads((repo / "metrics" / "train" / "sel.json").read_text())
+    assert train["replicate"] and train["link_applied"]
 
 
 def test_second_repro_runs_nothing(repo):
@@ -94,13 +110,36 @@ def test_second_repro_runs_nothing(repo):
 def test_exp_run_reruns_exactly_the_model_stages_and_diff_lists_the_change(repo):
     out = _dvc(repo, "exp", "run", "-S", "model.blocks=6").stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {"train@sel", "train@wsel", "evaluate@sel", "evaluate@wsel", "report"}
+    assert ran == {
+        "train_sel",
+        "train_wsel",
+        "refine",
+        "retrain_wsel",
+        "evaluate@sel",
+        "evaluate@wsel",
+        "evaluate@wsel_refined",
+        "report",
+    }
     diff = json.loads(_dvc(repo, "metrics", "diff", "--json").stdout)
     changed = diff["metrics/train/sel.json"]
     assert changed["parameters"]["new"] > changed["parameters"]["old"]  # 6 blocks, not 4
     assert "metrics/download.json" not in diff  # the data stage did not rerun
     table = _dvc(repo, "metrics", "diff", "--md").stdout
     assert "metrics/train/sel.json" in table and "parameters" in table
+    _git(repo, "checkout", "--", ".")
+
+
+@pytest.mark.parametrize(
+    ("setting", "stages"),
+    [
+        ("refine.tau=0.1", {"refine", "retrain_wsel", "evaluate@wsel_refined", "report"}),
+        ("augment.link=false", {"train_sel", "evaluate@sel", "report"}),
+    ],
+)
+def test_each_stage_reruns_only_for_the_params_it_reads(repo, setting, stages):
+    out = _dvc(repo, "exp", "run", "-S", setting).stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == stages
     _git(repo, "checkout", "--", ".")
 
 

@@ -6,10 +6,9 @@ import pytest
 
 from pipeline.data.synthetic import generate_synthetic
 from pipeline.models import MODELS, all_hyperparameters, model_arguments
-from pipeline.params import load_params, section
+from pipeline.params import AUGMENT_KEYS, REFINE_KEYS, TRAIN_KEYS, load_params, section
 from pipeline.signature import keyword_names
 from stages.evaluate import EVALUATE_KEYS
-from stages.train import TRAIN_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = [ROOT / "params.yaml", *sorted((ROOT / "presets").glob("*.yaml"))]
@@ -26,6 +25,8 @@ def test_every_section_has_exactly_the_keys_its_stage_reads(path):
     kwargs, _ = model_arguments(name, model, {})
     assert kwargs  # the chosen model reads some of the keys
     section(params, "train", TRAIN_KEYS)
+    section(params, "augment", AUGMENT_KEYS)
+    section(params, "refine", REFINE_KEYS)
     section(params, "evaluate", EVALUATE_KEYS)
 
 
@@ -50,3 +51,28 @@ def test_dpnet_preset_holds_the_papers_settings():
         [300, 400],
         [0.1, 0.01],
     )
+
+
+def test_edrnet_preset_holds_the_papers_settings():
+    params = load_params(ROOT / "presets" / "edrnet-paper.yaml")
+    model = params["model"]
+    assert (model["name"], model["kernel"], model["layers"], model["hidden"]) == (
+        "edrnet",
+        3,
+        4,
+        768,
+    )
+    assert params["augment"]["smb_per_class"] == 250
+    assert params["data"]["source"] == "local"
+
+
+def test_ave_preset_runs_the_papers_wsel_chain():
+    params = load_params(ROOT / "presets" / "ave-paper.yaml")
+    refine = params["refine"]
+    assert (refine["window"], refine["stride"], refine["tau"], refine["auxiliary"]) == (
+        4,
+        2,
+        0.05,
+        True,
+    )
+    assert (params["train"]["epochs"], refine["retrain_epochs"]) == (200, 100)

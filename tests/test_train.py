@@ -1,4 +1,4 @@
-"""Training utilities: schedules, losses per task, checkpoint choice on val, devices."""
+"""Training utilities: schedules, checkpoint choice on val, devices."""
 
 import math
 
@@ -8,15 +8,13 @@ import torch
 from torch import nn
 
 from pipeline.errors import PipelineError
-from pipeline.losses import mil_loss, video_labels_from_segments
-from pipeline.models import build_model
+from pipeline.objectives import Supervised
 from pipeline.train import (
     fit,
     make_optimizer,
     make_scheduler,
     resolve_device,
     segment_accuracy,
-    task_loss,
     warm_restart_factor,
 )
 
@@ -66,22 +64,6 @@ def test_step_scheduler_decays_by_gamma():
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.25)
 
 
-def test_task_loss_sel_is_cross_entropy_and_wsel_sees_only_video_labels():
-    model = build_model("ave", audio_dim=2, visual_dim=2, n_regions=1, hidden=2)
-    scores = torch.randn(2, 3, 29)
-    labels = torch.tensor([[5, 5, 28], [28, 28, 28]])
-    expected = nn.functional.cross_entropy(scores.reshape(-1, 29), labels.reshape(-1))
-    assert task_loss("sel", model, scores, labels) == pytest.approx(expected.item())
-    # WSEL: moving the event inside the video changes nothing (only presence counts)
-    moved = torch.tensor([[28, 5, 5], [28, 28, 28]])
-    wsel = task_loss("wsel", model, scores, labels)
-    assert wsel == pytest.approx(task_loss("wsel", model, scores, moved))
-    assert wsel == pytest.approx(mil_loss(scores, video_labels_from_segments(labels)).item())
-    assert task_loss("sel", model, scores, labels) != pytest.approx(
-        task_loss("sel", model, scores, moved)
-    )
-
-
 def test_segment_accuracy():
     scores = np.zeros((1, 4, 3))
     scores[0, [0, 1, 2, 3], [0, 1, 2, 0]] = 1.0
@@ -117,13 +99,20 @@ class _Memorizer(nn.Module):
 def test_fit_keeps_the_epoch_with_the_best_val_accuracy():
     torch.manual_seed(0)
     labels = torch.tensor([[3, 28]])
-    batch = {"audio": torch.zeros(1, 2, 1), "visual": torch.zeros(1, 2, 1), "labels": labels}
+    batch = {
+        "audio": torch.zeros(1, 2, 1),
+        "visual": torch.zeros(1, 2, 1),
+        "labels": labels,
+        "index": torch.tensor([0]),
+    }
     train = _Batches([batch], labels.numpy())
     wrong_val = _Batches([batch], np.array([[4, 4]]))  # val labels the training never sees
     model = _Memorizer()
     optimizer = make_optimizer("sgd", model.parameters(), lr=1.0)
     scheduler = make_scheduler("constant", optimizer, 3, 1, 1.0)
-    result = fit(model, "sel", train, wrong_val, optimizer, scheduler, 3, torch.device("cpu"))
+    result = fit(
+        model, Supervised(), train, wrong_val, optimizer, scheduler, 3, torch.device("cpu")
+    )
     assert [row["epoch"] for row in result.history] == [1, 2, 3]
     assert all(row["val_accuracy"] == 0.0 for row in result.history)
     assert result.best_epoch == 1  # ties keep the earliest
@@ -131,6 +120,8 @@ def test_fit_keeps_the_epoch_with_the_best_val_accuracy():
     model = _Memorizer()
     optimizer = make_optimizer("sgd", model.parameters(), lr=1.0)
     scheduler = make_scheduler("constant", optimizer, 3, 1, 1.0)
-    result = fit(model, "sel", train, first_val, optimizer, scheduler, 3, torch.device("cpu"))
+    result = fit(
+        model, Supervised(), train, first_val, optimizer, scheduler, 3, torch.device("cpu")
+    )
     assert result.best_val_accuracy == 1.0
     assert torch.equal(result.best_state["table"].argmax(dim=1), labels[0])

@@ -53,7 +53,7 @@ def _pooled_visual(path: str, size: int, mtime_ns: int) -> np.ndarray:
     return pooled
 
 
-class _FeatureFile:
+class FeatureFile:
     """A lazily opened HDF5 feature dataset, reopened in each process that reads it."""
 
     def __init__(self, path: Path) -> None:
@@ -81,7 +81,7 @@ class _Part:
 
     def __init__(self, root: Path, audio: str, visual: str, rows: np.ndarray, labels, pooled):
         self.audio = np.asarray(store.read_array(root / audio), dtype=np.float32)[rows]
-        self.visual = _FeatureFile(root / visual)
+        self.visual = FeatureFile(root / visual)
         self.pooled = pooled_visual(root / visual)[rows] if pooled else None
         self.rows = rows
         self.labels = labels  # (k, T)

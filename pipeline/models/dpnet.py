@@ -47,10 +47,17 @@ from torch_geometric.utils import scatter, softmax
 
 from pipeline.errors import PipelineError
 from pipeline.models.checks import check_int, check_probability
-from pipeline.models.graph import RELATIONS, nodes_to_streams, streams_to_nodes, video_graph
+from pipeline.models.graph import (
+    RELATIONS,
+    PairedBatch,
+    nodes_to_streams,
+    streams_to_nodes,
+    video_graph,
+)
 from pipeline.models.rgct import RGCT
 
-Graph = tuple[torch.Tensor, torch.Tensor]  # (edge_index (2, E), edge_type (E,))
+# (edge_index (2, E), edge_type (E,)), or the layout of linked originals and replicas
+Graph = tuple[torch.Tensor, torch.Tensor] | PairedBatch
 Streams = tuple[torch.Tensor, torch.Tensor]  # (audio (B, T, d), visual (B, T, d))
 
 ORDERS = ("graph_first", "graph_second")
@@ -128,8 +135,10 @@ class RGCTStage(nn.Module):
     r"""The graph perspective :math:`\mathcal{F}^{GNN}_b`: one RGCT layer (seed 001 §3.3).
 
     Without a graph it runs :meth:`RGCT.forward_dense` on the video graph of eqs 1-4 of
-    each video; with ``graph`` (e.g. a linked graph of originals and replicas, eqs 17-21)
-    it runs the message-passing layer on the segment nodes of the whole batch.
+    each video, and with a :class:`~pipeline.models.graph.PairedBatch` on the linked graphs
+    of originals and replicas (eqs 17-21), also densely; with explicit edges
+    ``(edge_index, edge_type)`` it runs the message-passing layer on the segment nodes of
+    the whole batch.
 
     Args:
         channels: feature size :math:`d`.
@@ -146,6 +155,8 @@ class RGCTStage(nn.Module):
         """Update ``(B, T, d)`` audio and visual streams on their graph."""
         if graph is None:
             return self.rgct.forward_dense(audio, visual)
+        if isinstance(graph, PairedBatch):
+            return self.rgct.forward_dense(audio, visual, graph.pairs)
         nodes = self.rgct(streams_to_nodes(audio, visual), *graph)  # (B * 2T, d)
         return nodes_to_streams(nodes, audio.shape[1])
 
@@ -190,6 +201,8 @@ class RGATStage(nn.Module):
         batch, steps = audio.shape[:2]
         if graph is None:
             graph = video_graph(batch, steps, device=audio.device)
+        if isinstance(graph, PairedBatch):
+            graph = graph.edges(steps, audio.device)
         edge_index, edge_type = graph
         nodes = rgat_conv(self.conv, streams_to_nodes(audio, visual), edge_index, edge_type)
         return nodes_to_streams(F.silu(nodes), steps)  # (N, d) nodes -> (B, T, d) streams
@@ -398,7 +411,8 @@ class PerspectiveNetwork(nn.Module):
     streams are fused by :class:`Gate` (eqs 9-10) and classified (eq 11, without its
     softmax, which belongs to the loss).
 
-    Subclasses define the backbone in :meth:`stages`.
+    Subclasses define the backbone in :meth:`stages`. ``uses_graph`` says whether the
+    backbone has a graph layer, i.e. whether a linked graph (eqs 17-21) changes anything.
 
     Args:
         audio_dim: audio feature size :math:`d_a` (default 128, VGGish).
@@ -414,6 +428,7 @@ class PerspectiveNetwork(nn.Module):
     """
 
     needs_maps: bool = False
+    uses_graph: bool = True
 
     def __init__(
         self,
@@ -653,6 +668,8 @@ class TCNOnly(MatchedStack):
     No graph perspective, so ``graph`` and ``dropout`` (an RGCT setting) are unused;
     Table 3 has no "+ Link" result for it either.
     """
+
+    uses_graph = False
 
     def layer(self, hidden: int, kernel: int, dropout: float) -> nn.Module:
         """One :class:`StreamTCN` pair."""

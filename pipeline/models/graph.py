@@ -27,6 +27,8 @@ So an audio node has in-neighbours only under ``audio_forward``, ``audio_backwar
 and ``audio_to_visual``.
 """
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -177,3 +179,53 @@ def linked_graph(
     offset = slots.unsqueeze(-1) * 2 * T  # (4, 2, B, 1)
     edge_index = torch.stack([(offset[:, 0] + source).flatten(), (offset[:, 1] + target).flatten()])
     return edge_index, relation.repeat(len(_LINKED_COPIES) * batch_size)
+
+
+def replica_batch_graph(
+    pairs: int, singles: int, T: int = 10, device: torch.device | str | None = None
+) -> tuple[Tensor, Tensor]:
+    r"""Edges of a training batch of linked pairs followed by unpaired videos.
+
+    Video slots ``0 .. 2 * pairs - 1`` hold the originals and their replicas in the layout of
+    :func:`linked_graph` (eqs 17-21); slots ``2 * pairs .. 2 * pairs + singles - 1`` hold
+    videos without a replica (e.g. SMB-fused videos), each with its own graph (eqs 1-4).
+
+    Args:
+        pairs: originals that have a replica in the batch (may be 0).
+        singles: videos without a replica (may be 0).
+        T: segments per video (default 10).
+        device: device of the returned tensors (default ``None``, the CPU).
+
+    Returns:
+        ``edge_index`` over :math:`(2 \cdot pairs + singles) \cdot 2T` nodes and
+        ``edge_type``.
+    """
+    parts = []
+    if pairs:
+        parts.append(linked_graph(pairs, T, device))
+    if singles:
+        edge_index, edge_type = video_graph(singles, T, device)
+        parts.append((edge_index + 2 * pairs * 2 * T, edge_type))
+    if not parts:
+        raise PipelineError("video graph: expected at least one video in the batch")
+    return torch.cat([p[0] for p in parts], dim=1), torch.cat([p[1] for p in parts])
+
+
+@dataclass(frozen=True)
+class PairedBatch:
+    """A batch laid out as :func:`replica_batch_graph` describes, without its edges.
+
+    Graph layers that can use the layout directly (the dense RGCT path) do; others build
+    the edges with :meth:`edges`.
+
+    Args:
+        pairs: originals that have a replica in the batch.
+        singles: videos without a replica, after the pairs.
+    """
+
+    pairs: int
+    singles: int
+
+    def edges(self, T: int = 10, device: torch.device | str | None = None):
+        """``(edge_index, edge_type)`` of :func:`replica_batch_graph` for this layout."""
+        return replica_batch_graph(self.pairs, self.singles, T, device)

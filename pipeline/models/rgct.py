@@ -238,7 +238,7 @@ class RGCT(MessagePassing):
         """
         return self.aggr_module(inputs, group, dim_size=dim_size * self.num_relations, dim=0)
 
-    def forward_dense(self, audio: Tensor, visual: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_dense(self, audio: Tensor, visual: Tensor, pairs: int = 0) -> tuple[Tensor, Tensor]:
         """:meth:`forward` on ``video_graph(B, T)`` of the streams, with tensor shifts.
 
         A video graph node has exactly one neighbour per non-empty relation (its
@@ -248,9 +248,17 @@ class RGCT(MessagePassing):
         the slot's neighbour for the keys and values, each projected by one batched
         product with the parameters of :meth:`forward`.
 
+        With ``pairs`` > 0 the first ``2 * pairs`` videos are originals and their replicas
+        in the layout of :func:`~pipeline.models.graph.replica_batch_graph`, whose linked
+        graph (eqs 17-21) gives a node of either video of a pair the same two neighbours
+        per relation, one in each video: eq 12's mean is then a shift of the pair's mean
+        streams. This equals :meth:`forward` on ``replica_batch_graph(pairs, B - 2 *
+        pairs, T)``.
+
         Args:
             audio: ``(B, T, D)`` audio node features.
             visual: ``(B, T, D)`` visual node features.
+            pairs: linked original/replica pairs at the front of the batch (default 0).
 
         Returns:
             ``(audio, visual)`` updated features, each ``(B, T, D)``.
@@ -266,10 +274,14 @@ class RGCT(MessagePassing):
                 f" found {tuple(audio.shape)} and {tuple(visual.shape)}"
             )
         b, t, d = audio.shape
+        if not 0 <= 2 * pairs <= b:
+            raise PipelineError(f"RGCT pairs: expected 0 <= 2 * pairs <= {b}, found {pairs}")
         x = torch.stack([audio, visual])  # (2, B, T, D), modality first
         nodes = x.unsqueeze(1).expand(2, _SLOTS, b, t, d)  # (2, 3, B, T, D): for Q^r
-        # NA(eta^r) is the one neighbour: predecessor, successor, other-modality twin.
-        sources = torch.stack([_shift(x, 1), _shift(x, -1), x.flip(0)], dim=1)  # (2, 3, B, T, D)
+        # NA(eta^r): predecessor, successor, other-modality twin (mean over a linked pair).
+        linked = (x[:, :pairs] + x[:, pairs : 2 * pairs]) / 2  # (2, P, T, D)
+        near = torch.cat([linked, linked, x[:, 2 * pairs :]], dim=1) if pairs else x
+        sources = torch.stack([_shift(near, 1), _shift(near, -1), near.flip(0)], dim=1)
         q = _project_slots(self.weight_query, self.bias_query, nodes)  # (2, B, T, 3, D)
         k = _project_slots(self.weight_key, self.bias_key, sources)  # (2, B, T, 3, D)
         v = _project_slots(self.weight_value, self.bias_value, sources)  # (2, B, T, 3, D)

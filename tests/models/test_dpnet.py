@@ -23,7 +23,7 @@ from pipeline.models.dpnet import (
     parameter_count,
     rgat_conv,
 )
-from pipeline.models.graph import linked_graph, video_graph
+from pipeline.models.graph import PairedBatch, linked_graph, replica_batch_graph, video_graph
 
 # Small dims: 6-d audio, 2x2 maps of 8 channels, width 16; the 29 AVE classes.
 SMALL = {"audio_dim": 6, "visual_dim": 8, "hidden": 16, "blocks": 2, "dropout": 0.0}
@@ -315,3 +315,14 @@ def test_signal_reaches_the_classifier_through_deep_stacks(blocks):
         streams = stage(*streams)
     spread_out = streams[0].std(dim=0).mean()  # differences between videos
     assert spread_out > 0.2 * spread_in
+
+
+@pytest.mark.parametrize("name", ["dpnet", "dpnet_pp", "rgat"])
+def test_paired_batch_layout_equals_the_explicit_linked_graph(name):
+    torch.manual_seed(0)
+    model = DPNET_VARIANTS[name](audio_dim=4, visual_dim=6, hidden=8, blocks=2).double().eval()
+    audio, visual = torch.randn(5, 10, 4).double(), torch.randn(5, 10, 6).double()
+    layout = model(audio, visual, graph=PairedBatch(2, 1))
+    edges = model(audio, visual, graph=replica_batch_graph(2, 1, 10))
+    assert torch.allclose(layout, edges, rtol=0, atol=1e-10)
+    assert not torch.allclose(layout, model(audio, visual))  # the link changes the scores

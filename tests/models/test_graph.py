@@ -8,6 +8,7 @@ from pipeline.models.graph import (
     RELATIONS,
     linked_graph,
     nodes_to_streams,
+    replica_batch_graph,
     streams_to_nodes,
     video_graph,
 )
@@ -208,3 +209,21 @@ def test_linked_graph_blocks_and_neighbourhoods():
     assert _in_neighbours(linked, replica + 1, "audio_forward") == {0, replica + 0}
     assert _in_neighbours(linked, T + 2, "audio_to_visual") == {2, replica + 2}
     assert _in_neighbours(linked, 0, "audio_forward") == set()
+
+
+def test_replica_batch_graph_is_linked_pairs_then_own_graphs():
+    pairs_only = replica_batch_graph(3, 0)
+    assert all(torch.equal(a, b) for a, b in zip(pairs_only, linked_graph(3), strict=True))
+    singles_only = replica_batch_graph(0, 2)
+    assert all(torch.equal(a, b) for a, b in zip(singles_only, video_graph(2), strict=True))
+    edge_index, edge_type = replica_batch_graph(2, 3)
+    linked, own = linked_graph(2), video_graph(3)
+    n_linked = linked[0].shape[1]
+    assert torch.equal(edge_index[:, :n_linked], linked[0])
+    assert torch.equal(edge_index[:, n_linked:], own[0] + 2 * 2 * 20)  # after 4 videos
+    assert torch.equal(edge_type, torch.cat([linked[1], own[1]]))
+    # no edge joins an unpaired video to any other video
+    video = edge_index // 20
+    assert bool((video[0] == video[1])[n_linked:].all())
+    with pytest.raises(PipelineError, match="at least one video"):
+        replica_batch_graph(0, 0)

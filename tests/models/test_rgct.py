@@ -12,6 +12,7 @@ from pipeline.models.graph import (
     RELATIONS,
     linked_graph,
     nodes_to_streams,
+    replica_batch_graph,
     streams_to_nodes,
     video_graph,
 )
@@ -128,6 +129,19 @@ def test_dense_path_equals_message_passing_float64(B, T):
     graph_grads = torch.autograd.grad(loss, params)
     for dense_grad, graph_grad in zip(dense_grads, graph_grads, strict=True):
         assert torch.allclose(dense_grad, graph_grad, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(("pairs", "singles", "T"), [(1, 0, 10), (3, 2, 10), (2, 1, 2), (1, 1, 1)])
+def test_dense_linked_path_equals_message_passing_on_the_linked_graph(pairs, singles, T):
+    layer = _layer(8)
+    audio, visual = _streams(2 * pairs + singles, T, 8)
+    dense = torch.cat(layer.forward_dense(audio, visual, pairs))
+    nodes = layer(streams_to_nodes(audio, visual), *replica_batch_graph(pairs, singles, T))
+    assert torch.allclose(dense, torch.cat(nodes_to_streams(nodes, T)), rtol=0, atol=1e-12)
+    if pairs:  # linking changes the originals' update
+        assert not torch.allclose(dense, torch.cat(layer.forward_dense(audio, visual)))
+    with pytest.raises(PipelineError, match="pairs"):
+        layer.forward_dense(audio, visual, pairs + singles + 1)
 
 
 @pytest.mark.parametrize(("B", "T"), [(1, 10), (4, 10), (1, 3), (4, 3)])

@@ -1,0 +1,101 @@
+"""refine stage (Step 2 of seed 004 §4.2): slice-level pseudo-labels of the training videos.
+
+Reads ``refine.{window,stride,tau,labels}``, ``train.{seed,device,batch_size}``,
+``data/ave/`` and the base model ``data/models/wsel.pt``; writes ``data/refined/labels.npz``
+and ``metrics/refine.json``: the pseudo-labels' slice-level precision, recall, F1 and
+exact-match rate against the training split's segment labels (which weak training never
+sees). ``refine.labels`` chooses the labels of Table 3's rows: ``refined`` (eqs 9-11, +LR),
+``dummy`` (the video label on every slice, +LR_dummy) or ``pseudo`` (the base model's
+segment predictions, +PL).
+"""
+
+import numpy as np
+import torch
+
+from pipeline import paths
+from pipeline.checkpoint import load_checkpoint
+from pipeline.data import store
+from pipeline.data.dataset import AVEDataset, make_loader
+from pipeline.errors import PipelineError, run_stage
+from pipeline.io import write_json
+from pipeline.objectives import weak_labels
+from pipeline.params import (
+    REFINE_KEYS,
+    REFINE_LABEL_KEYS,
+    TRAIN_KEYS,
+    choice,
+    keys_of,
+    load_params,
+)
+from pipeline.refine import (
+    LABEL_KINDS,
+    SliceLabels,
+    dummy_slice_labels,
+    estimate_slice_labels,
+    pseudo_label_quality,
+    pseudo_segment_labels,
+    save_slice_labels,
+    slice_starts,
+    slice_truth,
+)
+from pipeline.train import predict, resolve_device
+
+TRAIN_READ = ("seed", "device", "batch_size")
+
+
+def _partners(dataset: AVEDataset, n: int, seed: int) -> np.ndarray:
+    """A random background-only video for each of the first ``n`` videos (seed 004 §5)."""
+    if dataset.n_background_videos == 0:
+        raise PipelineError(
+            f"{paths.STORE}: refine.labels=refined needs background-only videos "
+            f"({store.LABELS_NOISY} and its features), found none"
+        )
+    return np.random.default_rng(seed).integers(n, len(dataset), size=n)
+
+
+def main(params: dict) -> None:
+    config = keys_of(params, "refine", REFINE_LABEL_KEYS, REFINE_KEYS)
+    train = keys_of(params, "train", TRAIN_READ, TRAIN_KEYS)
+    kind = choice(config["labels"], "refine.labels", LABEL_KINDS)
+    starts = slice_starts(store.T, config["window"], config["stride"])
+    device = resolve_device(train["device"])
+    model, _ = load_checkpoint(paths.checkpoint("wsel"), device)
+    dataset = AVEDataset(paths.STORE, "train", not model.needs_maps, background_videos=True)
+    n = len(dataset) - dataset.n_background_videos
+    truth_segments = dataset.labels[:n]  # (n, T): never seen by weak training
+    video_labels = weak_labels(torch.from_numpy(truth_segments))  # (n, C)
+    segments = np.zeros((n, 0), dtype=np.int64)
+    if kind == "refined":
+        sets = estimate_slice_labels(
+            model,
+            dataset,
+            np.arange(n),
+            _partners(dataset, n, train["seed"]),
+            starts,
+            config["window"],
+            config["tau"],
+            train["batch_size"],
+            device,
+        )
+    elif kind == "dummy":
+        sets = dummy_slice_labels(video_labels, len(starts)).numpy() > 0
+        sets[..., store.BACKGROUND] = False
+    else:
+        loader = make_loader(torch.utils.data.Subset(dataset, range(n)), train["batch_size"])
+        scores = torch.from_numpy(predict(model, loader, device))  # (n, T, C)
+        segments = pseudo_segment_labels(scores, video_labels).numpy()  # (n, T)
+        sets = slice_truth(segments, starts, config["window"])
+    truth = slice_truth(truth_segments, starts, config["window"])
+    rows = store.split_order(paths.STORE, "train")
+    save_slice_labels(
+        paths.REFINED, SliceLabels(kind, rows, starts, config["window"], sets, segments)
+    )
+    quality = pseudo_label_quality(sets, truth)
+    if kind == "pseudo":
+        quality["segment_accuracy"] = float(np.mean(segments == truth_segments))
+    write_json(paths.REFINE_METRICS, {"labels": kind, "tau": config["tau"], **quality})
+    print(f"refine ({kind}): slice F1 {quality['f1']}, exact match {quality['exact_match']}")
+
+
+if __name__ == "__main__":
+    run_stage(lambda: main(load_params()))
