@@ -54,13 +54,25 @@ def scores_and_feature_loss(
     return scores, model.feature_loss(features, labels)
 
 
+def segment_loss(model: nn.Module, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    r"""The SEL cross-entropy, weighted by the model's ``seg_weight`` when it has one.
+
+    EDRNet's :math:`\lambda_1` (seed 002); other models weigh it 1.
+    """
+    return getattr(model, "seg_weight", 1.0) * sel_loss(scores, labels)
+
+
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
     return batch["audio"].to(device), batch["visual"].to(device), batch["labels"].to(device)
 
 
 @dataclass
 class Supervised:
-    """SEL: mean segment cross-entropy on ``labels`` plus the model's feature loss.
+    r"""SEL: mean segment cross-entropy on ``labels`` plus the model's feature loss.
+
+    The cross-entropy is weighted by the model's ``seg_weight`` and the feature loss by
+    the model itself (EDRNet: :math:`\lambda_1 \mathcal{L}_{seg} + \lambda_2
+    \mathcal{L}_{lss}`, seed 002).
 
     Args:
         labels: ``(n, T)`` segment classes to train on, by dataset index, instead of the
@@ -75,7 +87,7 @@ class Supervised:
         if self.labels is not None:
             labels = torch.from_numpy(self.labels[batch["index"].numpy()]).to(device)  # (B, T)
         scores, extra = scores_and_feature_loss(model, audio, visual, labels)
-        loss = sel_loss(scores, labels)
+        loss = segment_loss(model, scores, labels)
         return loss if extra is None else loss + extra
 
 
@@ -123,7 +135,7 @@ class WithReplicas:
             pairs, singles = int(originals.sum()), int((~originals).sum())
             graph = PairedBatch(pairs, singles)
         scores, extra = scores_and_feature_loss(model, audio, visual, labels, graph)
-        loss = sel_loss(scores, labels)
+        loss = segment_loss(model, scores, labels)
         return loss if extra is None else loss + extra
 
 

@@ -161,3 +161,16 @@ def test_slice_label_objective_is_mil_plus_eqs_12_13_by_index():
     weak = mil_loss(scores, video_labels_from_segments(batch["labels"]))
     lr = label_refinement_loss(scores, torch.from_numpy(targets[[2, 0]]), starts, 4, mil_loss)
     assert loss.item() == pytest.approx((weak + lr).item())
+
+
+def test_a_models_segment_weight_scales_the_cross_entropy():
+    model = _Recorder()
+    batch = _batch([0], torch.tensor([[5] * T]))
+    plain = Supervised()(model, batch, 1, CPU)
+    model.seg_weight = 0.25
+    assert Supervised()(model, batch, 1, CPU).item() == pytest.approx(0.25 * plain.item())
+    objective = WithReplicas(_Pool(), per_video=1, n_originals=1, link=False)
+    model.seg_weight = 1.0
+    full = objective(model, batch, 1, CPU)
+    model.seg_weight = 2.0
+    assert objective(model, batch, 1, CPU).item() == pytest.approx(2.0 * full.item())

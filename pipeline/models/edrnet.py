@@ -273,13 +273,13 @@ class EDRNet(nn.Module):
     the same classifier) and ``"gated"``. Table 4 evaluates exactly these: A or V for
     single-RC configurations, A, V and gated for both.
 
-    The Land-Shore-Sea weight is kept here because it is this model's hyperparameter
-    (:meth:`feature_loss`). The paper's SEL objective
-    :math:`\lambda_1 \mathcal{L}_{seg} + \lambda_2 \mathcal{L}_{lss}` with
-    :math:`\mathcal{L}_{lss} = \mathcal{L}_{land} + \mathcal{L}_{sea} +
-    \mathcal{L}_{shore}` is used with :math:`\lambda_1 = 1` (only the ratio matters, the
-    scale belongs to the learning rate) and ``lss_weight`` :math:`= \lambda_2`. The
-    paper's values are in its supplementary material, which we do not have; the defaults
+    The loss weights are kept here because they are this model's hyperparameters. The
+    paper's SEL objective :math:`\lambda_1 \mathcal{L}_{seg} + \lambda_2 \mathcal{L}_{lss}`
+    with :math:`\mathcal{L}_{lss} = \mathcal{L}_{land} + \mathcal{L}_{sea} +
+    \mathcal{L}_{shore}` takes ``seg_weight`` :math:`= \lambda_1` (read by the SEL
+    objectives of :mod:`pipeline.objectives`) and ``lss_weight`` :math:`= \lambda_2`
+    (:meth:`feature_loss`); only their ratio matters beside the learning rate. The paper's
+    values are in its supplementary material, which we do not have; the defaults
     are guesses. The distances are not normalised, so the terms grow with the feature
     scale and can be lowered by shrinking all features: with :math:`\lambda_2` = 1 (or
     0.1) the features collapsed on the synthetic data (setting above, majority class after
@@ -300,9 +300,10 @@ class EDRNet(nn.Module):
             the default 0.0 disables it.
         visual_kernel: size of the visual 2D convolution, odd, at most the 7x7 map
             (default 3).
-        lss_weight: :math:`\lambda_2`, the weight of :math:`\mathcal{L}_{lss}` beside
-            :math:`\lambda_1 = 1` for :math:`\mathcal{L}_{seg}` (default 0.01, a guess;
-            0 disables the loss).
+        seg_weight: :math:`\lambda_1`, the weight of the segment cross-entropy
+            :math:`\mathcal{L}_{seg}` (default 1.0).
+        lss_weight: :math:`\lambda_2`, the weight of :math:`\mathcal{L}_{lss}`
+            (default 0.01, a guess; 0 disables the loss).
         lss_margin: triplet margin :math:`\alpha` of eq 10 (default 1.0, a guess).
     """
 
@@ -319,6 +320,7 @@ class EDRNet(nn.Module):
         branches: Sequence[str] = BRANCHES,
         dropout: float = 0.0,
         visual_kernel: int = 3,
+        seg_weight: float = 1.0,
         lss_weight: float = 0.01,
         lss_margin: float = 1.0,
     ) -> None:
@@ -334,11 +336,12 @@ class EDRNet(nn.Module):
             raise PipelineError(
                 f"EDRNet model.visual_kernel: expected 1, 3, 5 or 7, found {visual_kernel!r}"
             )
+        _check_weight("seg_weight", seg_weight)
         _check_weight("lss_weight", lss_weight)
         _check_weight("lss_margin", lss_margin)
         self.audio_dim, self.visual_dim, self.n_classes = audio_dim, visual_dim, n_classes
         self.min_segments = layers * (kernel - 1) + 1
-        self.lss_weight, self.lss_margin = lss_weight, lss_margin
+        self.seg_weight, self.lss_weight, self.lss_margin = seg_weight, lss_weight, lss_margin
         uses_audio = "a" in self.branches or "av" in self.branches
         uses_visual = "v" in self.branches or "av" in self.branches
         self.audio_norm = nn.LayerNorm(audio_dim) if uses_audio else None

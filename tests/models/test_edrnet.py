@@ -272,6 +272,7 @@ def test_registry_builds_edrnet_from_the_flat_model_section() -> None:
         "branches",
         "dropout",
         "visual_kernel",
+        "seg_weight",
         "lss_weight",
         "lss_margin",
     ]
