@@ -164,7 +164,7 @@ class WithAuxiliary:
     label set is empty, so the pair is disjoint).
 
     Args:
-        dataset: the training dataset (its background-only videos are drawn as partners).
+        dataset: a dataset holding the background-only videos (drawn as partners).
         background: ``(m,)`` dataset indices of the background-only videos.
         starts: 0-based slice starts :math:`t_1`.
         window: slice length :math:`N`.

@@ -7,7 +7,6 @@ the ``train`` section, the best checkpoint on val, the per-epoch log and the met
 """
 
 import csv
-from collections.abc import Callable
 from typing import Any
 
 from torch import nn
@@ -71,7 +70,7 @@ def train_and_save(
     hyper: dict,
     config: dict,
     train_set,
-    make_objective: Callable[[nn.Module], Objective],
+    objective: Objective,
     metrics: dict[str, Any] | None = None,
 ) -> nn.Module:
     """Fit model ``name`` and write ``data/models/<task>.pt``, its log and its metrics.
@@ -82,7 +81,7 @@ def train_and_save(
         hyper: the ``model`` section without ``name``.
         config: the checked ``train`` section (:func:`train_section`).
         train_set: the training dataset (items as in :class:`AVEDataset`).
-        make_objective: builds the objective for the new model.
+        objective: the loss of a mini-batch (:mod:`pipeline.objectives`).
         metrics: extra entries of ``metrics/train/<task>.json`` (default: none).
 
     Returns:
@@ -106,7 +105,7 @@ def train_and_save(
     )
     result = fit(
         model,
-        make_objective(model),
+        objective,
         make_loader(train_set, config["batch_size"], shuffle=True, seed=config["seed"]),
         make_loader(val_set, config["batch_size"]),
         optimizer,

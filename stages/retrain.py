@@ -52,7 +52,7 @@ def main(params: dict) -> None:
         vectors = slice_label_vectors(torch.from_numpy(sets)).numpy()  # (n + m, T1, C)
         objective = WithSliceLabels(vectors, refined.starts, refined.window)
     metrics = {"labels": refined.kind, "background_videos": m}
-    train_and_save(TASK, name, hyper, config, train_set, lambda _: objective, metrics)
+    train_and_save(TASK, name, hyper, config, train_set, objective, metrics)
 
 
 if __name__ == "__main__":

@@ -67,21 +67,23 @@ def _sel(params: dict, name: str, hyper: dict, config: dict) -> None:
         "link_applied": linked,
         "link_ignored": bool(augment["replicate"] and augment["link"]) and not linked,
     }
-    train_and_save("sel", name, hyper, config, train_set, lambda _: objective, metrics)
+    train_and_save("sel", name, hyper, config, train_set, objective, metrics)
 
 
 def _wsel(params: dict, name: str, hyper: dict, config: dict) -> None:
     refine = keys_of(params, "refine", REFINE_TRAIN_KEYS, REFINE_KEYS)
     pooled = not MODELS[name].needs_maps
-    background = bool(config["background_videos"]) or bool(refine["auxiliary"])
-    train_set = AVEDataset(paths.STORE, "train", pooled, background_videos=background)
+    with_background = bool(config["background_videos"])
+    train_set = AVEDataset(paths.STORE, "train", pooled, background_videos=with_background)
     objective = weak_loss
     if refine["auxiliary"]:
         validate_window(store.T, refine["window"], refine["stride"])
-        n = len(train_set) - train_set.n_background_videos
+        # partners: the background-only videos, whether or not they are trained on
+        partners = AVEDataset(paths.STORE, "train", pooled, background_videos=True)
+        n = len(partners) - partners.n_background_videos
         objective = WithAuxiliary(
-            train_set,
-            np.arange(n, len(train_set)),
+            partners,
+            np.arange(n, len(partners)),
             slice_starts(store.T, refine["window"], refine["stride"]),
             refine["window"],
             config["seed"],
@@ -90,7 +92,7 @@ def _wsel(params: dict, name: str, hyper: dict, config: dict) -> None:
         "background_videos": train_set.n_background_videos,
         "auxiliary": bool(refine["auxiliary"]),
     }
-    train_and_save("wsel", name, hyper, config, train_set, lambda _: objective, metrics)
+    train_and_save("wsel", name, hyper, config, train_set, objective, metrics)
 
 
 def main(params: dict, task: str) -> None:

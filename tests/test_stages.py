@@ -17,7 +17,7 @@ from pipeline.data import store
 from pipeline.errors import PipelineError
 from pipeline.models import build_model
 from pipeline.refine import load_slice_labels
-from stages import augment, database, refine, retrain
+from stages import augment, database, refine, retrain, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,3 +111,18 @@ def test_retrain_refuses_labels_of_other_videos(workspace):
     store.write_array(paths.STORE / store.order_file("train"), store.ORDER_KEY, order[::-1])
     with pytest.raises(PipelineError, match="other training videos"):
         retrain.main(workspace)
+
+
+def test_wsel_step_one_draws_partners_even_when_background_videos_are_not_trained_on(workspace):
+    workspace["train"]["background_videos"] = False
+    train.main(workspace, "wsel")
+    metrics = _read(paths.TRAIN_METRICS / "wsel.json")
+    assert metrics["auxiliary"] and metrics["background_videos"] == 0
+    assert metrics["train_videos"] == len(store.split_order(paths.STORE, "train"))
+
+
+def test_wsel_auxiliary_objective_needs_background_videos(workspace):
+    for name in store.NOISY_FILES:
+        (paths.STORE / name).unlink()
+    with pytest.raises(PipelineError, match="background-only video"):
+        train.main(workspace, "wsel")
