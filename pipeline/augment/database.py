@@ -236,6 +236,26 @@ def _database(
     return Database(names, *columns, primary=table[:, -1].astype(bool), skipped=skipped)
 
 
+def _usable_videos(
+    labels: np.ndarray,
+    rows: np.ndarray,
+    background: int,
+    subevents: bool,
+    skipped: list[tuple[int, str]],
+):
+    """Yield ``(row, video_labels, class)`` of each video a database can use.
+
+    The others are appended to ``skipped`` as ``(row, reason)`` (:func:`skip_reason`).
+    """
+    labels, rows = check_labels(labels, rows, background)
+    for row, video_labels in zip(rows.tolist(), labels, strict=True):
+        reason = skip_reason(video_labels, background, subevents=subevents)
+        if reason is not None:
+            skipped.append((row, reason))
+            continue
+        yield row, video_labels, event_span(video_labels, background)[0]
+
+
 def build_subevent_database(
     labels: np.ndarray, rows: np.ndarray, background: int = BACKGROUND
 ) -> Database:
@@ -250,14 +270,8 @@ def build_subevent_database(
         rows: ``(n,)`` their store rows (kept in ``Database.video``).
         background: the background class (default ``28``).
     """
-    labels, rows = check_labels(labels, rows, background)
     records, skipped = [], []
-    for row, video_labels in zip(rows.tolist(), labels, strict=True):
-        reason = skip_reason(video_labels, background, subevents=True)
-        if reason is not None:
-            skipped.append((row, reason))
-            continue
-        cls = event_span(video_labels, background)[0]
+    for row, video_labels, cls in _usable_videos(labels, rows, background, True, skipped):
         for first, length, kind in decompose_video(video_labels, background):
             records.append((row, first, length, kind, cls, True))
             if kind == CONTINUE:
@@ -303,14 +317,8 @@ def build_state_database(
         rows: ``(n,)`` their store rows (kept in ``Database.video``).
         background: the background class (default ``28``).
     """
-    labels, rows = check_labels(labels, rows, background)
     records, skipped = [], []
-    for row, video_labels in zip(rows.tolist(), labels, strict=True):
-        reason = skip_reason(video_labels, background)
-        if reason is not None:
-            skipped.append((row, reason))
-            continue
-        cls = event_span(video_labels, background)[0]
+    for row, video_labels, cls in _usable_videos(labels, rows, background, False, skipped):
         found = video_states(video_labels, background)
         records += [(row, first, length, state, cls, False) for first, length, state in found]
     return _database(STATES, records, skipped)
