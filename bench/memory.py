@@ -8,8 +8,9 @@ runs each scenario over the training split in a fresh subprocess, so that each p
 * ``maps``: one epoch of :class:`AVEDataset` reading the 7x7 maps lazily (batch size 64,
   shuffled), with a forward, backward and Adam step of the AVE baseline model
   (``build_model("ave", audio_dim=128, visual_dim=512, n_regions=49)``) per batch;
-* ``pooled``: building the pooled visual cache (the whole file streamed in blocks), then one
-  epoch over the pooled features.
+* ``pooled``: the pool stage's work (the whole file streamed in blocks into the pooled
+  features, :func:`~pipeline.data.pooled.pool_store`, into a temporary directory), then
+  one epoch over the pooled features.
 
 Per scenario it reports the peak resident set size (``VmHWM`` of the subprocess), the wall
 seconds (dataset set-up, then the batch loop), videos per second over the loop, and the
@@ -50,6 +51,7 @@ import torch
 from pipeline.data import store
 from pipeline.data.annotations import one_hot
 from pipeline.data.dataset import AVEDataset, make_loader
+from pipeline.data.pooled import pool_store
 from pipeline.io import atomic_path, write_json
 from pipeline.losses import sel_loss
 from pipeline.models import build_model
@@ -162,7 +164,12 @@ def run_scenario(name: str, root: Path, batches: int | None, model_step: bool) -
     """One scenario in this process; the numbers of :func:`main`'s table."""
     read_before = storage_read_mb()
     start = time.perf_counter()
-    dataset = AVEDataset(root, "train", pooled=name == "pooled")
+    with tempfile.TemporaryDirectory(prefix="avel-bench-pooled-") as scratch:
+        pooled = None
+        if name == "pooled":
+            pooled = Path(scratch) / "pooled"
+            pool_store(root, pooled)
+        dataset = AVEDataset(root, "train", pooled)
     loader = make_loader(dataset, batch_size=BATCH_SIZE, shuffle=True)
     step = training_step() if name == "maps" and model_step else None
     setup_s = time.perf_counter() - start

@@ -1,7 +1,11 @@
 """Checkpoints: a model's state with the registry name and arguments that rebuild it.
 
 Files are written atomically and read with ``torch.load(..., weights_only=True)``: only
-tensors and plain Python values, never arbitrary pickles.
+tensors and plain Python values, never arbitrary pickles. The same checkpoint gives the
+same bytes: ``torch.save`` to a path names the archive's records after the file, and the
+atomic write's temporary file has a random name, so saving goes through a file object
+(whose archive is always named ``archive``). DVC's run-cache and remotes can then serve a
+retrained model whose weights did not change.
 """
 
 import os
@@ -32,8 +36,8 @@ def save_checkpoint(
         kwargs: constructor arguments given to :func:`pipeline.models.build_model`.
         **meta: plain values to keep beside it (epoch, val accuracy, task, ...).
     """
-    with atomic_path(path) as tmp:
-        torch.save({"name": name, "kwargs": kwargs, "state": state, **meta}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        torch.save({"name": name, "kwargs": kwargs, "state": state, **meta}, file)
 
 
 def load_checkpoint(path: str | os.PathLike, device: torch.device) -> tuple[nn.Module, dict]:

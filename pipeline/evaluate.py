@@ -1,18 +1,25 @@
-"""Evaluation of a model's segment scores beside the naive strategies of seed 004 Table 1."""
+"""Evaluation of a model's predictions beside the naive strategies of seed 004 Table 1.
+
+Every strategy's segment metrics carry a 95 % bootstrap CI over the test videos
+(:func:`pipeline.stats.bootstrap_ci`), and the per-video predictions are kept so that two
+experiments can later be compared pairwise on the same resampled videos
+(:mod:`pipeline.tables`).
+"""
 
 import numpy as np
 
 from pipeline.metrics import gt_repeat, model_repeat, segment_metrics
 from pipeline.postprocess import b2ilc
+from pipeline.stats import bootstrap_ci
 
 
-def evaluate_scores(
+def strategy_predictions(
     scores: np.ndarray,
     video_probabilities: np.ndarray,
     labels: np.ndarray,
     with_b2ilc: bool = False,
-) -> dict[str, dict]:
-    """Metrics of the model and of the naive strategies over all segments of a split.
+) -> dict[str, np.ndarray]:
+    """The ``(n, T)`` predictions of the model and of the naive strategies.
 
     ``model``: arg-max of each segment's scores. ``gt_repeat``: the ground-truth video
     class repeated over the video. ``model_repeat``: the event class of highest video-level
@@ -22,18 +29,55 @@ def evaluate_scores(
     Args:
         scores: ``(n, T, C)`` raw segment scores.
         video_probabilities: ``(n, C)`` the model's video-level probabilities.
-        labels: ``(n, T)`` ground-truth classes.
-        with_b2ilc: also score the predictions after Bag-to-Instance label correction
-            (seed 002, :func:`pipeline.postprocess.b2ilc`) as ``model_b2ilc``
-            (default: ``False``).
+        labels: ``(n, T)`` ground-truth classes (for GT-repeat).
+        with_b2ilc: also the predictions after Bag-to-Instance label correction (seed 002,
+            :func:`pipeline.postprocess.b2ilc`) as ``model_b2ilc`` (default: ``False``).
     """
     predictions = scores.argmax(axis=-1)  # (n, T)
-    repeated = model_repeat(video_probabilities, T=labels.shape[1])
-    results = {
-        "model": segment_metrics(labels, predictions),
-        "gt_repeat": segment_metrics(labels, gt_repeat(labels)),
-        "model_repeat": segment_metrics(labels, repeated),
+    result = {
+        "model": predictions,
+        "gt_repeat": gt_repeat(labels),
+        "model_repeat": model_repeat(video_probabilities, T=labels.shape[1]),
     }
     if with_b2ilc:
-        results["model_b2ilc"] = segment_metrics(labels, b2ilc(predictions))
-    return results
+        result["model_b2ilc"] = b2ilc(predictions)
+    return result
+
+
+def score_predictions(
+    predictions: dict[str, np.ndarray], labels: np.ndarray, resamples: int = 1000, seed: int = 0
+) -> dict[str, dict]:
+    """Segment metrics of each strategy, with the bootstrap CI bounds as scalar entries.
+
+    Args:
+        predictions: strategy name -> ``(n, T)`` predicted classes.
+        labels: ``(n, T)`` ground-truth classes.
+        resamples: bootstrap resamples over videos (default: 1000).
+        seed: seed of the resampling; the same for every strategy, so that their intervals
+            come from the same resampled test sets (default: 0).
+
+    Returns:
+        Strategy name -> :func:`pipeline.metrics.segment_metrics` plus
+        ``<metric>_ci_low`` / ``<metric>_ci_high`` of the four headline metrics.
+    """
+    return {
+        name: {**segment_metrics(labels, p), **bootstrap_ci(labels, p, resamples, seed)}
+        for name, p in predictions.items()
+    }
+
+
+def evaluate_scores(
+    scores: np.ndarray,
+    video_probabilities: np.ndarray,
+    labels: np.ndarray,
+    with_b2ilc: bool = False,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """Metrics of the model and of the naive strategies over all segments of a split.
+
+    :func:`strategy_predictions` scored by :func:`score_predictions`; the arguments are
+    theirs.
+    """
+    predictions = strategy_predictions(scores, video_probabilities, labels, with_b2ilc)
+    return score_predictions(predictions, labels, resamples, seed)

@@ -34,15 +34,17 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically.
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """Write ``obj`` as JSON with sorted keys, atomically.
 
     Args:
         path: destination file.
         obj: a JSON-serialisable object.
+        indent: indentation, or ``None`` for one compact line (default: 2).
     """
+    separators = None if indent else (",", ":")
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps(obj, indent=indent, sort_keys=True, separators=separators) + "\n")
 
 
 def read_json(path: str | os.PathLike) -> Any:

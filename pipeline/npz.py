@@ -13,9 +13,14 @@ import numpy as np
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_path
 
-# dtype kinds accepted per expected kind: integers, booleans, unicode strings
+# dtype kinds accepted per expected kind: integers, booleans, unicode strings, floats
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)
-_KIND_TEXT = {"i": "an integer dtype", "b": "a boolean dtype", "U": "a unicode string dtype"}
+_KIND_TEXT = {
+    "i": "an integer dtype",
+    "b": "a boolean dtype",
+    "U": "a unicode string dtype",
+    "f": "a floating-point dtype",
+}
 
 
 def fail(path: Path, key: str, expected: str, found: str) -> PipelineError:
@@ -57,7 +62,7 @@ def load_npz(path: str | os.PathLike, spec: dict[str, tuple[int, str]]) -> dict[
     Args:
         path: the file.
         spec: key → ``(ndim, kind)`` with kind ``"i"`` (integers, returned as int64),
-            ``"b"`` (booleans) or ``"U"`` (unicode strings).
+            ``"b"`` (booleans), ``"U"`` (unicode strings) or ``"f"`` (floats).
 
     Raises:
         PipelineError: a missing or unreadable file, a missing key, a wrong rank or dtype.

@@ -10,6 +10,11 @@ An objective is a callable ``objective(model, batch, epoch, device) -> loss`` us
 * WSEL (seed 004): :func:`weak_loss` (the model's MIL loss), :class:`WithAuxiliary`
   (eqs 15-18 added in Step 1), :class:`WithSliceLabels` (eqs 12-13 added in Step 3) and
   :class:`Supervised` on pseudo-labels (the +PL baseline).
+
+Objectives that hold data of their own (label tables, the replica pool, the partner
+videos) have ``nbytes`` and ``to(device)``, so that :func:`pipeline.train.place` keeps it
+on the training device; :class:`WithAuxiliary`'s random partner draws have a
+``state_dict`` for resuming (:mod:`pipeline.resume`).
 """
 
 from dataclasses import dataclass, field
@@ -63,7 +68,12 @@ def segment_loss(model: nn.Module, scores: torch.Tensor, labels: torch.Tensor) -
 
 
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
-    return batch["audio"].to(device), batch["visual"].to(device), batch["labels"].to(device)
+    """Audio, visual and labels of a batch on ``device`` (no copy when they live there)."""
+    return tuple(batch[k].to(device, non_blocking=True) for k in ("audio", "visual", "labels"))
+
+
+def _nbytes(tensor: torch.Tensor | None) -> int:
+    return 0 if tensor is None else tensor.numel() * tensor.element_size()
 
 
 @dataclass
@@ -81,11 +91,24 @@ class Supervised:
     """
 
     labels: np.ndarray | None = None
+    table: torch.Tensor | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.table = None if self.labels is None else torch.from_numpy(self.labels)  # (n, T)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the label table that :meth:`to` moves."""
+        return _nbytes(self.table)
+
+    def to(self, device: torch.device) -> None:
+        """Keep the label table on ``device`` (no copy per batch)."""
+        self.table = None if self.table is None else self.table.to(device)
 
     def __call__(self, model, batch, epoch: int, device: torch.device) -> torch.Tensor:
         audio, visual, labels = _to(batch, device)
-        if self.labels is not None:
-            labels = torch.from_numpy(self.labels[batch["index"].numpy()]).to(device)  # (B, T)
+        if self.table is not None:
+            labels = self.table[batch["index"].to(self.table.device)].to(device)  # (B, T)
         scores, extra = scores_and_feature_loss(model, audio, visual, labels)
         loss = segment_loss(model, scores, labels)
         return loss if extra is None else loss + extra
@@ -118,15 +141,25 @@ class WithReplicas:
     n_originals: int
     link: bool
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the replica pool's in-memory data."""
+        return self.replicas.nbytes
+
+    def to(self, device: torch.device) -> None:
+        """Keep the replica pool's in-memory data on ``device``."""
+        self.replicas.to(device)
+
     def __call__(self, model, batch, epoch: int, device: torch.device) -> torch.Tensor:
         index = batch["index"].numpy()
         originals = index < self.n_originals  # (B,)
         pool = index[originals] * self.per_video + (epoch - 1) % self.per_video
         replica = self.replicas.__getitems__(pool.tolist())
+        keep = torch.from_numpy(originals)  # (B,)
         parts = [
-            {key: batch[key][originals] for key in ("audio", "visual", "labels")},
+            {k: batch[k][keep.to(batch[k].device)] for k in ("audio", "visual", "labels")},
             replica,
-            {key: batch[key][~originals] for key in ("audio", "visual", "labels")},
+            {k: batch[k][~keep.to(batch[k].device)] for k in ("audio", "visual", "labels")},
         ]
         joined = {k: torch.cat([p[k] for p in parts]) for k in ("audio", "visual", "labels")}
         audio, visual, labels = _to(joined, device)
@@ -187,6 +220,23 @@ class WithAuxiliary:
             )
         self.rng = np.random.default_rng(self.seed)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the partner dataset's in-memory data."""
+        return self.dataset.nbytes
+
+    def to(self, device: torch.device) -> None:
+        """Keep the partner dataset's in-memory data on ``device``."""
+        self.dataset.to(device)
+
+    def state_dict(self) -> dict:
+        """The state of the partner draws, for resuming (:mod:`pipeline.resume`)."""
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the partner draws from a :meth:`state_dict`."""
+        self.rng.bit_generator.state = state["rng"]
+
     def __call__(self, model, batch, epoch: int, device: torch.device) -> torch.Tensor:
         audio, visual, labels = _to(batch, device)
         first = weak_labels(labels)  # (B, C)
@@ -219,11 +269,24 @@ class WithSliceLabels:
     slice_labels: np.ndarray
     starts: list[int]
     window: int
+    table: torch.Tensor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.table = torch.from_numpy(np.asarray(self.slice_labels))  # (n, T1, C)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the slice label table that :meth:`to` moves."""
+        return _nbytes(self.table)
+
+    def to(self, device: torch.device) -> None:
+        """Keep the slice label table on ``device`` (no copy per batch)."""
+        self.table = self.table.to(device)
 
     def __call__(self, model, batch, epoch: int, device: torch.device) -> torch.Tensor:
         audio, visual, labels = _to(batch, device)
         scores = model(audio, visual)  # (B, T, C)
-        targets = torch.from_numpy(self.slice_labels[batch["index"].numpy()]).to(device)
+        targets = self.table[batch["index"].to(self.table.device)].to(device)  # (B, T1, C)
         refinement = label_refinement_loss(
             scores, targets, self.starts, self.window, model.wsel_loss
         )

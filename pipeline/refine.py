@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from pipeline.data.store import BACKGROUND, N_CLASSES
 from pipeline.errors import PipelineError
 from pipeline.npz import fail, load_npz, save_npz
+from pipeline.precision import autocast
 
 VideoLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """A base model's weak loss ``g``: raw scores ``(B, T, C)`` and labels ``(B, C)`` → scalar,
@@ -444,6 +445,7 @@ def estimate_slice_labels(
     tau: float,
     batch_size: int,
     device: torch.device,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Step 2 of seed 004 §4.2 over a dataset: the slice label sets of eqs 9-11.
 
@@ -461,6 +463,9 @@ def estimate_slice_labels(
         tau: detection threshold :math:`\\tau`.
         batch_size: videos per forward pass (each makes ``T1`` synthetic videos).
         device: where the model lives.
+        precision: the forward pass's precision, as in training
+            (:func:`pipeline.precision.autocast`; default ``fp32``); probabilities are
+            computed in float32.
 
     Returns:
         ``(n, T1, C)`` bool label sets (background column ``False``).
@@ -475,7 +480,8 @@ def estimate_slice_labels(
             for k in ("audio", "visual")
         ]  # (B, T1, T, ...) each
         n = len(first["labels"])
-        scores = model(*(x.flatten(0, 1) for x in synthetic))  # (B * T1, T, C)
+        with autocast(device, precision):
+            scores = model(*(x.flatten(0, 1) for x in synthetic)).float()  # (B * T1, T, C)
         probabilities = model.video_probabilities(scores).unflatten(0, (n, len(starts)))
         present = F.one_hot(first["labels"], scores.shape[-1]).amax(dim=1).to(device)  # (B, C)
         chunks.append(slice_label_sets(probabilities, present.float(), tau).cpu().numpy())

@@ -3,44 +3,49 @@
 ``train@sel``, ``train@wsel`` and ``retrain@wsel`` differ only in their training set and
 objective (:mod:`pipeline.objectives`); :func:`train_and_save` does the rest the same way
 for all three: the model from the flat ``model`` section, the optimizer and schedule from
-the ``train`` section, the best checkpoint on val, the per-epoch log and the metrics.
+the ``train`` section, the best checkpoint on val, the per-epoch log (dvclive) and the
+metrics, the data placed on the device, and the resume state of an interrupted run.
 """
 
-import csv
+import functools
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from dvclive import Live
 from torch import nn
 
 from pipeline import paths
 from pipeline.checkpoint import save_checkpoint
 from pipeline.data.dataset import AVEDataset, make_loader
-from pipeline.io import atomic_path, write_json
-from pipeline.models import MODELS, all_hyperparameters, build_model, model_arguments
-from pipeline.params import TRAIN_KEYS, choice, section
+from pipeline.device import resolve_device
+from pipeline.io import write_json
+from pipeline.models import MODELS, build_model, check_model, model_arguments
+from pipeline.resume import ResumeFile, fingerprint
 from pipeline.train import (
-    OPTIMIZERS,
-    SCHEDULERS,
     Objective,
+    Trainer,
     fit,
+    loader_options,
     make_optimizer,
     make_scheduler,
-    resolve_device,
+    place,
     set_seed,
 )
 
 
 def model_section(params: dict) -> tuple[str, dict]:
-    """``(name, hyperparameters)`` of the ``model`` section, the name checked."""
-    hyper = dict(section(params, "model", ["name"], optional=all_hyperparameters()))
-    name = choice(hyper.pop("name"), "model.name", MODELS)
+    """``(name, hyperparameters)`` of the validated ``model`` section, checked against the
+    chosen model's constructor (:func:`pipeline.models.check_model`)."""
+    hyper = dict(params["model"])
+    name = hyper.pop("name")
+    check_model(name, hyper)
     return name, hyper
 
 
 def train_section(params: dict) -> dict:
-    """The ``train`` section with its choices checked; seeds everything (DESIGN.md §7)."""
-    config = section(params, "train", TRAIN_KEYS)
-    choice(config["optimizer"], "train.optimizer", OPTIMIZERS)
-    choice(config["scheduler"], "train.scheduler", SCHEDULERS)
+    """The validated ``train`` section; seeds everything (DESIGN.md §7)."""
+    config = params["train"]
     set_seed(config["seed"])
     return config
 
@@ -57,11 +62,12 @@ def data_dimensions(dataset) -> dict[str, int]:
     }
 
 
-def _write_log(history: list[dict], task: str) -> None:
-    with atomic_path(paths.TRAIN_LOGS / f"{task}.csv") as tmp, open(tmp, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
+def _log_epoch(live: Live, row: dict[str, float]) -> None:
+    """One epoch's loss, val accuracy and learning rate, at step = epoch (no timestamps)."""
+    live.step = row["epoch"]
+    for key in ("train_loss", "val_accuracy", "lr"):
+        live.log_metric(key, row[key], timestamp=False)
+    live.next_step()
 
 
 def train_and_save(
@@ -72,8 +78,16 @@ def train_and_save(
     train_set,
     objective: Objective,
     metrics: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+    inputs: Sequence[Path] = (),
 ) -> nn.Module:
     """Fit model ``name`` and write ``data/models/<task>.pt``, its log and its metrics.
+
+    The per-epoch log goes through dvclive to ``metrics/train_log/<task>/``
+    (``metrics.json``, the latest epoch, which ``dvc exp show`` lists while the stage runs,
+    and ``plots/metrics/*.tsv``, the curves of ``dvc plots``). The training state after
+    every epoch goes to ``.resume/<task>.pt`` (:mod:`pipeline.resume`) and is removed once
+    the outputs are written; a rerun with the same params and inputs resumes from it.
 
     Args:
         task: the output name (``sel``, ``wsel`` or ``wsel_refined``).
@@ -83,12 +97,16 @@ def train_and_save(
         train_set: the training dataset (items as in :class:`AVEDataset`).
         objective: the loss of a mini-batch (:mod:`pipeline.objectives`).
         metrics: extra entries of ``metrics/train/<task>.json`` (default: none).
+        settings: the other params the stage reads, which a resume state must match
+            (default: none).
+        inputs: the data files or directories the stage reads, which a resume state must
+            match (default: none).
 
     Returns:
         The trained model (last epoch; the checkpoint holds the best on val).
     """
     device = resolve_device(config["device"])
-    val_set = AVEDataset(paths.STORE, "val", pooled=not MODELS[name].needs_maps)
+    val_set = AVEDataset(paths.STORE, "val", paths.pooled_features(MODELS[name].needs_maps))
     kwargs, ignored = model_arguments(name, hyper, data_dimensions(train_set))
     model = build_model(name, **kwargs).to(device)
     optimizer = make_optimizer(
@@ -103,17 +121,25 @@ def train_and_save(
         config["milestones"],
         config["floors"],
     )
-    result = fit(
-        model,
-        objective,
-        make_loader(train_set, config["batch_size"], shuffle=True, seed=config["seed"]),
-        make_loader(val_set, config["batch_size"]),
-        optimizer,
-        scheduler,
-        config["epochs"],
-        device,
-        name=f"train {task}",
+    resident = not MODELS[name].needs_maps and place([train_set, val_set, objective], device)
+    options = loader_options(device, resident, config["workers"])
+    trainer = Trainer(
+        model, objective, optimizer, scheduler, device, config["precision"], config["compile"]
     )
+    identity = {"task": task, "model": name, "hyper": hyper, "train": config, **(settings or {})}
+    resume = ResumeFile(paths.resume_state(task), fingerprint(identity, inputs))
+    live = Live(str(paths.TRAIN_LOGS / task), report=None, save_dvc_exp=False, dvcyaml=None)
+    result = fit(
+        trainer,
+        make_loader(train_set, config["batch_size"], shuffle=True, seed=config["seed"], **options),
+        make_loader(val_set, config["batch_size"], **options),
+        config["epochs"],
+        name=f"train {task}",
+        resume=resume,
+        on_epoch=functools.partial(_log_epoch, live),
+        resume_every=config["resume_every"],
+    )
+    live.end()
     save_checkpoint(
         paths.checkpoint(task),
         result.best_state,
@@ -123,7 +149,6 @@ def train_and_save(
         epoch=result.best_epoch,
         val_accuracy=result.best_val_accuracy,
     )
-    _write_log(result.history, task)
     summary = {
         "model": name,
         "ignored_model_keys": ", ".join(ignored),
@@ -134,5 +159,6 @@ def train_and_save(
         "parameters": sum(p.numel() for p in model.parameters()),
     }
     write_json(paths.TRAIN_METRICS / f"{task}.json", {**summary, **(metrics or {})})
+    resume.remove()
     print(f"{task}: best val accuracy {result.best_val_accuracy:.3f} at epoch {result.best_epoch}")
     return model

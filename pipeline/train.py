@@ -2,15 +2,21 @@
 
 The checkpoint kept is the epoch with the best segment accuracy on the **validation** split
 (ties: the earliest); the test split is never looked at during training (DESIGN.md §6).
+
+What makes a GPU run fast (DESIGN.md §7) is here too, and tested on the CPU: mixed precision
+(:func:`autocast`, with a gradient scaler for ``fp16``), used alike by training, validation,
+evaluation and refinement (:func:`predict`); in-memory data placed on the device once
+(:func:`place`); non-blocking copies of pinned batches (:func:`forward`); an optional
+:func:`torch.compile`; and resuming after an interruption (:mod:`pipeline.resume`).
 """
 
 import math
 import os
 import random
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +25,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
+from pipeline.precision import autocast, make_scaler
+from pipeline.resume import ResumeFile, rng_state, set_rng_state
 
 # One mini-batch's loss: objective(model, batch, epoch, device) (pipeline.objectives).
 Objective = Callable[[nn.Module, dict[str, torch.Tensor], int, torch.device], torch.Tensor]
@@ -32,18 +40,6 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 (seeds third-party code that uses the legacy API)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when present, else CPU; ``cpu`` / ``cuda`` / ``cuda:N`` as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise PipelineError(f"params.yaml: device '{name}' requested but CUDA is not available")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise PipelineError(f"params.yaml: unknown device {name!r} (auto, cpu, cuda)") from None
 
 
 def quiet() -> bool:
@@ -129,26 +125,85 @@ def make_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
+RESIDENT_SHARE = 0.25  # in-memory data goes to a GPU when under this share of its free memory
+
+
+def place(items: list, device: torch.device) -> bool:
+    """Move the in-memory data of ``items`` to ``device`` once, when it fits.
+
+    Each item has ``nbytes`` and ``to(device)`` (the pooled datasets and the objectives
+    that hold datasets or label tables). On the CPU everything is already in memory. On a
+    GPU the data moves when it takes under :data:`RESIDENT_SHARE` of the free memory, so
+    that batches are gathered on the device with no host-to-device copy of features.
+
+    Args:
+        items: datasets and objectives (those without ``to`` are skipped).
+        device: the training device.
+
+    Returns:
+        Whether the data now lives on ``device``.
+    """
+    items = [item for item in items if hasattr(item, "to")]
+    if device.type == "cuda":
+        need = sum(item.nbytes for item in items)
+        free, _ = torch.cuda.mem_get_info(device)
+        if need > RESIDENT_SHARE * free:
+            print(f"data of {need / 2**20:.0f} MiB stays in host memory ({free / 2**20:.0f} free)")
+            return False
+    for item in items:
+        item.to(device)
+    return True
+
+
+def loader_options(device: torch.device, resident: bool, workers: int = 0) -> dict[str, Any]:
+    """:func:`~pipeline.data.dataset.make_loader` options for data on ``device`` or not.
+
+    Data resident on the device (:func:`place`) is gathered in this process. Data read
+    from file (maps) is read by ``workers`` processes ahead of the model, and on a GPU
+    into pinned memory, which :func:`forward` copies to the device without blocking.
+
+    Args:
+        device: the training device.
+        resident: whether the data lives on ``device``.
+        workers: reading processes for data read from file (``train.workers``, default 0).
+    """
+    if resident:
+        return {}
+    return {"workers": workers, "pin_memory": device.type == "cuda"}
+
+
 def forward(
     model: nn.Module, batch: dict[str, torch.Tensor], device: torch.device, **kwargs
 ) -> torch.Tensor:
     """Raw segment scores ``(B, T, C)`` of a batch (``kwargs`` go to the model)."""
-    return model(batch["audio"].to(device), batch["visual"].to(device), **kwargs)
+    audio = batch["audio"].to(device, non_blocking=True)  # (B, T, A)
+    visual = batch["visual"].to(device, non_blocking=True)  # (B, T, ...)
+    return model(audio, visual, **kwargs)
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, device: torch.device, **kwargs) -> np.ndarray:
+def predict(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    precision: str = "fp32",
+    **kwargs,
+) -> np.ndarray:
     """Raw segment scores of every video of ``loader``, in dataset order: ``(n, T, C)``.
 
     Args:
         model: the model.
         loader: batches in dataset order.
         device: where the model lives.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (:func:`autocast`; default ``fp32``).
         **kwargs: passed to the model's forward (e.g. EDRNet's ``output``).
     """
     model.eval()
-    chunks = [forward(model, batch, device, **kwargs).float().cpu().numpy() for batch in loader]
-    return np.concatenate(chunks)
+    chunks = []
+    for batch in loader:
+        with autocast(device, precision):
+            chunks.append(forward(model, batch, device, **kwargs).float())  # (B, T, C)
+    return torch.cat(chunks).cpu().numpy()  # one copy back, one synchronisation
 
 
 def segment_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -166,65 +221,131 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _run_epoch(model, loader, optimizer, objective: Objective, epoch: int, device) -> float:
-    model.train()
-    total, count = 0.0, 0
-    for batch in loader:
-        optimizer.zero_grad(set_to_none=True)
-        loss = objective(model, batch, epoch, device)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()}")
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(batch["labels"])
-        count += len(batch["labels"])
-    return total / count
+@dataclass
+class Trainer:
+    """What one training step needs besides the data.
+
+    Args:
+        model: the model (its ``state_dict`` is what is saved).
+        objective: ``objective(model, batch, epoch, device) -> loss`` (:mod:`pipeline.objectives`).
+        optimizer: the optimizer.
+        scheduler: stepped once per epoch.
+        device: where the model lives.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (:func:`autocast`, default ``fp32``).
+        compile: run the model through :func:`torch.compile` (default ``False``).
+    """
+
+    model: nn.Module
+    objective: Objective
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    device: torch.device
+    precision: str = "fp32"
+    compile: bool = False
+    scaler: torch.amp.GradScaler = field(init=False)
+    runner: nn.Module = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scaler = make_scaler(self.device, self.precision)
+        self.runner = torch.compile(self.model) if self.compile else self.model
+
+    def run_epoch(self, loader: DataLoader, epoch: int) -> float:
+        """One epoch of training steps; the mean loss per video."""
+        self.runner.train()
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        count = 0
+        for batch in loader:
+            self.optimizer.zero_grad(set_to_none=True)
+            with autocast(self.device, self.precision):
+                loss = self.objective(self.runner, batch, epoch, self.device)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total += loss.detach().double() * len(batch["labels"])
+            count += len(batch["labels"])
+        mean = total.item() / count  # one synchronisation per epoch
+        if not math.isfinite(mean):
+            raise FloatingPointError(f"training loss became {mean} in epoch {epoch}")
+        return mean
+
+    def state(self, loader: DataLoader) -> dict[str, Any]:
+        """Everything a resumed run needs to continue bit-identically (:mod:`pipeline.resume`)."""
+        generator = getattr(loader, "generator", None)
+        objective_state = getattr(self.objective, "state_dict", None)
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "loader": None if generator is None else generator.get_state(),
+            "objective": None if objective_state is None else objective_state(),
+        }
+
+    def restore(self, state: dict[str, Any], loader: DataLoader) -> None:
+        """Load a state of :meth:`state`."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        if state["loader"] is not None:
+            loader.generator.set_state(state["loader"])
+        if state["objective"] is not None:
+            self.objective.load_state_dict(state["objective"])
 
 
 def fit(
-    model: nn.Module,
-    objective: Objective,
+    trainer: Trainer,
     train_loader: DataLoader,
     val_loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
     epochs: int,
-    device: torch.device,
     name: str = "train",
+    resume: ResumeFile | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    resume_every: int = 1,
 ) -> TrainResult:
     """Train for ``epochs`` epochs and keep the state with the best val accuracy.
 
+    After each epoch the row ``{epoch, train_loss, val_accuracy, lr}`` goes to ``on_epoch``,
+    and after every ``resume_every``-th epoch the whole state to ``resume``. A run that
+    finds a state of its own in ``resume`` continues after that epoch, replaying the rows
+    logged so far through ``on_epoch``.
+
     Args:
-        model: a model mapping ``(audio, visual)`` to ``(B, T, C)`` raw scores.
-        objective: ``objective(model, batch, epoch, device) -> loss`` of one mini-batch
-            (:mod:`pipeline.objectives`).
+        trainer: model, objective, optimizer, schedule, device and precision.
         train_loader: training batches (shuffled).
         val_loader: validation batches, in dataset order.
-        optimizer: the optimizer.
-        scheduler: stepped once per epoch.
         epochs: number of epochs.
-        device: where the model lives.
         name: what the progress bar shows (default ``"train"``).
+        resume: where the per-epoch state lives (default ``None``: not saved).
+        on_epoch: called with each epoch's row (default ``None``).
+        resume_every: epochs between resume states (``train.resume_every``, default 1:
+            every epoch; the state of a large model is written whole each time).
     """
     val_labels = val_loader.dataset.labels
     best = TrainResult(best_state={}, best_epoch=0, best_val_accuracy=-1.0)
-    start = time.perf_counter()
-    for epoch in tqdm(range(1, epochs + 1), desc=name, disable=quiet()):
-        lr = optimizer.param_groups[0]["lr"]
-        loss = _run_epoch(model, train_loader, optimizer, objective, epoch, device)
-        scheduler.step()
-        accuracy = segment_accuracy(predict(model, val_loader, device), val_labels)
-        seconds = round(time.perf_counter() - start, 1)  # wall time so far (not a metric)
-        best.history.append(
-            {
-                "epoch": epoch,
-                "train_loss": loss,
-                "val_accuracy": accuracy,
-                "lr": lr,
-                "seconds": seconds,
-            }
-        )
+    log = on_epoch or (lambda row: None)
+    saved = resume.load() if resume is not None else None
+    if saved is not None:
+        trainer.restore(saved, train_loader)
+        best = TrainResult(**saved["best"])
+        for row in best.history:
+            log(row)
+    first = len(best.history) + 1
+    for epoch in tqdm(range(first, epochs + 1), desc=name, disable=quiet(), initial=first - 1):
+        lr = trainer.optimizer.param_groups[0]["lr"]
+        loss = trainer.run_epoch(train_loader, epoch)
+        trainer.scheduler.step()
+        scores = predict(trainer.runner, val_loader, trainer.device, trainer.precision)
+        accuracy = segment_accuracy(scores, val_labels)
+        row = {"epoch": epoch, "train_loss": loss, "val_accuracy": accuracy, "lr": lr}
+        best.history.append(row)
         if accuracy > best.best_val_accuracy:
-            best.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            state = trainer.model.state_dict()
+            best.best_state = {k: v.detach().cpu().clone() for k, v in state.items()}
             best.best_epoch, best.best_val_accuracy = epoch, accuracy
+        log(row)
+        if resume is not None and epoch % resume_every == 0:
+            resume.save({"epoch": epoch, "best": vars(best), **trainer.state(train_loader)})
     return best

@@ -16,14 +16,11 @@ from pipeline.augment.smb import event_spans, smb_fusion
 from pipeline.data import store
 from pipeline.errors import run_stage
 from pipeline.io import write_json
-from pipeline.models.checks import check_int
-from pipeline.params import AUGMENT_BUILD_KEYS, AUGMENT_KEYS, keys_of, load_params
+from pipeline.params import load_params
 
 
 def main(params: dict) -> None:
-    config = keys_of(params, "augment", AUGMENT_BUILD_KEYS, AUGMENT_KEYS)
-    check_int("params.yaml: augment", "replicas_per_video", config["replicas_per_video"])
-    check_int("params.yaml: augment", "smb_per_class", config["smb_per_class"], minimum=0)
+    config = params["augment"]
     rows = store.split_order(paths.STORE, "train")
     labels = store.segment_labels(paths.STORE)[rows]  # (n, T)
     replicas = make_replicas(
@@ -54,4 +51,4 @@ def main(params: dict) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(lambda: main(load_params()))
+    run_stage(lambda: main(load_params(("augment",))))

@@ -2,9 +2,11 @@
 
 Reads ``data/ave/`` (training split labels only); writes ``data/db/subevents.npz`` (seed 001
 §3.4), ``data/db/states.npz`` (seed 002 Table 1) as (video, first segment, length, kind,
-class) records, never feature copies, and ``metrics/database.json``: the counts per kind or
-state and class, and the videos skipped and why. The databases have no parameters: the
-papers fix their construction (one-segment context windows, the eight state patterns).
+class) records, never feature copies, ``metrics/database.json``: the counts per kind or
+state and the videos skipped and why, and ``reports/database_counts.json``: the same per
+class as well (about 300 counts, kept out of the metrics so that ``dvc exp show`` stays
+readable). The databases have no parameters: the papers fix their construction
+(one-segment context windows, the eight state patterns).
 """
 
 from pipeline import paths
@@ -26,10 +28,13 @@ def main() -> None:
     states = build_state_database(labels, rows)
     save_database(paths.SUBEVENTS, subevents)
     save_database(paths.STATES, states)
-    write_json(
-        paths.DATABASE_METRICS,
-        {"training_videos": len(rows), "subevents": counts(subevents), "states": counts(states)},
-    )
+    full = {"subevents": counts(subevents), "states": counts(states)}
+    write_json(paths.DATABASE_COUNTS, {"training_videos": len(rows), **full})
+    totals = {
+        name: {key: n for key, n in per_key.items() if "/class_" not in key}
+        for name, per_key in full.items()
+    }
+    write_json(paths.DATABASE_METRICS, {"training_videos": len(rows), **totals})
     print(f"database: {len(subevents)} sub-event and {len(states)} state records")
 
 

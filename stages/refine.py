@@ -1,6 +1,6 @@
 """refine stage (Step 2 of seed 004 §4.2): slice-level pseudo-labels of the training videos.
 
-Reads ``refine.{window,stride,tau,labels}``, ``train.{seed,device,batch_size}``,
+Reads ``refine.{window,stride,tau,labels}``, ``train.{seed,device,batch_size,precision}``,
 ``data/ave/`` and the base model ``data/models/wsel.pt``; writes ``data/refined/labels.npz``
 and ``metrics/refine.json``: the pseudo-labels' slice-level precision, recall, F1 and
 exact-match rate against the training split's segment labels (which weak training never
@@ -16,19 +16,12 @@ from pipeline import paths
 from pipeline.checkpoint import load_checkpoint
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset, make_loader
+from pipeline.device import resolve_device
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import write_json
 from pipeline.objectives import weak_labels
-from pipeline.params import (
-    REFINE_KEYS,
-    REFINE_LABEL_KEYS,
-    TRAIN_KEYS,
-    choice,
-    keys_of,
-    load_params,
-)
+from pipeline.params import load_params
 from pipeline.refine import (
-    LABEL_KINDS,
     SliceLabels,
     dummy_slice_labels,
     estimate_slice_labels,
@@ -38,9 +31,10 @@ from pipeline.refine import (
     slice_starts,
     slice_truth,
 )
-from pipeline.train import predict, resolve_device
+from pipeline.train import loader_options, place, predict
 
-TRAIN_READ = ("seed", "device", "batch_size")
+TRAIN_READ = ("seed", "device", "batch_size", "precision")
+SECTIONS = ("refine", "train")
 
 
 def _partners(dataset: AVEDataset, n: int, seed: int) -> np.ndarray:
@@ -54,13 +48,14 @@ def _partners(dataset: AVEDataset, n: int, seed: int) -> np.ndarray:
 
 
 def main(params: dict) -> None:
-    config = keys_of(params, "refine", REFINE_LABEL_KEYS, REFINE_KEYS)
-    train = keys_of(params, "train", TRAIN_READ, TRAIN_KEYS)
-    kind = choice(config["labels"], "refine.labels", LABEL_KINDS)
+    config, train = params["refine"], params["train"]
+    kind = config["labels"]
     starts = slice_starts(store.T, config["window"], config["stride"])
     device = resolve_device(train["device"])
     model, _ = load_checkpoint(paths.checkpoint("wsel"), device)
-    dataset = AVEDataset(paths.STORE, "train", not model.needs_maps, background_videos=True)
+    pooled = paths.pooled_features(model.needs_maps)
+    dataset = AVEDataset(paths.STORE, "train", pooled, background_videos=True)
+    resident = not model.needs_maps and place([dataset], device)
     n = len(dataset) - dataset.n_background_videos
     truth_segments = dataset.labels[:n]  # (n, T): never seen by weak training
     video_labels = weak_labels(torch.from_numpy(truth_segments))  # (n, C)
@@ -76,13 +71,15 @@ def main(params: dict) -> None:
             config["tau"],
             train["batch_size"],
             device,
+            train["precision"],
         )
     elif kind == "dummy":
         sets = dummy_slice_labels(video_labels, len(starts)).numpy() > 0
         sets[..., store.BACKGROUND] = False
     else:
-        loader = make_loader(torch.utils.data.Subset(dataset, range(n)), train["batch_size"])
-        scores = torch.from_numpy(predict(model, loader, device))  # (n, T, C)
+        subset = torch.utils.data.Subset(dataset, range(n))
+        loader = make_loader(subset, train["batch_size"], **loader_options(device, resident))
+        scores = torch.from_numpy(predict(model, loader, device, train["precision"]))  # (n, T, C)
         segments = pseudo_segment_labels(scores, video_labels).numpy()  # (n, T)
         sets = slice_truth(segments, starts, config["window"])
     truth = slice_truth(truth_segments, starts, config["window"])
@@ -98,4 +95,4 @@ def main(params: dict) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(lambda: main(load_params()))
+    run_stage(lambda: main(load_params(SECTIONS)))

@@ -2,8 +2,8 @@
 
 Reads ``model``, ``train`` (its ``epochs`` replaced by ``refine.retrain_epochs``),
 ``data/ave/`` and ``data/refined/labels.npz``; writes
-``data/models/wsel_refined.pt``, ``metrics/train/wsel_refined.json`` and
-``metrics/train_log/wsel_refined.csv``. Slice labels (``refined``, ``dummy``) train with
+``data/models/wsel_refined.pt``, ``metrics/train/wsel_refined.json`` and the dvclive log
+``metrics/train_log/wsel_refined/``. Slice labels (``refined``, ``dummy``) train with
 :math:`L_{MIL} + L_{LR}` (eqs 12-13); segment pseudo-labels (``pseudo``, the +PL baseline)
 train fully supervised, "taken as ground truth for fully-supervised re-training" (§5.3).
 Background-only videos (``train.background_videos``) keep their known labels: background on
@@ -18,23 +18,22 @@ from pipeline.data import store
 from pipeline.data.dataset import AVEDataset
 from pipeline.errors import PipelineError, run_stage
 from pipeline.models import MODELS
-from pipeline.models.checks import check_int
 from pipeline.objectives import Supervised, WithSliceLabels
-from pipeline.params import REFINE_KEYS, REFINE_RETRAIN_KEYS, keys_of, load_params
+from pipeline.params import load_params
 from pipeline.refine import load_slice_labels, slice_label_vectors
 from pipeline.runner import model_section, train_and_save, train_section
 
 TASK = "wsel_refined"
+SECTIONS = ("model", "train", "refine")
 
 
 def main(params: dict) -> None:
     name, hyper = model_section(params)
     config = dict(train_section(params))
-    epochs = keys_of(params, "refine", REFINE_RETRAIN_KEYS, REFINE_KEYS)["retrain_epochs"]
-    check_int("params.yaml: refine", "retrain_epochs", epochs)
-    config["epochs"] = epochs  # seed 004 §5.1: Step 1 200 epochs, Step 3 100
+    # seed 004 §5.1: Step 1 200 epochs, Step 3 100
+    config["epochs"] = params["refine"]["retrain_epochs"]
     refined = load_slice_labels(paths.REFINED)
-    pooled = not MODELS[name].needs_maps
+    pooled = paths.pooled_features(MODELS[name].needs_maps)
     train_set = AVEDataset(
         paths.STORE, "train", pooled, background_videos=bool(config["background_videos"])
     )
@@ -52,8 +51,10 @@ def main(params: dict) -> None:
         vectors = slice_label_vectors(torch.from_numpy(sets)).numpy()  # (n + m, T1, C)
         objective = WithSliceLabels(vectors, refined.starts, refined.window)
     metrics = {"labels": refined.kind, "background_videos": m}
-    train_and_save(TASK, name, hyper, config, train_set, objective, metrics)
+    inputs = (paths.STORE, paths.REFINED)
+    settings = {"retrain_epochs": config["epochs"]}
+    train_and_save(TASK, name, hyper, config, train_set, objective, metrics, settings, inputs)
 
 
 if __name__ == "__main__":
-    run_stage(lambda: main(load_params()))
+    run_stage(lambda: main(load_params(SECTIONS)))

@@ -10,8 +10,9 @@
 ``refine.{auxiliary,window,stride}``: the MIL loss on video labels, plus the auxiliary
 objective of §4.3 when ``refine.auxiliary``.
 
-Writes ``data/models/<task>.pt``, ``metrics/train/<task>.json`` and
-``metrics/train_log/<task>.csv``. Usage: ``python -m stages.train sel|wsel``.
+Writes ``data/models/<task>.pt``, ``metrics/train/<task>.json`` and the per-epoch dvclive
+log ``metrics/train_log/<task>/``; an interrupted run resumes from ``.resume/<task>.pt``.
+Usage: ``python -m stages.train sel|wsel``.
 """
 
 import sys
@@ -23,25 +24,17 @@ from pipeline.augment.compositions import load_compositions
 from pipeline.data import store
 from pipeline.data.composed import ComposedDataset, identity_sources
 from pipeline.data.dataset import AVEDataset
-from pipeline.errors import run_stage
+from pipeline.errors import PipelineError, run_stage
 from pipeline.models import MODELS
 from pipeline.objectives import Supervised, WithAuxiliary, WithReplicas, weak_loss
-from pipeline.params import (
-    AUGMENT_KEYS,
-    AUGMENT_TRAIN_KEYS,
-    REFINE_KEYS,
-    REFINE_TRAIN_KEYS,
-    choice,
-    keys_of,
-    load_params,
-)
-from pipeline.refine import slice_starts, validate_window
+from pipeline.params import load_params
+from pipeline.refine import slice_starts
 from pipeline.runner import model_section, train_and_save, train_section
 
 
 def _sel(params: dict, name: str, hyper: dict, config: dict) -> None:
-    augment = keys_of(params, "augment", AUGMENT_TRAIN_KEYS, AUGMENT_KEYS)
-    pooled = not MODELS[name].needs_maps
+    augment = params["augment"]
+    pooled = paths.pooled_features(MODELS[name].needs_maps)
     rows = store.split_order(paths.STORE, "train")
     sources, labels = identity_sources(rows), store.segment_labels(paths.STORE)[rows]
     n_smb = 0
@@ -67,17 +60,17 @@ def _sel(params: dict, name: str, hyper: dict, config: dict) -> None:
         "link_applied": linked,
         "link_ignored": bool(augment["replicate"] and augment["link"]) and not linked,
     }
-    train_and_save("sel", name, hyper, config, train_set, objective, metrics)
+    inputs = (paths.STORE, paths.AUGMENTED)
+    train_and_save("sel", name, hyper, config, train_set, objective, metrics, augment, inputs)
 
 
 def _wsel(params: dict, name: str, hyper: dict, config: dict) -> None:
-    refine = keys_of(params, "refine", REFINE_TRAIN_KEYS, REFINE_KEYS)
-    pooled = not MODELS[name].needs_maps
+    refine = params["refine"]
+    pooled = paths.pooled_features(MODELS[name].needs_maps)
     with_background = bool(config["background_videos"])
     train_set = AVEDataset(paths.STORE, "train", pooled, background_videos=with_background)
     objective = weak_loss
     if refine["auxiliary"]:
-        validate_window(store.T, refine["window"], refine["stride"])
         # partners: the background-only videos, whether or not they are trained on
         partners = AVEDataset(paths.STORE, "train", pooled, background_videos=True)
         n = len(partners) - partners.n_background_videos
@@ -92,15 +85,31 @@ def _wsel(params: dict, name: str, hyper: dict, config: dict) -> None:
         "background_videos": train_set.n_background_videos,
         "auxiliary": bool(refine["auxiliary"]),
     }
-    train_and_save("wsel", name, hyper, config, train_set, objective, metrics)
+    inputs = [paths.STORE]
+    train_and_save("wsel", name, hyper, config, train_set, objective, metrics, refine, inputs)
+
+
+SECTIONS = {"sel": ("model", "train", "augment"), "wsel": ("model", "train", "refine")}
 
 
 def main(params: dict, task: str) -> None:
-    choice(task, "the stage argument (task)", paths.TASKS)
     name, hyper = model_section(params)
     config = train_section(params)
     (_sel if task == "sel" else _wsel)(params, name, hyper, config)
 
 
+def _task(argv: list[str]) -> str:
+    task = argv[1] if len(argv) > 1 else ""
+    if task not in SECTIONS:
+        raise PipelineError(f"stage argument: expected one of {list(SECTIONS)}, found {task!r}")
+    return task
+
+
+def run(argv: list[str]) -> None:
+    """Check the task and the sections it reads, then train."""
+    task = _task(argv)
+    main(load_params(SECTIONS[task]), task)
+
+
 if __name__ == "__main__":
-    run_stage(lambda: main(load_params(), sys.argv[1] if len(sys.argv) > 1 else ""))
+    run_stage(lambda: run(sys.argv))

@@ -7,7 +7,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 
+from pipeline.data.pooled import pool_store
 from pipeline.data.synthetic import generate_synthetic
 
 # Small enough that generating and reading the store takes a few tens of milliseconds.
@@ -63,6 +65,20 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny_pooled(tiny_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pooled features of ``tiny_store`` (the pool stage's output). Do not modify it."""
+    out = tmp_path_factory.mktemp("tiny_pooled") / "pooled"
+    pool_store(tiny_store, out)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _private_user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """Keep the user cache (downloads, file ledger) of stages under test out of ``~``."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "user_cache"))
+
+
 @pytest.fixture
 def copy_store(tiny_store: Path, tmp_path: Path) -> Callable[[], Path]:
     """Return a function that copies ``tiny_store`` into ``tmp_path`` for mutation."""
@@ -80,3 +96,13 @@ def copy_store(tiny_store: Path, tmp_path: Path) -> Callable[[], Path]:
 def store_copy(copy_store: Callable[[], Path]) -> Path:
     """A private, mutable copy of ``tiny_store``."""
     return copy_store()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``cuda`` on a machine without a CUDA device."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (bench/gpu_check.sh runs these)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

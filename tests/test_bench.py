@@ -1,8 +1,12 @@
-"""The analytic FLOP count of the DPNet throughput bench matches PyTorch's own count."""
+"""The benches compute what they claim: DPNet FLOPs, visual-file reads, the scale bench."""
 
+import h5py
+import numpy as np
 import pytest
 import torch
 
+from bench import scale
+from bench.data_once import cast_to_float64, visual_reads
 from bench.dpnet_throughput import (
     AUDIO_DIM,
     VISUAL_DIM,
@@ -10,6 +14,9 @@ from bench.dpnet_throughput import (
     dpnet_step_flops,
     make_batch,
 )
+from pipeline.data import store
+from pipeline.data.dataset import make_loader
+from pipeline.data.store import write_array
 from pipeline.models import build_model
 
 
@@ -20,3 +27,77 @@ def test_analytic_step_flops_equal_the_operator_count(hidden, blocks, kernel):
     model = build_model("dpnet", audio_dim=AUDIO_DIM, visual_dim=VISUAL_DIM, **size)
     counted = counted_step_flops(model, make_batch(4))
     assert dpnet_step_flops(4, hidden, blocks, kernel) == pytest.approx(counted, rel=2e-3)
+
+
+STRACE_LOG = """\
+100 execve("/venv/bin/dvc", ["dvc", "repro"], 0x7ffd /* 30 vars */) = 0
+100 clone3({flags=CLONE_VM, ...}, 88) = 101
+101 pread64(7</w/data/ave/visual_feature.h5>, ""..., 1048576, 0) = 1048576
+100 clone(child_stack=NULL, flags=SIGCHLD) = 200
+200 execve("/bin/sh", ["/bin/sh", "-c", "python -m stages.pool"], 0x1 /* 31 vars */) = 0
+200 clone(child_stack=NULL, flags=SIGCHLD) = 201
+201 execve("/venv/bin/python", ["python", "-m", "stages.pool"], 0x2 /* 31 vars */) = 0
+201 pread64(3</w/data/ave/visual_feature_noisy.h5>, ""..., 4096, 0 <unfinished ...>
+101 read(8</w/data/ave/audio_feature.h5>, ""..., 65536) = 65536
+201 <... pread64 resumed>) = 4096
+201 read(4</w/data/ave/visual_feature.h5>, ""..., 65536) = 100
+300 execve("/venv/bin/python", ["python", "-m", "stages.evaluate", "sel"], 0x3) = 0
+300 read(3</w/data/pooled/visual_feature.npy>, ""..., 65536) = 65536
+"""
+
+
+def test_visual_reads_are_counted_per_process_from_an_strace_log(tmp_path):
+    (tmp_path / "log").write_text(STRACE_LOG)
+    # dvc's hashing thread counts for dvc, the pool stage's resumed read for the stage
+    assert visual_reads(tmp_path / "log") == {"dvc": 1048576, "pool": 4096 + 100}
+
+
+def test_the_real_size_store_is_cast_to_contiguous_float64(tmp_path):
+    maps = np.random.default_rng(0).random((70, 10, 2, 2, 3), dtype=np.float32)
+    write_array(tmp_path / "v.h5", "avadataset", maps)
+    cast_to_float64(tmp_path / "v.h5")
+    with h5py.File(tmp_path / "v.h5") as h5:
+        assert h5["avadataset"].dtype == np.float64 and h5["avadataset"].chunks is None
+        np.testing.assert_array_equal(h5["avadataset"][()], maps.astype(np.float64))
+
+
+def test_scale_bench_rewrites_features_as_float64(tmp_path):
+    path = tmp_path / "visual_feature.h5"
+    data = np.arange(2 * 10 * 3, dtype=np.float32).reshape(2, 10, 3)
+    store.write_array(path, store.FEATURE_KEY, data)
+    scale.to_float64(path)
+    with h5py.File(path) as h5:
+        assert h5[store.FEATURE_KEY].dtype == np.float64
+        assert h5[store.FEATURE_KEY].chunks is None  # contiguous, like the official file
+        assert np.array_equal(h5[store.FEATURE_KEY][()], data)
+
+
+def test_scale_bench_counts_flops_and_operators():
+    counts = {}
+    with scale.counting(counts):
+        torch.ones(4, 3) @ torch.ones(3, 5)
+    assert counts == {"flop": 2 * 4 * 3 * 5, "ops": 3}  # two ones, one product
+
+
+def test_scale_bench_projects_a_full_epoch_from_bounded_ones():
+    epochs = [
+        {"train_s": 9.0, "steps": 2, "full_steps": 10, "val_s": 1.0, "val_full_s": 4.0},
+        {"train_s": 4.0, "steps": 2, "full_steps": 10, "val_s": 1.0, "val_full_s": 4.0},
+    ]
+    figures = scale.epoch_figures(epochs)  # the second epoch: 2 s per step
+    assert figures["s_per_epoch"] == 2.0 * 10 + 4.0
+    assert figures["loops_s"] == 9.0 + 1.0 + 4.0 + 1.0
+    passes = [{"s": 2.0, "done": 10, "total": 40}, {"s": 1.0, "done": 5, "total": 5}]
+    assert scale.pass_figures(passes) == {"passes_s": 3.0, "passes_full_s": 9.0}
+
+
+def test_scale_bench_gpu_time_is_compute_or_launches_whichever_is_slower():
+    assert scale.gpu_seconds({"flop": 4e12, "ops": 10}, tflops=2.0, launch_s=1e-3) == 2.0
+    assert scale.gpu_seconds({"flop": 1e9, "ops": 3000}, tflops=2.0, launch_s=1e-3) == 3.0
+
+
+def test_scale_bench_bounds_only_the_steps_of_an_epoch():
+    loader = make_loader(list(range(10)), 2, shuffle=True)
+    bounded = scale._Bounded(loader, 3)
+    assert len(bounded) == 5 and len(list(bounded)) == 3
+    assert bounded.generator is loader.generator

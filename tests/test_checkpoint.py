@@ -24,6 +24,18 @@ def test_round_trip_rebuilds_an_identical_model(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temp file left
 
 
+def test_the_same_checkpoint_saved_twice_has_the_same_bytes(tmp_path):
+    torch.manual_seed(0)
+    state = build_model("ave", **KWARGS).state_dict()
+    for path in (tmp_path / "a" / "sel.pt", tmp_path / "b" / "other name.pt"):
+        save_checkpoint(path, state, "ave", KWARGS, epoch=3, val_accuracy=0.25)
+    first, second = (
+        (tmp_path / "a" / "sel.pt").read_bytes(),
+        (tmp_path / "b" / "other name.pt").read_bytes(),
+    )
+    assert first == second  # neither the temporary nor the final file name is inside
+
+
 def test_missing_and_foreign_files_are_clear_errors(tmp_path):
     with pytest.raises(PipelineError, match="checkpoint not found"):
         load_checkpoint(tmp_path / "none.pt", torch.device("cpu"))

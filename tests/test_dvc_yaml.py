@@ -5,13 +5,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline import paths
 from pipeline.imports import local_imports
 from pipeline.params import (
     AUGMENT_BUILD_KEYS,
     AUGMENT_TRAIN_KEYS,
+    DOWNLOAD_KEYS,
     REFINE_LABEL_KEYS,
     REFINE_RETRAIN_KEYS,
     REFINE_TRAIN_KEYS,
+    SYNTHESIZE_KEYS,
 )
 from stages import refine
 
@@ -63,7 +66,9 @@ def _keys(section: str, keys) -> list[str]:
 @pytest.mark.parametrize(
     ("name", "params"),
     [
-        ("download", ["data"]),
+        ("synthesize", _keys("data", SYNTHESIZE_KEYS)),
+        ("download", _keys("data", DOWNLOAD_KEYS)),
+        ("pool", None),
         ("database", None),
         ("augment", _keys("augment", AUGMENT_BUILD_KEYS)),
         ("train_sel", ["model", "train", *_keys("augment", AUGMENT_TRAIN_KEYS)]),
@@ -81,7 +86,9 @@ def test_stages_declare_exactly_the_params_they_read(name, params):
 
 def test_every_stage_has_its_params_test():
     assert set(STAGES) == {
+        "synthesize",
         "download",
+        "pool",
         "database",
         "augment",
         "train_sel",
@@ -98,3 +105,26 @@ def test_metrics_are_not_cached():
         for entry in stage.get("do", stage).get("metrics", []):
             ((_, options),) = entry.items()
             assert options["cache"] is False
+
+
+def _outs(name: str) -> dict[str, dict]:
+    body = STAGES[name].get("do", STAGES[name])
+    return {k: v for entry in body.get("outs", []) for k, v in _entry(entry).items()}
+
+
+def _entry(entry) -> dict[str, dict]:
+    return {entry: {}} if isinstance(entry, str) else entry
+
+
+def test_generated_data_is_cached_and_linked_data_is_not():
+    # DVC's cache restores these by link in a queued experiment's fresh workspace ...
+    assert _outs("synthesize") == {str(paths.SYNTHETIC): {}}
+    assert _outs("pool") == {str(paths.POOLED): {}}
+    # ... but caching the store would copy a user's files across file systems
+    assert _outs("download") == {str(paths.STORE): {"cache": False}}
+
+
+@pytest.mark.parametrize("name", ["train_sel", "train_wsel", "refine", "retrain_wsel", "evaluate"])
+def test_stages_feeding_models_depend_on_the_pooled_features(name):
+    deps = STAGES[name].get("do", STAGES[name])["deps"]
+    assert {str(paths.STORE), str(paths.POOLED)} <= set(deps)

@@ -1,7 +1,9 @@
 """End to end: the DVC pipeline in a temporary git repository, on tiny synthetic data.
 
-A first ``dvc repro`` builds everything; a second does nothing; ``dvc exp run -S`` on a
-model key retrains and ``dvc metrics diff`` lists the change; a key no stage reads fails.
+A first ``dvc repro`` builds everything; a second does nothing; ``dvc repro --force``
+reproduces ``dvc.lock`` byte for byte; an experiment in a fresh workspace (as queued ones
+run) generates and pools nothing again; ``dvc exp run -S`` on a model key retrains and
+``dvc metrics diff`` lists the change; a key no stage reads fails.
 """
 
 import json
@@ -32,6 +34,7 @@ pytestmark = pytest.mark.e2e
 def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env["DVC_NO_ANALYTICS"] = "1"
+    env["XDG_CACHE_HOME"] = str(cwd.parent / "user_cache")  # the file ledger, not in ~
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{args} failed:\n{result.stdout}\n{result.stderr}")
@@ -61,6 +64,7 @@ def repo(tmp_path_factory) -> Path:
     params["data"]["synthetic"].update(TINY_DATA)
     params["model"].update({"hidden": 8, "attention_dim": 4, "classifier_hidden": 8})
     params["train"].update({"epochs": 2, "batch_size": 16, "device": "cpu"})
+    params["refine"]["retrain_epochs"] = 2
     params["evaluate"].update({"device": "cpu", "timeline_videos": 2})
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _git(repo, "init", "-q")
@@ -79,6 +83,9 @@ def test_repro_writes_every_output(repo):
         results = json.loads((repo / "metrics" / "evaluate" / f"{task}.json").read_text())
         assert 0.0 <= results["model"]["accuracy"] <= 1.0
         assert set(results) >= {"model", "gt_repeat", "model_repeat", "split"}
+    for path in (repo / "data" / "ave").iterdir():  # links, one copy on disk
+        assert path.stat().st_ino == (repo / "data" / "synthetic" / path.name).stat().st_ino
+    assert (repo / "data" / "pooled" / "visual_feature.npy").is_file()
     download = json.loads((repo / "metrics" / "download.json").read_text())
     assert download["videos"] == {"train": 28, "val": 8, "test": 8}
     assert download["background_videos"] == 4
@@ -107,10 +114,29 @@ def test_second_repro_runs_nothing(repo):
     assert "up to date" in out
 
 
+def _ran(out: str) -> set[str]:
+    return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+
+
+def test_forced_repro_reproduces_the_lock_file_byte_for_byte(repo):
+    # the run-cache and a shared remote can then serve every stage whose inputs are unchanged
+    lock = (repo / "dvc.lock").read_bytes()
+    out = _dvc(repo, "repro", "--force").stdout
+    assert "train_sel" in _ran(out) and "synthesize" in _ran(out)
+    assert (repo / "dvc.lock").read_bytes() == lock
+
+
+def test_a_fresh_workspace_restores_the_data_instead_of_remaking_it(repo):
+    # `dvc exp run --temp` runs in a new directory, as every queued experiment does
+    out = _dvc(repo, "exp", "run", "--temp", "pool").stdout
+    assert _ran(out) == {
+        "download"
+    }  # the store is relinked; generated and pooled data are restored
+
+
 def test_exp_run_reruns_exactly_the_model_stages_and_diff_lists_the_change(repo):
     out = _dvc(repo, "exp", "run", "-S", "model.blocks=6").stdout
-    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == {
+    assert _ran(out) == {
         "train_sel",
         "train_wsel",
         "refine",
@@ -138,14 +164,36 @@ def test_exp_run_reruns_exactly_the_model_stages_and_diff_lists_the_change(repo)
 )
 def test_each_stage_reruns_only_for_the_params_it_reads(repo, setting, stages):
     out = _dvc(repo, "exp", "run", "-S", setting).stdout
-    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == stages
+    assert _ran(out) == stages
     _git(repo, "checkout", "--", ".")
 
 
-def test_unknown_model_key_fails_naming_it(repo):
-    # DVC refuses a new key without "+"; with it, the train stage itself must refuse it.
-    result = _dvc(repo, "exp", "run", "-S", "+model.blokcs=6", check=False)
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        # DVC refuses a new key without "+"; with it, the train stage itself must refuse it.
+        ("+model.blokcs=6", "params.yaml: model.blokcs: unknown key"),
+        ("train.epochs=0", "params.yaml: train.epochs: Input should be greater than or equal"),
+    ],
+)
+def test_a_bad_value_fails_the_stage_with_one_clear_line(repo, setting, message):
+    result = _dvc(repo, "exp", "run", "-S", setting, check=False)
     assert result.returncode != 0
-    assert "unknown key(s) model.blokcs" in result.stdout + result.stderr
+    assert message in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    _git(repo, "checkout", "--", ".")
+
+
+def test_training_logs_are_dvclive_plots_that_reproduce_byte_for_byte(repo):
+    for task in ("sel", "wsel", "wsel_refined"):
+        log = repo / "metrics" / "train_log" / task
+        assert json.loads((log / "metrics.json").read_text())["step"] == 2
+        rows = (log / "plots" / "metrics" / "val_accuracy.tsv").read_text().splitlines()
+        assert rows[0] == "step\tval_accuracy" and len(rows) == 3  # no timestamp column
+    plots = json.loads(_dvc(repo, "plots", "show", "--json").stdout)["data"]
+    assert set(plots) == {"train_loss", "val_accuracy", "learning_rate"}
+    assert not (repo / ".resume").exists()  # removed once the stages succeeded
+    _dvc(repo, "repro", "--force", "--single-item", "train_sel")
+    changed = _run(["git", "status", "--porcelain", "metrics"], repo).stdout
+    assert changed == ""  # the rerun wrote the same log and metrics
     _git(repo, "checkout", "--", ".")

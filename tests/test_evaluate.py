@@ -23,3 +23,18 @@ def test_evaluate_scores_reports_model_and_naive_strategies():
     assert results["model_repeat"]["non_ave_recall"] == 0.0
     assert results["model"]["non_ave_recall"] == 0.0
     assert results["model"]["non_ave_precision"] == 0.0
+
+
+def test_every_strategy_gets_bootstrap_bounds_around_its_value():
+    rng = np.random.default_rng(0)
+    labels = rng.choice([1, 2, 28], size=(30, 10))
+    scores = rng.normal(size=(30, 10, 29))
+    scores[np.arange(30)[:, None], np.arange(10), labels] += 1.5
+    video_probs = np.full((30, 29), 1 / 29)
+    results = evaluate_scores(scores, video_probs, labels, with_b2ilc=True, resamples=200)
+    assert set(results) == {"model", "gt_repeat", "model_repeat", "model_b2ilc"}
+    for metrics in results.values():
+        for name in ("accuracy", "weighted_f1", "ave_f1"):
+            assert metrics[f"{name}_ci_low"] <= metrics[name] <= metrics[f"{name}_ci_high"]
+    # GT-repeat never predicts background: its non-AVE F1 is undefined in every resample
+    assert results["gt_repeat"]["non_ave_f1_ci_low"] is None

@@ -23,22 +23,38 @@ def _own_segments(row: int, t: int) -> np.ndarray:
     return np.stack([np.full(t, row), np.arange(t)], axis=1)  # (T, 2)
 
 
-def _replica(
+def _pieces(
     row: int,
     video_labels: np.ndarray,
     database: Database,
     groups: dict[tuple[int, int, int], np.ndarray],
-    rng: np.random.Generator,
     background: int,
-) -> tuple[np.ndarray, np.ndarray, int]:
-    """One replica of a decomposable video: ``(sources (T, 2), record (T,), own pieces)``."""
-    t = video_labels.size
-    sources, record = _own_segments(row, t), np.full(t, -1, dtype=np.int64)  # (T, 2), (T,)
+) -> list[tuple[int, int, np.ndarray]]:
+    """A decomposable video's sub-events ``(first, length, records)``, where ``records``
+    are the database records of the same kind, class and length from other videos.
+
+    Found once per video, not per replica: filtering a group costs its size, which grows
+    with the training set.
+    """
     cls = event_span(video_labels, background)[0]
-    own_pieces = 0
+    pieces = []
     for first, length, kind in decompose_video(video_labels, background):
         candidates = groups.get((kind, cls, length), np.empty(0, dtype=np.int64))
-        candidates = candidates[database.video[candidates] != row]
+        pieces.append((first, length, candidates[database.video[candidates] != row]))
+    return pieces
+
+
+def _replica(
+    row: int,
+    t: int,
+    pieces: list[tuple[int, int, np.ndarray]],
+    database: Database,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """One replica of a decomposable video: ``(sources (T, 2), record (T,), own pieces)``."""
+    sources, record = _own_segments(row, t), np.full(t, -1, dtype=np.int64)  # (T, 2), (T,)
+    own_pieces = 0
+    for first, length, candidates in pieces:
         if not candidates.size:
             own_pieces += 1
             continue
@@ -98,14 +114,13 @@ def make_replicas(
     fallbacks = {"own_pieces": 0, "copied_replicas": 0}
     for k, (row, video_labels) in enumerate(zip(rows.tolist(), labels, strict=True)):
         copy = skip_reason(video_labels, background, subevents=True) is not None
+        pieces = [] if copy else _pieces(row, video_labels, database, groups, background)
         for position in range(k * replicas_per_video, (k + 1) * replicas_per_video):
             if copy:
                 sources[position] = _own_segments(row, t)
                 fallbacks["copied_replicas"] += 1
                 continue
-            sources[position], record[position], own = _replica(
-                row, video_labels, database, groups, rng, background
-            )
+            sources[position], record[position], own = _replica(row, t, pieces, database, rng)
             fallbacks["own_pieces"] += own
     repeated_labels = np.repeat(labels, replicas_per_video, axis=0)  # (n R, T)
     origin = np.repeat(rows, replicas_per_video)  # (n R,)

@@ -15,7 +15,8 @@ import torch
 from torch.utils.data import Dataset
 
 from pipeline.data import store
-from pipeline.data.dataset import FeatureFile, pooled_visual
+from pipeline.data.dataset import FeatureFile
+from pipeline.data.pooled import load_pooled
 from pipeline.errors import PipelineError
 
 
@@ -68,13 +69,16 @@ class ComposedDataset(Dataset):
     Items have the keys of :class:`~pipeline.data.dataset.AVEDataset`: ``audio``
     ``(T, A)``, ``visual`` ``(T, H, W, C)`` (``(T, C)`` when ``pooled``), ``labels``
     ``(T,)`` and ``index``. Audio of the whole store is held in memory (21 MB of float32
-    for real AVE); visual maps are read per batch, one read per distinct source row.
+    for real AVE), like the pooled features (85 MB), and :meth:`to` moves both to the
+    training device; visual maps are read per batch, one read per distinct (row, segment)
+    pair (:meth:`~pipeline.data.dataset.FeatureFile.read_segments`).
 
     Args:
         root: the store directory.
         sources: ``(n, T, 2)`` int (store row, segment) pairs.
         labels: ``(n, T)`` int segment classes of the composed videos.
-        pooled: give 7x7-averaged visual features instead of maps (default: ``False``).
+        pooled: the directory of the store's pooled features (``data/pooled``) to give
+            7x7-averaged features instead of maps; :obj:`None` gives the maps (default).
     """
 
     def __init__(
@@ -82,36 +86,54 @@ class ComposedDataset(Dataset):
         root: str | os.PathLike,
         sources: np.ndarray,
         labels: np.ndarray,
-        pooled: bool = False,
+        pooled: str | os.PathLike | None = None,
     ) -> None:
         root = Path(root)
-        self.audio = np.asarray(store.read_array(root / store.AUDIO), dtype=np.float32)
-        check_compositions(sources, labels, len(self.audio), "compositions")
+        audio = np.asarray(store.read_array(root / store.AUDIO), dtype=np.float32)
+        check_compositions(sources, labels, len(audio), "compositions")
+        self.audio = torch.from_numpy(audio)  # (N, T, A): the whole store
         self.sources = np.asarray(sources, dtype=np.int64)  # (n, T, 2)
         self.labels = np.asarray(labels, dtype=np.int64)  # (n, T)
-        self.pooled = pooled_visual(root / store.VISUAL) if pooled else None
+        self._labels = torch.from_numpy(self.labels)  # (n, T), on the data's device
+        self.pooled = None
+        if pooled is not None:
+            self.pooled = torch.from_numpy(load_pooled(pooled, root / store.VISUAL))  # (N, T, C)
         self.maps = FeatureFile(root / store.VISUAL)
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def _visual(self, rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
-        if self.pooled is not None:
-            return self.pooled[rows, segments]  # (B, T, C)
-        unique, inverse = np.unique(rows, return_inverse=True)
-        maps = self.maps.read(unique)  # (U, T, H, W, C)
-        return maps[inverse.reshape(rows.shape), segments]  # (B, T, H, W, C)
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the tensors held in memory (what :meth:`to` moves)."""
+        tensors = [self.audio, self._labels] + ([] if self.pooled is None else [self.pooled])
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def to(self, device: torch.device) -> "ComposedDataset":
+        """Keep audio, pooled features and labels on ``device``; batches are gathered there."""
+        self.audio = self.audio.to(device)
+        self._labels = self._labels.to(device)
+        self.pooled = None if self.pooled is None else self.pooled.to(device)
+        return self
+
+    def _visual(self, rows: np.ndarray, segments: np.ndarray) -> torch.Tensor:
+        if self.pooled is None:
+            return torch.from_numpy(self.maps.read_segments(rows, segments))  # (B, T, H, W, C)
+        rows_t, segments_t = (torch.from_numpy(x).to(self.pooled.device) for x in (rows, segments))
+        return self.pooled[rows_t, segments_t]  # (B, T, C)
 
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         indices = np.asarray(indices, dtype=np.int64)
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
             raise IndexError(f"index out of range for a dataset of {len(self)} videos")
         rows, segments = self.sources[indices, :, 0], self.sources[indices, :, 1]  # (B, T)
+        device = self.audio.device
+        at = (torch.from_numpy(rows).to(device), torch.from_numpy(segments).to(device))
         return {
-            "audio": torch.from_numpy(self.audio[rows, segments]),  # (B, T, A)
-            "visual": torch.from_numpy(self._visual(rows, segments)),  # (B, T, ...)
-            "labels": torch.from_numpy(self.labels[indices]),  # (B, T)
-            "index": torch.from_numpy(indices),  # (B,)
+            "audio": self.audio[at],  # (B, T, A)
+            "visual": self._visual(rows, segments),  # (B, T, ...)
+            "labels": self._labels[torch.from_numpy(indices).to(device)],  # (B, T)
+            "index": torch.from_numpy(indices),  # (B,), on the CPU
         }
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:

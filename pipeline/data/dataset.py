@@ -2,14 +2,20 @@
 
 The real ``visual_feature.h5`` is 7.7 GB of float64, so :class:`AVEDataset` never loads it:
 a batch reads its rows from the HDF5 file (sorted, one read per batch) and casts them to
-float32. Models that pool the 7x7 map first take the ``pooled`` view instead, computed once
-by streaming the file in blocks (:func:`pooled_visual`, 85 MB for real AVE).
+float32. Models that pool the 7x7 map first take the pooled features instead, which the
+pool stage computed once per store version (:mod:`pipeline.data.pooled`, ``data/pooled/``,
+85 MB for real AVE); such a dataset reads only the header of the maps' file (to check that
+the pooled features belong to it).
 
 Background-only videos of the weak setting (``*_noisy.h5``) can be appended to a split;
 their segments are all background, so their video label is the background class.
+
+What a dataset holds in memory (audio, pooled visual features, labels) is kept as tensors
+that :meth:`AVEDataset.to` moves to the training device once, so that a batch is gathered
+there with no host-to-device copy (:func:`pipeline.train.place`); maps stay on file and come
+through :func:`make_loader`'s worker processes into pinned memory instead.
 """
 
-import functools
 import os
 from pathlib import Path
 
@@ -19,38 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline.data import store
-
-_POOL_BLOCK = 64
-
-
-def pooled_visual(path: str | os.PathLike) -> np.ndarray:
-    """Average every visual map over its ``H x W`` grid, streaming the file in blocks.
-
-    The result is kept per file (and its size and modification time) for the life of the
-    process, so the train and val datasets of one stage stream the file once, not twice.
-
-    Args:
-        path: a visual feature file of shape ``(n, T, H, W, C)``.
-
-    Returns:
-        ``(n, T, C)`` float32 array (read-only; index it to get a copy).
-    """
-    stat = os.stat(path)
-    return _pooled_visual(os.fspath(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=4)
-def _pooled_visual(path: str, size: int, mtime_ns: int) -> np.ndarray:
-    """:func:`pooled_visual` of one version of a file (``size`` and ``mtime_ns`` key it)."""
-    with h5py.File(path, "r") as h5:
-        maps = h5[store.FEATURE_KEY]
-        n, t, _, _, c = maps.shape
-        pooled = np.empty((n, t, c), dtype=np.float32)  # (n, T, C)
-        for start in range(0, n, _POOL_BLOCK):
-            block = maps[start : start + _POOL_BLOCK]  # (b, T, H, W, C)
-            pooled[start : start + len(block)] = block.mean(axis=(2, 3), dtype=np.float64)
-    pooled.flags.writeable = False
-    return pooled
+from pipeline.data.pooled import load_pooled
 
 
 class FeatureFile:
@@ -67,27 +42,71 @@ class FeatureFile:
         Row reads (``read_direct``) are an order of magnitude faster than an HDF5 fancy
         selection of the same rows, and convert float64 to float32 on the fly.
         """
+        data = self._dataset()
+        out = np.empty((len(rows), *data.shape[1:]), dtype=np.float32)  # (B, T, ...)
+        for i, row in enumerate(rows):
+            data.read_direct(out, np.s_[int(row)], np.s_[i])
+        return out
+
+    def read_segments(self, rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        """The maps of (row, segment) pairs as float32, one read per distinct row.
+
+        A composed video (an SMB-fused one) takes its segments from up to ``T`` videos.
+        Each distinct row is read once, over the span from its first to its last wanted
+        segment: a whole original video is one read, and a video that lends two segments
+        costs two segments, not ``T``.
+
+        Args:
+            rows: ``(B, T)`` store rows.
+            segments: ``(B, T)`` segment indices.
+
+        Returns:
+            ``(B, T, ...)`` float32 maps.
+        """
+        data = self._dataset()
+        flat_rows, flat_segments = rows.ravel(), segments.ravel()  # (B * T,)
+        unique, inverse = np.unique(flat_rows, return_inverse=True)
+        first = np.full(len(unique), data.shape[1])
+        last = np.full(len(unique), -1)
+        np.minimum.at(first, inverse, flat_segments)
+        np.maximum.at(last, inverse, flat_segments)
+        offsets = np.concatenate([[0], np.cumsum(last - first + 1)])  # (U + 1,)
+        out = np.empty((offsets[-1], *data.shape[2:]), dtype=np.float32)  # (S, H, W, C)
+        for i, row in enumerate(unique):
+            source = np.s_[int(row), int(first[i]) : int(last[i]) + 1]
+            data.read_direct(out, source, np.s_[offsets[i] : offsets[i + 1]])
+        at = offsets[inverse] + flat_segments - first[inverse]  # (B * T,)
+        return out[at].reshape(*rows.shape, *data.shape[2:])  # (B, T, H, W, C)
+
+    def _dataset(self) -> h5py.Dataset:
+        """The HDF5 dataset, opened once per process (DataLoader workers open their own)."""
         if self._pid != os.getpid():
             self._data = h5py.File(self.path, "r")[store.FEATURE_KEY]
             self._pid = os.getpid()
-        out = np.empty((len(rows), *self._data.shape[1:]), dtype=np.float32)  # (B, T, ...)
-        for i, row in enumerate(rows):
-            self._data.read_direct(out, np.s_[int(row)], np.s_[i])
-        return out
+        return self._data
 
 
 class _Part:
-    """Rows of one pair of feature files with their segment labels."""
+    """Rows of one pair of feature files with their segment labels, as tensors."""
 
     def __init__(self, root: Path, audio: str, visual: str, rows: np.ndarray, labels, pooled):
-        self.audio = np.asarray(store.read_array(root / audio), dtype=np.float32)[rows]
+        audio_rows = np.asarray(store.read_array(root / audio), dtype=np.float32)[rows]
+        self.audio = torch.from_numpy(audio_rows)  # (k, T, A)
         self.visual = FeatureFile(root / visual)
-        self.pooled = pooled_visual(root / visual)[rows] if pooled else None
+        self.pooled = None
+        if pooled is not None:
+            self.pooled = torch.from_numpy(load_pooled(pooled, root / visual)[rows])  # (k, T, C)
         self.rows = rows
         self.labels = labels  # (k, T)
 
-    def visual_rows(self, idx: np.ndarray) -> np.ndarray:
-        return self.pooled[idx] if self.pooled is not None else self.visual.read(self.rows[idx])
+    def visual_rows(self, idx: np.ndarray) -> torch.Tensor:
+        if self.pooled is not None:
+            return self.pooled[torch.from_numpy(idx).to(self.pooled.device)]  # (b, T, C)
+        return torch.from_numpy(self.visual.read(self.rows[idx]))  # (b, T, H, W, C)
+
+    def to(self, device: torch.device) -> None:
+        self.audio = self.audio.to(device)
+        self.pooled = None if self.pooled is None else self.pooled.to(device)
 
 
 class AVEDataset(Dataset):
@@ -100,7 +119,9 @@ class AVEDataset(Dataset):
     Args:
         root: the store directory.
         split: ``train``, ``val`` or ``test``.
-        pooled: give 7x7-averaged visual features instead of maps (default: ``False``).
+        pooled: the directory of the store's pooled features (the pool stage's
+            ``data/pooled``) to give ``(T, C)`` 7x7-averaged features instead of maps;
+            :obj:`None` gives the maps (default).
         background_videos: append the background-only videos (default: ``False``).
     """
 
@@ -108,7 +129,7 @@ class AVEDataset(Dataset):
         self,
         root: str | os.PathLike,
         split: str,
-        pooled: bool = False,
+        pooled: str | os.PathLike | None = None,
         background_videos: bool = False,
     ) -> None:
         root = Path(root)
@@ -123,6 +144,7 @@ class AVEDataset(Dataset):
             )
             self.parts.append(part)
         self.labels = np.concatenate([part.labels for part in self.parts])  # (n, T)
+        self._labels = torch.from_numpy(self.labels)  # (n, T), on the data's device
         self._offsets = np.cumsum([0] + [len(part.rows) for part in self.parts])
 
     def __len__(self) -> int:
@@ -133,6 +155,23 @@ class AVEDataset(Dataset):
         """Background-only videos appended to the split."""
         return len(self) - len(self.parts[0].rows)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the tensors held in memory (what :meth:`to` moves)."""
+        tensors = [self._labels] + [part.audio for part in self.parts]
+        tensors += [part.pooled for part in self.parts if part.pooled is not None]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def to(self, device: torch.device) -> "AVEDataset":
+        """Keep audio, pooled features and labels on ``device``; batches are gathered there.
+
+        Maps stay on file; the ``visual`` of a maps dataset stays on the CPU.
+        """
+        for part in self.parts:
+            part.to(device)
+        self._labels = self._labels.to(device)
+        return self
+
     def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
         indices = np.asarray(indices, dtype=np.int64)
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
@@ -142,15 +181,15 @@ class AVEDataset(Dataset):
         order = np.concatenate([np.flatnonzero(part_of == p) for p in range(len(self.parts))])
         for p, part in enumerate(self.parts):
             local = indices[part_of == p] - self._offsets[p]
-            audio.append(part.audio[local])
+            audio.append(part.audio[torch.from_numpy(local).to(part.audio.device)])
             visual.append(part.visual_rows(local))
-        restore = np.argsort(order)
-        labels = self.labels[indices]  # (B, T)
+        restore = torch.from_numpy(np.argsort(order))
+        audio, visual = torch.cat(audio), torch.cat(visual)  # (B, T, A), (B, T, ...)
         return {
-            "audio": torch.from_numpy(np.concatenate(audio)[restore]),  # (B, T, A)
-            "visual": torch.from_numpy(np.concatenate(visual)[restore]),  # (B, T, ...)
-            "labels": torch.from_numpy(labels),  # (B, T)
-            "index": torch.from_numpy(indices),  # (B,)
+            "audio": audio[restore.to(audio.device)],  # (B, T, A)
+            "visual": visual[restore.to(visual.device)],  # (B, T, ...)
+            "labels": self._labels[torch.from_numpy(indices).to(self._labels.device)],  # (B, T)
+            "index": torch.from_numpy(indices),  # (B,), on the CPU
         }
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
@@ -162,15 +201,28 @@ def _batch_as_is(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def make_loader(
-    dataset: AVEDataset, batch_size: int, shuffle: bool = False, seed: int = 0
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    workers: int = 0,
+    pin_memory: bool = False,
 ) -> DataLoader:
     """A loader yielding batched dicts, each fetched by one ``__getitems__`` call.
+
+    For maps read from file, ``workers`` processes read the next batches while the model
+    computes, into page-locked memory with ``pin_memory`` (so that the copy to the GPU is
+    asynchronous). Workers are not kept across epochs: each epoch's iterator draws from the
+    shuffling generator the same way whether or not the run was resumed
+    (:mod:`pipeline.resume`).
 
     Args:
         dataset: the dataset.
         batch_size: videos per batch.
         shuffle: reshuffle every epoch (default: ``False``).
         seed: seed of the shuffling generator (default: 0).
+        workers: reading processes, ``train.workers`` (default: 0, read in this process).
+        pin_memory: put batches in page-locked memory (default: ``False``).
     """
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(
@@ -179,4 +231,6 @@ def make_loader(
         shuffle=shuffle,
         generator=generator,
         collate_fn=_batch_as_is,
+        num_workers=workers,
+        pin_memory=pin_memory,
     )

@@ -5,6 +5,12 @@ final name only after its size and (when known) sha256 check out, so a destinati
 is never half-written. An interrupted HTTPS download resumes from its ``.part`` file
 with an HTTP ``Range`` request; Google Drive files go through :mod:`gdown`, which handles
 Drive's large-file confirmation page and resumes its own partial files.
+
+:func:`download_release` can fill a directory shared by several workspaces (the default
+download directory is in the user's cache, so that queued DVC experiments, each in a fresh
+workspace, reuse finished and partial downloads): each file is fetched under a lock file
+beside it, and a file already there is hashed once per version (a
+:class:`~pipeline.data.ledger.FileLedger` remembers its sha256 by file identity).
 """
 
 import hashlib
@@ -18,8 +24,10 @@ from urllib.parse import urlsplit
 import gdown
 import requests
 import urllib3
+from filelock import FileLock
 from tqdm import tqdm
 
+from pipeline.data.ledger import FileLedger
 from pipeline.errors import PipelineError
 
 GITHUB_DATA_URL = "https://raw.githubusercontent.com/YapengTian/AVE-ECCV18/master/data"
@@ -414,41 +422,57 @@ def download_drive(
 
 
 def download_release(
-    dest_dir: Path, sources: dict[str, Source], allow_insecure_localhost: bool = False
+    dest_dir: Path,
+    sources: dict[str, Source],
+    allow_insecure_localhost: bool = False,
+    ledger: FileLedger | None = None,
 ) -> dict[str, str]:
     """Fetch every source into ``dest_dir``; return ``{filename: sha256}``.
 
     A file already in ``dest_dir`` is kept, without a request, when its sha256 matches
     the known one or when no checksum is known (and its size matches, if known);
-    otherwise it is downloaded again.
+    otherwise it is downloaded again. Each file is fetched holding the lock file
+    ``.<filename>.lock`` beside it, so that concurrent runs sharing ``dest_dir`` wait for
+    each other instead of writing the same ``.part`` file.
 
     Args:
         dest_dir: the directory to fill; created if missing.
         sources: the files to fetch, e.g. from :func:`sources_from_params`.
         allow_insecure_localhost: accept ``http://`` URLs on localhost (for tests).
             (default: :obj:`False`)
+        ledger: remembers the sha256 of each file by file identity, so that a file
+            already there is not hashed again. (default: a ledger of this call only)
     """
     dest_dir = Path(dest_dir)
     for source in sources.values():
         if source.url is not None:
             check_url(source.url, allow_insecure_localhost)
-    return {
-        source.filename: _fetch_source(source, dest_dir / source.filename, allow_insecure_localhost)
-        for source in sources.values()
-    }
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    ledger = FileLedger() if ledger is None else ledger
+    digests = {}
+    for source in sources.values():
+        dest = dest_dir / source.filename
+        with FileLock(dest_dir / f".{source.filename}.lock"):
+            digests[source.filename] = _fetch_source(source, dest, allow_insecure_localhost, ledger)
+    return digests
 
 
-def _fetch_source(source: Source, dest: Path, allow_insecure_localhost: bool) -> str:
+def _fetch_source(
+    source: Source, dest: Path, allow_insecure_localhost: bool, ledger: FileLedger
+) -> str:
     if dest.is_file() and (source.size is None or dest.stat().st_size == source.size):
-        digest = sha256_file(dest)
+        digest = ledger.fact(dest, "sha256", lambda: sha256_file(dest))
         if source.sha256 is None or digest == source.sha256:
             return digest
     if source.drive_id is not None:
-        return download_drive(source.drive_id, dest, source.sha256, source.size)
-    return download_file(
-        source.url,
-        dest,
-        source.sha256,
-        source.size,
-        allow_insecure_localhost=allow_insecure_localhost,
-    )
+        digest = download_drive(source.drive_id, dest, source.sha256, source.size)
+    else:
+        digest = download_file(
+            source.url,
+            dest,
+            source.sha256,
+            source.size,
+            allow_insecure_localhost=allow_insecure_localhost,
+        )
+    ledger.put(dest, "sha256", digest)  # a rename keeps the inode, size and mtime hashed
+    return digest

@@ -6,7 +6,7 @@ was expected and what was found.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,15 @@ OFFICIAL_MAP = (7, 7, 512)
 
 # Rows validated per read, so that the 7.7 GB visual file never sits in memory whole.
 _VALIDATION_BLOCK = 64
+
+# remember(path, fact, compute) -> value: compute's result, or the one recorded for this
+# version of the file (pipeline.data.ledger.FileLedger.fact).
+Remember = Callable[[Path, str, Callable[[], str]], str]
+
+
+def _compute(path: Path, fact: str, compute: Callable[[], str]) -> str:
+    """A :data:`Remember` that remembers nothing."""
+    return compute()
 
 
 def order_file(split: str) -> str:
@@ -115,12 +124,19 @@ def _blocks(n: int) -> Iterator[slice]:
         yield slice(start, min(start + _VALIDATION_BLOCK, n))
 
 
-def _check_finite(ds: h5py.Dataset, path: Path) -> None:
-    for block in _blocks(ds.shape[0]):
-        values = ds[block]
-        if not np.isfinite(values).all():
-            bad = block.start + int(np.argwhere(~np.isfinite(values))[0][0])
-            raise _fail(path, ds.name.lstrip("/"), "finite values", f"NaN or inf in row {bad}")
+def _check_finite(ds: h5py.Dataset, path: Path, remember: Remember) -> None:
+    """Read every row, once per file version when ``remember`` keeps files found finite."""
+
+    def check() -> str:
+        for block in _blocks(ds.shape[0]):
+            values = ds[block]
+            if not np.isfinite(values).all():
+                bad = block.start + int(np.argwhere(~np.isfinite(values))[0][0])
+                found = f"NaN or inf in row {bad}"
+                raise _fail(path, ds.name.lstrip("/"), "finite values", found)
+        return "yes"
+
+    remember(path, f"finite:{ds.name.lstrip('/')}", check)
 
 
 def _check_one_hot(ds: h5py.Dataset, path: Path) -> None:
@@ -139,19 +155,19 @@ def _check_one_hot(ds: h5py.Dataset, path: Path) -> None:
 
 
 def _check_features(
-    store: Path, audio: str, visual: str, n: int | None, dims: tuple | None
+    store: Path, audio: str, visual: str, n: int | None, dims: tuple | None, remember: Remember
 ) -> tuple[int, int, tuple[int, int, int]]:
     """Validate an audio/visual pair of feature files; return (n, audio_dim, map_shape)."""
     audio_dim, map_shape = (None, (None, None, None)) if dims is None else dims
     with _read(store / audio, FEATURE_KEY) as ds:
         _check_shape(ds, store / audio, (n, T, audio_dim))
         _check_float(ds, store / audio)
-        _check_finite(ds, store / audio)
+        _check_finite(ds, store / audio, remember)
         n, _, audio_dim = ds.shape
     with _read(store / visual, FEATURE_KEY) as ds:
         _check_shape(ds, store / visual, (n, T, *map_shape))
         _check_float(ds, store / visual)
-        _check_finite(ds, store / visual)
+        _check_finite(ds, store / visual, remember)
         map_shape = tuple(ds.shape[2:])
     return n, audio_dim, map_shape
 
@@ -195,7 +211,7 @@ def _check_orders(store: Path, n: int) -> dict[str, int]:
     return {split: int(order.size) for split, order in orders.items()}
 
 
-def _check_background_videos(store: Path, dims: tuple) -> int:
+def _check_background_videos(store: Path, dims: tuple, remember: Remember) -> int:
     present = [name for name in NOISY_FILES if (store / name).exists()]
     if not present:
         return 0
@@ -205,7 +221,7 @@ def _check_background_videos(store: Path, dims: tuple) -> int:
             f"{store}: expected all of {list(NOISY_FILES)} or none of them "
             f"(background videos of the weak setting), found {present}, missing {missing}"
         )
-    m, _, _ = _check_features(store, AUDIO_NOISY, VISUAL_NOISY, None, dims)
+    m, _, _ = _check_features(store, AUDIO_NOISY, VISUAL_NOISY, None, dims, remember)
     path = store / LABELS_NOISY
     _check_labels(path, (m, N_CLASSES))
     with _read(path, FEATURE_KEY) as ds:
@@ -217,18 +233,27 @@ def _check_background_videos(store: Path, dims: tuple) -> int:
 
 
 def validate_store(
-    store: str | os.PathLike, audio_dim: int | None = None, map_shape: tuple | None = None
+    store: str | os.PathLike,
+    audio_dim: int | None = None,
+    map_shape: tuple | None = None,
+    remember: Remember | None = None,
 ) -> StoreInfo:
     """Check a store directory against the data contract of DESIGN.md §3.
 
     Checks keys, shapes, dtypes, finite feature values, one-hot labels over 29 classes,
     and split orders that are in range and pairwise disjoint. Feature files are read in
-    blocks of rows, so the check needs little memory even for the 7.7 GB visual file.
+    blocks of rows, so the check needs little memory even for the 7.7 GB visual file, and
+    only once per file version when ``remember`` keeps the files found finite (every
+    other check reads headers or the small label and order files, and always runs).
 
     Args:
         store: the store directory.
         audio_dim: required audio feature size, or ``None`` to accept any (default).
         map_shape: required visual map shape ``(H, W, C)``, or ``None`` to accept any.
+        remember: ``remember(path, fact, compute)`` returns ``compute()`` or the value
+            recorded for this version of the file, e.g. the ``fact`` method of a
+            :class:`~pipeline.data.ledger.FileLedger`; :obj:`None` reads every file
+            (default).
 
     Raises:
         PipelineError: naming the file, key, expected and found value of the first problem.
@@ -236,15 +261,16 @@ def validate_store(
     store = Path(store)
     if not store.is_dir():
         raise PipelineError(f"{store}: store directory not found")
+    remember = _compute if remember is None else remember
     dims = None if audio_dim is None and map_shape is None else (audio_dim, map_shape)
     if dims is not None and map_shape is None:
         dims = (audio_dim, (None, None, None))
-    n, found_audio, found_map = _check_features(store, AUDIO, VISUAL, None, dims)
+    n, found_audio, found_map = _check_features(store, AUDIO, VISUAL, None, dims, remember)
     _check_labels(store / LABELS, (n, T, N_CLASSES))
     if (store / RIGHT_LABELS).exists():
         _check_labels(store / RIGHT_LABELS, (n, T, N_CLASSES))
     splits = _check_orders(store, n)
-    n_background = _check_background_videos(store, (found_audio, found_map))
+    n_background = _check_background_videos(store, (found_audio, found_map), remember)
     return StoreInfo(
         n_videos=n,
         audio_dim=found_audio,

@@ -13,22 +13,37 @@ The generator writes the official store layout of DESIGN.md §3 from a seed. Its
 * **Background segments** of a partial video carry, per region before / after the event,
   one of: ``c`` audible only, ``c`` visible only, another class audible or visible, or
   nothing but ambience — so neither modality alone decides the label.
+* **Ambiguous instances.** A video's own sound and look of ``c`` mix in a *confuser*
+  class ``c'`` with weight ``u * audio_confusion`` (audio) and ``u * visual_confusion``
+  (visual), ``u`` uniform in [0, 1): where the weight passes 1/2 that modality points to
+  ``c'``. With probability ``shared_confusion`` both modalities share ``c'`` and ``u`` (a
+  class that sounds *and* looks like another); otherwise each draws its own, so that one
+  modality can resolve what the other leaves ambiguous. This is what makes single-modality
+  models worse than audio-visual ones by a margin, as in seed 002 Table 4.
 * **Borders.** The first segment of an event that starts after 0 carries an onset
   signature, and the last segment of an event that ends before 10 an offset signature, in
-  both modalities.
+  both modalities (in the visual map at the source's cell), with amplitude
+  ``border_strength`` relative to the source.
 * **Audio** is ``relu`` of a scaled instance prototype plus ambient noise: non-negative and
   sparse like VGGish outputs (about 2/3 zeros).
-* **Visual** maps are ``relu`` texture noise plus a per-video scene, with the sound source
-  drawn at a location of the ``map_size x map_size`` grid (a Gaussian footprint that drifts
-  by at most one cell per segment).
+* **Visual** maps are ``relu`` of texture noise, a per-video scene, ``clutter`` silent
+  objects of other classes standing still at their own cells, and the sound source, each
+  object drawn as a Gaussian footprint at a location of the ``map_size x map_size`` grid;
+  the source drifts by at most one cell per segment. Averaging the map mixes the source
+  with the clutter and dilutes it by the area of the map; attending to the source's cell
+  (as audio-guided attention learns to) recovers it (``bench/calibration.py`` measures
+  both).
 * **Background-only videos** of the weak setting contain audible-only and visible-only
   events that never co-occur.
 
-Everything is drawn from one ``numpy`` generator seeded by ``seed``: the same arguments
-give byte-identical arrays.
+Three ``numpy`` generators spawned from ``seed`` draw the world (prototypes, scenes), the
+plan (classes, windows, background regions, confusers, object positions:
+:func:`plan_synthetic`) and the rendered noise: the same arguments give byte-identical
+arrays, and the plan can be recomputed without rendering.
 """
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -44,10 +59,15 @@ _SHARED_FRACTION = 0.75  # share of a confusable pair's prototype that is common
 _AUDIO_ACTIVE = 0.12  # fraction of audio dims active in a class prototype
 _VISUAL_ACTIVE = 0.10  # fraction of visual channels active in a class prototype
 _N_SCENES = 12
+_SCENE_STRENGTH = 0.5
 _FOOTPRINT_SIGMA = 0.8
+_VISUAL_GAIN = 10.0  # scale of the visual maps (VGG-19 pool5 values are of order 1)
+_TEXTURE_MEAN = -0.5  # mean of the visual texture before the ReLU (mostly zeros, as VGG maps)
+_INSTANCE_JITTER = 0.35  # log-normal sigma of a video's own version of a prototype
 _REGION_KINDS = ("audible_only", "visible_only", "distractor", "ambient")
 _REGION_PROBS = (0.3, 0.3, 0.15, 0.25)
 _KEEP_REGION_KIND = 0.85  # a region's kind holds per segment with this probability
+MODALITIES = ("audio", "visual")
 
 
 def _sparse_prototypes(
@@ -76,23 +96,21 @@ def _event_windows(rng: np.random.Generator, n: int, full_fraction: float) -> np
     return windows
 
 
-def _split_videos(rng: np.random.Generator, n: int, full_fraction: float) -> list["_Video"]:
-    """``n`` event videos with balanced classes and the full-event share of the split."""
-    classes = rng.permutation(np.arange(n) % N_EVENT_CLASSES)
-    windows = _event_windows(rng, n, full_fraction)
-    return [_event_video(rng, tuple(w), int(c)) for w, c in zip(windows, classes, strict=True)]
-
-
-def _footprints(rng: np.random.Generator, map_size: int) -> np.ndarray:
-    """``(T, H, W)`` Gaussian footprints of a source drifting at most one cell per segment."""
-    pos = rng.integers(map_size, size=2).astype(np.float64)
-    grid = np.arange(map_size, dtype=np.float64)
-    prints = []
+def _path(rng: np.random.Generator, map_size: int) -> np.ndarray:
+    """``(T, 2)`` cells of a source that drifts at most one cell per segment."""
+    pos = rng.integers(map_size, size=2)
+    cells = []
     for _ in range(store.T):
         pos = np.clip(pos + rng.integers(-1, 2, size=2) * (rng.random() < 0.3), 0, map_size - 1)
-        dist2 = (grid[:, None] - pos[0]) ** 2 + (grid[None, :] - pos[1]) ** 2
-        prints.append(np.exp(-dist2 / (2 * _FOOTPRINT_SIGMA**2)))
-    return np.stack(prints)
+        cells.append(pos)
+    return np.stack(cells)
+
+
+def _footprint(cell: np.ndarray, map_size: int) -> np.ndarray:
+    """``(H, W)`` Gaussian footprint of an object centred on ``cell``, peak 1."""
+    grid = np.arange(map_size, dtype=np.float64)
+    dist2 = (grid[:, None] - cell[0]) ** 2 + (grid[None, :] - cell[1]) ** 2
+    return np.exp(-dist2 / (2 * _FOOTPRINT_SIGMA**2))
 
 
 class _World:
@@ -108,14 +126,29 @@ class _World:
         self.visual_borders = _sparse_prototypes(rng, 2, visual_dim, _VISUAL_ACTIVE)
 
 
-class _Video:
-    """Per-segment audible and visible classes of one video (``-1`` = nothing)."""
+class SyntheticVideo:
+    """What one synthetic video holds, segment by segment, before rendering.
 
-    def __init__(self, window: tuple[int, int] | None, cls: int | None) -> None:
+    Attributes:
+        cls: the video's class ``c`` (the one heard and seen; for a background-only video,
+            the class heard or seen first).
+        audible, visible: ``(T,)`` class heard / seen in each segment, ``-1`` for none.
+        onset, offset: ``(T,)`` bool, the event's first / last segment when inside the video.
+        path: ``(T, 2)`` map cell of the sound source in each segment.
+        clutter: ``[(class, (row, col))]`` silent objects standing still in the map.
+        confusers: per modality, ``(c', weight)``: the class mixed into the video's own
+            version of ``c`` and its weight.
+    """
+
+    def __init__(self, window: tuple[int, int] | None, cls: int) -> None:
+        self.cls = cls
         self.audible = np.full(store.T, -1)
         self.visible = np.full(store.T, -1)
         self.onset = np.zeros(store.T, dtype=bool)
         self.offset = np.zeros(store.T, dtype=bool)
+        self.path = np.zeros((store.T, 2), dtype=np.int64)
+        self.clutter: list[tuple[int, np.ndarray]] = []
+        self.confusers = {m: (cls, 0.0) for m in MODALITIES}
         if window is not None:
             start, end = window
             self.audible[start:end] = cls
@@ -133,7 +166,9 @@ def _other_class(rng: np.random.Generator, cls: int) -> int:
     return int((cls + rng.integers(1, N_EVENT_CLASSES)) % N_EVENT_CLASSES)
 
 
-def _fill_region(rng: np.random.Generator, video: _Video, segments: range, cls: int) -> None:
+def _fill_region(
+    rng: np.random.Generator, video: SyntheticVideo, segments: range, cls: int
+) -> None:
     """Give a background region one kind of unimodal or distractor content."""
     kind = _REGION_KINDS[rng.choice(len(_REGION_KINDS), p=_REGION_PROBS)]
     other = _other_class(rng, cls)
@@ -150,17 +185,17 @@ def _fill_region(rng: np.random.Generator, video: _Video, segments: range, cls: 
             video.visible[t] = other
 
 
-def _event_video(rng: np.random.Generator, window: tuple[int, int], cls: int) -> _Video:
-    video = _Video(window, cls)
+def _event_video(rng: np.random.Generator, window: tuple[int, int], cls: int) -> SyntheticVideo:
+    video = SyntheticVideo(window, cls)
     _fill_region(rng, video, range(0, window[0]), cls)
     _fill_region(rng, video, range(window[1], store.T), cls)
     return video
 
 
-def _background_video(rng: np.random.Generator) -> _Video:
+def _background_video(rng: np.random.Generator) -> SyntheticVideo:
     """Audible-only and visible-only events that never co-occur (weak-setting negatives)."""
-    video = _Video(None, None)
     cls = int(rng.integers(N_EVENT_CLASSES))
+    video = SyntheticVideo(None, cls)
     cut = int(rng.integers(1, store.T))
     if rng.random() < 0.5:  # the same class heard, then seen (or the reverse)
         video.audible[:cut], video.visible[cut:] = cls, cls
@@ -171,56 +206,140 @@ def _background_video(rng: np.random.Generator) -> _Video:
     return video
 
 
-def _instance(rng: np.random.Generator, proto: np.ndarray, variation: float) -> np.ndarray:
-    """A video's own version of a class prototype (multiplicative jitter on its support)."""
-    return proto * rng.lognormal(0.0, variation, size=proto.shape)
+def _place_objects(
+    rng: np.random.Generator, video: SyntheticVideo, map_size: int, clutter: int, mixing: dict
+) -> None:
+    """Draw the video's confusers, its source path and its clutter objects."""
+    confuser, u = _other_class(rng, video.cls), rng.random()
+    for modality in MODALITIES:
+        if modality == "visual" and rng.random() >= mixing["shared_confusion"]:
+            confuser, u = _other_class(rng, video.cls), rng.random()
+        video.confusers[modality] = (confuser, u * mixing[f"{modality}_confusion"])
+    video.path = _path(rng, map_size)
+    video.clutter = [
+        (_other_class(rng, video.cls), rng.integers(map_size, size=2)) for _ in range(clutter)
+    ]
+
+
+@dataclass
+class SyntheticPlan:
+    """Everything :func:`generate_synthetic` draws before rendering features.
+
+    Attributes:
+        orders: split name -> ``(k,)`` store rows of that split.
+        videos: the event videos, by store row.
+        background: the background-only videos (``*_noisy.h5``), in file order.
+    """
+
+    orders: dict[str, np.ndarray]
+    videos: list[SyntheticVideo]
+    background: list[SyntheticVideo]
+
+
+def _streams(seed: int) -> list[np.random.Generator]:
+    """The world, plan and render generators spawned from ``seed``."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
+
+
+def plan_synthetic(
+    rng: np.random.Generator,
+    sizes: dict[str, int],
+    n_background: int,
+    map_size: int,
+    full_fraction: float,
+    clutter: int,
+    mixing: dict[str, float],
+) -> SyntheticPlan:
+    """Draw splits, classes, windows, regions, confusers and object positions.
+
+    Args:
+        rng: the plan generator.
+        sizes: videos per split (``train``, ``val``, ``test``).
+        n_background: background-only videos.
+        map_size: side of the visual map.
+        full_fraction: share of videos whose event spans all 10 segments.
+        clutter: silent visual objects per video.
+        mixing: ``audio_confusion``, ``visual_confusion`` and ``shared_confusion``.
+    """
+    order = rng.permutation(sum(sizes.values()))
+    videos: list[SyntheticVideo | None] = [None] * order.size
+    orders, start = {}, 0
+    for split, size in sizes.items():
+        rows = orders[split] = order[start : start + size]
+        classes = rng.permutation(np.arange(size) % N_EVENT_CLASSES)
+        windows = _event_windows(rng, size, full_fraction)
+        for row, window, cls in zip(rows, windows, classes, strict=True):
+            videos[row] = _event_video(rng, tuple(window), int(cls))
+        start += size
+    background = [_background_video(rng) for _ in range(n_background)]
+    for video in [*videos, *background]:
+        _place_objects(rng, video, map_size, clutter, mixing)
+    return SyntheticPlan(orders, videos, background)
+
+
+def _instance(
+    rng: np.random.Generator, protos: np.ndarray, cls: int, confuser: tuple[int, float]
+) -> np.ndarray:
+    """A video's own version of class ``cls``: mixed with its confuser, jittered per dim."""
+    other, weight = confuser
+    proto = (1 - weight) * protos[cls] + weight * protos[other]
+    return proto * rng.lognormal(0.0, _INSTANCE_JITTER, size=proto.shape)
+
+
+def _class_instances(
+    rng: np.random.Generator, protos: np.ndarray, video: SyntheticVideo, modality: str
+) -> dict[int, np.ndarray]:
+    """Instances of every class a video holds in ``modality``: ``c`` mixed, others plain."""
+    present = video.audible if modality == "audio" else video.visible
+    classes = {video.cls} | {int(c) for c in present if c >= 0}
+    if modality == "visual":
+        classes |= {cls for cls, _ in video.clutter}
+    return {
+        c: _instance(rng, protos, c, video.confusers[modality] if c == video.cls else (c, 0.0))
+        for c in sorted(classes)
+    }
 
 
 def _render_audio(
-    rng: np.random.Generator, world: _World, video: _Video, strength: float, noise: float
+    rng: np.random.Generator, world: _World, video: SyntheticVideo, render: dict
 ) -> np.ndarray:
-    dim = world.audio.shape[1]
-    audio = rng.normal(-0.25, noise, size=(store.T, dim))  # (T, A) ambience
-    instances = {}
+    dim, strength = world.audio.shape[1], render["audio_strength"]
+    audio = rng.normal(-0.25, render["audio_noise"], size=(store.T, dim))  # (T, A) ambience
+    instances = _class_instances(rng, world.audio, video, "audio")
     for t, cls in enumerate(video.audible):
         if cls >= 0:
-            proto = instances.setdefault(cls, _instance(rng, world.audio[cls], 0.35))
-            audio[t] += strength * rng.uniform(0.6, 1.2) * proto
-    border = world.audio_borders * strength * 0.6  # (2, A)
+            audio[t] += strength * rng.uniform(0.6, 1.2) * instances[cls]
+    border = world.audio_borders * strength * render["border_strength"]  # (2, A)
     audio[video.onset] += border[0]
     audio[video.offset] += border[1]
     return np.maximum(audio, 0.0)
 
 
 def _render_visual(
-    rng: np.random.Generator,
-    world: _World,
-    video: _Video,
-    map_size: int,
-    strength: float,
-    noise: float,
+    rng: np.random.Generator, world: _World, video: SyntheticVideo, render: dict
 ) -> np.ndarray:
-    dim = world.visual.shape[1]
-    scene = world.scenes[rng.integers(_N_SCENES)] * 0.5  # (C,)
-    visual = rng.normal(-0.2, noise, size=(store.T, map_size, map_size, dim))  # (T, H, W, C)
-    visual += scene
-    prints = {}
+    dim, size, strength = world.visual.shape[1], render["map_size"], render["visual_strength"]
+    scene = world.scenes[rng.integers(_N_SCENES)] * _SCENE_STRENGTH  # (C,)
+    shape = (store.T, size, size, dim)
+    visual = rng.normal(_TEXTURE_MEAN, render["visual_noise"], size=shape) + scene  # (T, H, W, C)
+    instances = _class_instances(rng, world.visual, video, "visual")
+    for cls, cell in video.clutter:
+        still = _footprint(cell, size)[:, :, None] * instances[cls]  # (H, W, C)
+        visual += render["clutter_strength"] * still
+    prints = np.stack([_footprint(cell, size) for cell in video.path])[..., None]  # (T, H, W, 1)
     for t, cls in enumerate(video.visible):
         if cls >= 0:
-            if cls not in prints:
-                prints[cls] = (_footprints(rng, map_size), _instance(rng, world.visual[cls], 0.35))
-            footprint, proto = prints[cls]
-            visual[t] += strength * footprint[t][:, :, None] * proto  # (H, W, C)
-    border = world.visual_borders * strength * 0.6  # (2, C)
-    visual[video.onset] += border[0]
-    visual[video.offset] += border[1]
-    return np.maximum(visual, 0.0).astype(np.float32)
+            visual[t] += strength * prints[t] * instances[cls]
+    border = world.visual_borders * strength * render["border_strength"]  # (2, C)
+    visual[video.onset] += prints[video.onset] * border[0]  # at the source
+    visual[video.offset] += prints[video.offset] * border[1]
+    return (_VISUAL_GAIN * np.maximum(visual, 0.0)).astype(np.float32)
 
 
 def _write_features(
     path_audio: Path,
     path_visual: Path,
-    videos: list[_Video],
+    videos: list[SyntheticVideo],
     rng: np.random.Generator,
     world: _World,
     render: dict,
@@ -244,77 +363,93 @@ def _write_features(
             chunks=(1, store.T, size, size, dim_v),
         )
         for i, video in enumerate(videos):
-            audio[i] = _render_audio(
-                rng, world, video, render["audio_strength"], render["audio_noise"]
-            )
-            visual[i] = _render_visual(
-                rng, world, video, size, render["visual_strength"], render["visual_noise"]
-            )
+            audio[i] = _render_audio(rng, world, video, render)
+            visual[i] = _render_visual(rng, world, video, render)
 
 
 def generate_synthetic(
     out_dir: str | os.PathLike,
     n_train: int = 560,
     n_val: int = 80,
-    n_test: int = 80,
+    n_test: int = 402,
     n_background: int = 40,
     seed: int = 0,
     audio_dim: int = store.OFFICIAL_AUDIO_DIM,
     visual_dim: int = store.OFFICIAL_MAP[2],
     map_size: int = store.OFFICIAL_MAP[0],
     full_fraction: float = 0.67,
-    audio_strength: float = 1.6,
-    visual_strength: float = 1.6,
+    audio_strength: float = 2.3,
+    visual_strength: float = 10.5,
     audio_noise: float = 0.35,
     visual_noise: float = 0.35,
-) -> None:
+    audio_confusion: float = 0.65,
+    visual_confusion: float = 0.65,
+    shared_confusion: float = 0.0,
+    clutter: int = 2,
+    clutter_strength: float = 4.0,
+    border_strength: float = 0.6,
+) -> SyntheticPlan:
     """Write a synthetic AVE store (official layout, float32 features) into ``out_dir``.
 
     Args:
         out_dir: destination directory (created).
         n_train: training videos (default: 560).
         n_val: validation videos (default: 80).
-        n_test: test videos (default: 80).
+        n_test: test videos (default: 402, as in AVE).
         n_background: background-only videos of the weak setting (default: 40).
-        seed: seed of the one random generator (default: 0).
+        seed: seed of the random generators (default: 0).
         audio_dim: audio feature size (default: 128, as VGGish).
         visual_dim: visual channels (default: 512, as VGG-19 pool5).
         map_size: side of the visual map (default: 7).
         full_fraction: share of videos whose event spans all 10 segments (default: 0.67).
-        audio_strength: amplitude of an audible source over the ambience (default: 1.6).
-        visual_strength: amplitude of a visible source over the texture (default: 1.6).
+        audio_strength: amplitude of an audible source over the ambience (default: 2.3).
+        visual_strength: peak amplitude of a visible source over the texture (default: 10.5).
         audio_noise: standard deviation of the audio ambience (default: 0.35).
         visual_noise: standard deviation of the visual texture (default: 0.35).
+        audio_confusion: largest weight of the confuser class in a video's sound of its
+            class, in [0, 1]; weights are uniform below it (default: 0.65).
+        visual_confusion: the same for the video's look of its class (default: 0.65).
+        shared_confusion: probability that both modalities share the confuser and its
+            weight (default: 0.0).
+        clutter: silent objects of other classes standing in each visual map (default: 2).
+        clutter_strength: peak amplitude of a clutter object (default: 4.0).
+        border_strength: amplitude of the onset/offset signatures relative to the source
+            (default: 0.6).
+
+    Returns:
+        The plan of the store (:func:`plan_synthetic`): what each video holds.
     """
     out_dir = Path(out_dir)
-    rng = np.random.default_rng(seed)
-    world = _World(rng, audio_dim, visual_dim)
+    world_rng, plan_rng, render_rng = _streams(seed)
+    world = _World(world_rng, audio_dim, visual_dim)
+    mixing = {
+        "audio_confusion": audio_confusion,
+        "visual_confusion": visual_confusion,
+        "shared_confusion": shared_confusion,
+    }
     sizes = {"train": n_train, "val": n_val, "test": n_test}
-    order = rng.permutation(sum(sizes.values()))
-    videos = [None] * order.size
-    start = 0
-    for split, size in sizes.items():
-        rows = order[start : start + size]
+    plan = plan_synthetic(plan_rng, sizes, n_background, map_size, full_fraction, clutter, mixing)
+    for split, rows in plan.orders.items():
         store.write_array(out_dir / store.order_file(split), store.ORDER_KEY, rows)
-        for row, video in zip(rows, _split_videos(rng, size, full_fraction), strict=True):
-            videos[row] = video
-        start += size
     render = {
         "map_size": map_size,
         "audio_strength": audio_strength,
         "visual_strength": visual_strength,
         "audio_noise": audio_noise,
         "visual_noise": visual_noise,
+        "clutter_strength": clutter_strength,
+        "border_strength": border_strength,
     }
-    _write_features(out_dir / store.AUDIO, out_dir / store.VISUAL, videos, rng, world, render)
-    store.write_array(out_dir / store.LABELS, store.FEATURE_KEY, one_hot(_labels(videos)))
+    audio, visual = out_dir / store.AUDIO, out_dir / store.VISUAL
+    _write_features(audio, visual, plan.videos, render_rng, world, render)
+    store.write_array(out_dir / store.LABELS, store.FEATURE_KEY, one_hot(_labels(plan.videos)))
     if n_background:
-        negatives = [_background_video(rng) for _ in range(n_background)]
         noisy_audio, noisy_visual = out_dir / store.AUDIO_NOISY, out_dir / store.VISUAL_NOISY
-        _write_features(noisy_audio, noisy_visual, negatives, rng, world, render)
+        _write_features(noisy_audio, noisy_visual, plan.background, render_rng, world, render)
         labels = one_hot(np.full(n_background, store.BACKGROUND))  # (m, 29)
         store.write_array(out_dir / store.LABELS_NOISY, store.FEATURE_KEY, labels)
+    return plan
 
 
-def _labels(videos: list[_Video]) -> np.ndarray:
+def _labels(videos: list[SyntheticVideo]) -> np.ndarray:
     return np.stack([video.labels() for video in videos])  # (n, T)

@@ -14,6 +14,19 @@ from pipeline.losses import mil_loss, video_prediction
 from pipeline.models.checks import check_int, check_probability
 
 
+def _run_lstm(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
+    """The output sequence of ``lstm`` on ``x`` ``(B, T, D)``.
+
+    Under CPU autocast (``train.precision`` bf16 or fp16 on the CPU) the LSTM runs in
+    float32: oneDNN's CPU LSTM has no bf16/fp16 kernel on processors without those
+    instructions. On a GPU it runs in the autocast precision like every other layer.
+    """
+    if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return lstm(x.float())[0]
+    return lstm(x)[0]
+
+
 class AVEBaseline(nn.Module):
     r"""Audio-guided visual attention + Bi-LSTMs + MIL classifier (seed 004 §4.1).
 
@@ -140,8 +153,8 @@ class AVEBaseline(nn.Module):
         regions = self._regions(audio, visual)  # (B, T, R, C)
         alpha = self._alpha(audio, regions)  # (B, T, R)
         attended = torch.einsum("btr,btrc->btc", alpha, regions)  # (B, T, C): f^{v,att}
-        h_v, _ = self.lstm_v(attended)  # (B, T, 2h), eq 2
-        h_a, _ = self.lstm_a(audio)  # (B, T, 2h), eq 3
+        h_v = _run_lstm(self.lstm_v, attended)  # (B, T, 2h), eq 2
+        h_a = _run_lstm(self.lstm_a, audio)  # (B, T, 2h), eq 3
         fused = torch.cat([h_v, h_a], dim=-1)  # (B, T, 4h), eq 4
         return self.w_o(self.u_o(self.dropout(fused)))  # (B, T, n_classes), eq 5
 

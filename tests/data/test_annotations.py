@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from pipeline.data.annotations import one_hot, parse_annotations
+from pipeline.data.annotations import annotation_lines, class_names, one_hot, parse_annotations
 from pipeline.errors import PipelineError
 
 BG = 28
@@ -223,3 +223,24 @@ def test_real_annotations_match_official_closs_and_mil_labels(real_annotations, 
     assert video_class.shape == (4143, 29)
     expected = np.where(foreground == 1, video_class.argmax(axis=1)[:, None], BG)
     np.testing.assert_array_equal(labels, expected)
+
+
+# ------------------------------------------------------------------------- class names
+
+
+def test_class_names_of_a_store_follow_first_appearance(tmp_path):
+    _write(tmp_path, SMALL)
+    names = class_names(tmp_path)
+    assert len(names) == 29
+    assert names[:4] == ["Dog", "Cat", "Bird", "3"]  # indices no category reaches keep a number
+    assert names[28] == "background"
+
+
+def test_class_names_absent_without_annotations(tmp_path):
+    assert class_names(tmp_path) is None
+
+
+def test_annotation_lines_skip_header_and_blank_lines(tmp_path):
+    path = _write(tmp_path, SMALL + "\n\n")
+    lines = annotation_lines(path)
+    assert lines[0] == (2, "Dog&aaa&good&0&10") and len(lines) == 5

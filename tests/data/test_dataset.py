@@ -9,7 +9,8 @@ import torch
 
 from pipeline.data import store
 from pipeline.data.annotations import one_hot
-from pipeline.data.dataset import AVEDataset, make_loader, pooled_visual
+from pipeline.data.dataset import AVEDataset, make_loader
+from pipeline.data.pooled import pool_store
 from pipeline.data.store import write_array
 
 BG = store.BACKGROUND
@@ -136,22 +137,8 @@ def test_labels_attribute_is_the_split_segment_labels(tiny_store):
 # ---------------------------------------------------------------------------- pooled
 
 
-def test_pooled_visual_is_the_map_mean(tiny_store):
-    pooled = pooled_visual(tiny_store / store.VISUAL)
-    maps = _read(tiny_store / store.VISUAL)
-    assert pooled.shape == (60, T, 8)
-    assert pooled.dtype == np.float32
-    np.testing.assert_allclose(pooled, maps.astype(np.float64).mean(axis=(2, 3)), rtol=1e-6)
-
-
-def test_pooled_visual_streams_more_rows_than_one_block(tmp_path):
-    maps = np.random.default_rng(0).normal(size=(70, T, 2, 2, 3))
-    write_array(tmp_path / "v.h5", "avadataset", maps)
-    np.testing.assert_allclose(pooled_visual(tmp_path / "v.h5"), maps.mean(axis=(2, 3)), rtol=1e-6)
-
-
-def test_pooled_dataset_gives_map_means_in_item_order(tiny_store):
-    pooled = AVEDataset(tiny_store, "train", pooled=True)
+def test_pooled_dataset_gives_map_means_in_item_order(tiny_store, tiny_pooled):
+    pooled = AVEDataset(tiny_store, "train", pooled=tiny_pooled)
     full = AVEDataset(tiny_store, "train")
     indices = [8, 1, 8, 30]
     batch = pooled.__getitems__(indices)
@@ -185,7 +172,7 @@ def test_background_videos_are_appended_with_all_background_labels(tiny_store):
 
 
 def test_batch_mixing_event_and_background_videos_keeps_its_order(tiny_store):
-    dataset = AVEDataset(tiny_store, "val", background_videos=True, pooled=False)
+    dataset = AVEDataset(tiny_store, "val", background_videos=True, pooled=None)
     order = store.split_order(tiny_store, "val")
     audio = _read(tiny_store / store.AUDIO)
     noisy_audio = _read(tiny_store / store.AUDIO_NOISY)
@@ -202,8 +189,9 @@ def test_batch_mixing_event_and_background_videos_keeps_its_order(tiny_store):
     assert batch["index"].tolist() == indices
 
 
-def test_pooled_background_videos(float64_store):
-    dataset = AVEDataset(float64_store, "test", pooled=True, background_videos=True)
+def test_pooled_background_videos(float64_store, tmp_path):
+    pool_store(float64_store, tmp_path / "pooled")
+    dataset = AVEDataset(float64_store, "test", tmp_path / "pooled", background_videos=True)
     assert len(dataset) == 6
     assert dataset.n_background_videos == 3
     batch = dataset.__getitems__([5, 0])
@@ -261,13 +249,3 @@ def test_loader_batches_match_the_dataset_items(tiny_store):
         torch.testing.assert_close(batch["audio"][position], item["audio"], rtol=0, atol=0)
         torch.testing.assert_close(batch["visual"][position], item["visual"], rtol=0, atol=0)
         torch.testing.assert_close(batch["labels"][position], item["labels"])
-
-
-def test_pooled_visual_is_computed_once_per_file_version(store_copy):
-    path = store_copy / store.VISUAL
-    first = pooled_visual(path)
-    assert pooled_visual(path) is first  # the train and val datasets share one pass
-    assert not first.flags.writeable
-    maps = store.read_array(path)
-    store.write_array(path, store.FEATURE_KEY, maps * 2)  # a new version of the file
-    np.testing.assert_allclose(pooled_visual(path), 2 * first, rtol=1e-6)

@@ -1,6 +1,8 @@
 """Tests for pipeline.data.download against a local HTTP server (no internet)."""
 
+import functools
 import hashlib
+import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -9,7 +11,8 @@ from pathlib import Path
 import gdown
 import pytest
 
-from pipeline.data import download
+from pipeline import paths
+from pipeline.data import download, sources, store
 from pipeline.data.download import (
     DEFAULT_SOURCES,
     Source,
@@ -19,7 +22,10 @@ from pipeline.data.download import (
     download_release,
     sources_from_params,
 )
+from pipeline.data.ledger import FileLedger
 from pipeline.errors import PipelineError
+from stages import download as download_stage
+from tests.data.test_sources import ANNOTATIONS, _official_dir
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
 DATA_SHA = hashlib.sha256(DATA).hexdigest()
@@ -356,3 +362,64 @@ def test_download_drive_failure_is_a_pipeline_error(
     monkeypatch.setattr(gdown, "download", refuse)
     with pytest.raises(PipelineError, match="some-id.*Too many users"):
         download_drive("some-id", tmp_path / "audio_feature.h5")
+
+
+# ------------------------------------------------ downloads shared by every workspace
+
+
+def test_present_files_are_hashed_once_per_version(
+    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    (tmp_path / "labels.h5").write_bytes(DATA)
+    table = {"labels.h5": Source("labels.h5", url=server.add("labels.h5"), sha256=DATA_SHA)}
+    ledger = FileLedger(tmp_path / "files.sqlite")
+    hashed = []
+    original = download.sha256_file
+    monkeypatch.setattr(download, "sha256_file", lambda path: hashed.append(path) or original(path))
+    for _ in range(2):
+        assert download_release(tmp_path, table, True, ledger) == {"labels.h5": DATA_SHA}
+    assert hashed == [tmp_path / "labels.h5"]
+    assert server.requests == []
+
+
+def _release(server: FakeServer, root: Path) -> dict:
+    """The official files served by ``server``, as a ``data.sources`` table of overrides."""
+    release = _official_dir(root)
+    (release / store.ANNOTATIONS).write_text(ANNOTATIONS)
+    assert sorted(p.name for p in release.iterdir()) == sorted(DEFAULT_SOURCES)
+    return {p.name: {"url": server.add(p.name, p.read_bytes())} for p in release.iterdir()}
+
+
+def test_queued_experiments_reuse_the_downloads_in_the_user_cache(
+    server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    table = _release(server, tmp_path / "release")
+    insecure = {"allow_insecure_localhost": True}  # http on localhost, for the test server
+    monkeypatch.setattr(
+        sources, "download_release", functools.partial(download_release, **insecure)
+    )
+    monkeypatch.setattr(
+        sources, "sources_from_params", functools.partial(sources_from_params, **insecure)
+    )
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user cache"))
+    cache = paths.default_download_dir()
+    assert cache == tmp_path / "user cache" / "avel" / "ave"
+    # an earlier experiment was interrupted while downloading the visual file
+    visual = (server.root / store.VISUAL).read_bytes()
+    cache.mkdir(parents=True)
+    (cache / f"{store.VISUAL}.part").write_bytes(visual[:5000])
+    data = {"source": "ave", "local_dir": None, "download_dir": None, "sources": table}
+    metrics = []
+    for workspace in (tmp_path / "first", tmp_path / "second"):  # two fresh workspaces
+        workspace.mkdir()
+        monkeypatch.chdir(workspace)
+        download_stage.main({"data": {**data, "synthetic": {}}})
+        metrics.append(json.loads(paths.DOWNLOAD_METRICS.read_text()))
+    # the first workspace resumed the partial file and fetched the rest; the second nothing
+    assert sorted(server.requests) == sorted(
+        (name, "bytes=5000-" if name == store.VISUAL else None) for name in table
+    )
+    assert metrics[0] == metrics[1]
+    assert metrics[0]["sha256"][store.VISUAL] == hashlib.sha256(visual).hexdigest()
+    for path in paths.STORE.iterdir():
+        assert path.stat().st_ino == (cache / path.name).stat().st_ino, path  # linked

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from pipeline.data import sources, store
-from pipeline.data.annotations import one_hot
+from pipeline.data.annotations import class_names, one_hot
 from pipeline.data.sources import build_store, link_official_files, sha256_file, store_summary
 from pipeline.data.store import write_array
+from pipeline.data.synthetic import generate_synthetic
 from pipeline.errors import PipelineError
 
 BG = store.BACKGROUND
@@ -87,36 +88,60 @@ def _listing(root: Path) -> dict[str, str]:
 # ------------------------------------------------------------------------- synthetic
 
 
-def test_synthetic_source_builds_a_valid_store(tmp_path, tiny_store, tiny_store_kwargs):
+SYNTHETIC = {"source": "synthetic"}
+
+
+def test_synthetic_source_links_the_generated_store(tmp_path, tiny_store):
     out = tmp_path / "data" / "ave"
-    info = build_store(out, {"source": "synthetic", "synthetic": tiny_store_kwargs})
+    info = build_store(out, SYNTHETIC, tiny_store)
     assert info == store.validate_store(out)
     assert info.n_videos == 60
     assert info.splits == {"train": 40, "val": 10, "test": 10}
     assert info.n_background == 5
     assert (info.audio_dim, info.map_shape) == (6, (3, 3, 8))
-    # the same generator arguments give the same store as a direct call
     assert _listing(out) == _listing(tiny_store)
+    for path in out.iterdir():  # hard links of the synthesize stage's files, not copies
+        assert path.stat().st_ino == (tiny_store / path.name).stat().st_ino, path.name
     assert [p.name for p in (tmp_path / "data").iterdir()] == ["ave"]  # no temp dir left
 
 
-def test_rebuild_replaces_the_previous_store(tmp_path, tiny_store_kwargs):
+def test_rebuild_replaces_the_previous_store(tmp_path, tiny_store, tiny_store_kwargs):
     out = tmp_path / "ave"
-    build_store(out, {"source": "synthetic", "synthetic": tiny_store_kwargs})
+    build_store(out, SYNTHETIC, tiny_store)
     (out / "stale.txt").write_text("left over")
-    kwargs = {**tiny_store_kwargs, "n_background": 0, "seed": 9}
-    info = build_store(out, {"source": "synthetic", "synthetic": kwargs})
+    other = tmp_path / "synthetic"
+    generate_synthetic(other, **{**tiny_store_kwargs, "n_background": 0, "seed": 9})
+    info = build_store(out, SYNTHETIC, other)
     assert info.n_background == 0
     assert not (out / "stale.txt").exists()
     assert not (out / store.LABELS_NOISY).exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ave"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ave", "synthetic"]
 
 
-def test_failed_synthetic_build_leaves_no_temp_dir(tmp_path, tiny_store_kwargs):
-    out = tmp_path / "ave"
-    with pytest.raises(TypeError):
-        build_store(out, {"source": "synthetic", "synthetic": {**tiny_store_kwargs, "bogus": 1}})
-    assert list(tmp_path.iterdir()) == []
+@pytest.mark.parametrize("synthetic_dir", ["absent", "empty"])
+def test_synthetic_source_without_a_generated_store_names_the_stage(tmp_path, synthetic_dir):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "data" / "ave"
+    with pytest.raises(PipelineError, match=f"{synthetic_dir}: no synthetic store .*synthesize"):
+        build_store(out, SYNTHETIC, tmp_path / synthetic_dir)
+    assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_right_labels_from_the_data_key_are_linked_and_validated(tmp_path, tiny_store):
+    right = tmp_path / "right_labels.h5"
+    labels = store.read_array(tiny_store / store.LABELS)  # (60, T, 29)
+    store.write_array(right, store.FEATURE_KEY, labels[:, ::-1])  # a different labelling
+    data = {**SYNTHETIC, "right_labels": str(right)}
+    info = build_store(tmp_path / "ave", data, tiny_store)
+    assert info.has_right_labels
+    assert os.stat(tmp_path / "ave" / store.RIGHT_LABELS).st_ino == os.stat(right).st_ino
+    store.write_array(right, store.FEATURE_KEY, labels[:10])  # too few videos
+    with pytest.raises(PipelineError, match=rf"{right}.*\(60, 10, 29\)"):
+        build_store(tmp_path / "ave2", data, tiny_store)
+    with pytest.raises(PipelineError, match="corrected labels not found"):
+        build_store(
+            tmp_path / "ave3", {**data, "right_labels": str(tmp_path / "nope.h5")}, tiny_store
+        )
 
 
 # ----------------------------------------------------------------------------- local
@@ -183,7 +208,8 @@ def test_local_labels_are_built_from_annotations_when_labels_are_absent(tmp_path
     np.testing.assert_array_equal(classes[2], np.full(T, BG))  # empty event 0..0
     np.testing.assert_array_equal(classes[5], [BG, 2, 2] + [BG] * 7)
     assert os.stat(out / store.LABELS).st_nlink == 1  # written, not linked
-    assert store.ANNOTATIONS not in {p.name for p in out.iterdir()}
+    assert os.stat(out / store.ANNOTATIONS).st_ino == os.stat(official / store.ANNOTATIONS).st_ino
+    assert class_names(out)[:4] == ["Dog", "Cat", "Bird", "3"]  # for plots and reports
 
 
 def test_local_labels_file_wins_over_annotations(tmp_path, official):
@@ -193,11 +219,11 @@ def test_local_labels_file_wins_over_annotations(tmp_path, official):
     assert os.stat(out / store.LABELS).st_ino == os.stat(official / store.LABELS).st_ino
 
 
-def test_local_with_wrong_audio_dim_keeps_the_previous_store(tmp_path, tiny_store_kwargs):
+def test_local_with_wrong_audio_dim_keeps_the_previous_store(tmp_path, tiny_store):
     bad = _official_dir(tmp_path / "official", audio_dim=64)
     parent = tmp_path / "data"
     out = parent / "ave"
-    build_store(out, {"source": "synthetic", "synthetic": tiny_store_kwargs})
+    build_store(out, SYNTHETIC, tiny_store)
     before = _listing(out)
     with pytest.raises(PipelineError) as info:
         build_store(out, _local(bad))
@@ -267,9 +293,9 @@ def test_link_official_files_into_an_existing_directory(tmp_path, official):
 # --------------------------------------------------------------------------- summary
 
 
-def test_store_summary_counts_fractions_and_checksums(tmp_path, tiny_store_kwargs):
+def test_store_summary_counts_fractions_and_checksums(tmp_path, tiny_store):
     out = tmp_path / "ave"
-    info = build_store(out, {"source": "synthetic", "synthetic": tiny_store_kwargs})
+    info = build_store(out, SYNTHETIC, tiny_store)
     summary = store_summary(out, "synthetic", info)
     assert summary["source"] == "synthetic"
     assert summary["videos"] == {"train": 40, "val": 10, "test": 10}

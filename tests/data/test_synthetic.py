@@ -12,6 +12,7 @@ from pipeline.data.synthetic import CONFUSABLE_PAIRS, generate_synthetic
 
 BG = store.BACKGROUND
 T = store.T
+MIXING_OFF = {"audio_confusion": 0.0, "visual_confusion": 0.0, "shared_confusion": 0.0}
 
 
 def _read(path: Path, key: str = store.FEATURE_KEY) -> np.ndarray:
@@ -156,7 +157,7 @@ def test_default_sizes_give_real_ave_foreground_share(tmp_path):
     generate_synthetic(tmp_path, audio_dim=4, visual_dim=4, map_size=1)
     labels = store.segment_labels(tmp_path)
     info = store.validate_store(tmp_path)
-    assert info.splits == {"train": 560, "val": 80, "test": 80}
+    assert info.splits == {"train": 560, "val": 80, "test": 402}  # test as in AVE
     assert info.n_background == 40
     for split in store.SPLITS:
         share = (labels[store.split_order(tmp_path, split)] != BG).mean()
@@ -167,7 +168,7 @@ def test_default_sizes_give_real_ave_foreground_share(tmp_path):
 
 
 def test_label_is_foreground_only_where_class_is_audible_and_visible():
-    video = synthetic._Video((3, 7), 5)
+    video = synthetic.SyntheticVideo((3, 7), 5)
     video.audible[0] = 5  # audible only
     video.visible[1] = 5  # visible only
     video.audible[8], video.visible[8] = 2, 3  # one class heard, another seen
@@ -176,7 +177,7 @@ def test_label_is_foreground_only_where_class_is_audible_and_visible():
 
 
 def test_video_without_window_is_all_background():
-    video = synthetic._Video(None, None)
+    video = synthetic.SyntheticVideo(None, 4)
     np.testing.assert_array_equal(video.audible, np.full(T, -1))
     np.testing.assert_array_equal(video.labels(), np.full(T, BG))
 
@@ -240,9 +241,25 @@ def test_visual_is_non_negative(tiny_store):
         assert visual.max() > 0.5, name
 
 
+def _world(seed: int, audio_dim: int, visual_dim: int) -> synthetic._World:
+    """The world that ``generate_synthetic(seed=seed)`` draws first."""
+    return synthetic._World(synthetic._streams(seed)[0], audio_dim, visual_dim)
+
+
+RENDER = {
+    "map_size": 7,
+    "audio_strength": 1.6,
+    "visual_strength": 3.2,
+    "audio_noise": 0.35,
+    "visual_noise": 0.35,
+    "clutter_strength": 0.8,
+    "border_strength": 0.6,
+}
+
+
 def test_foreground_audio_projects_more_on_its_class_prototype(mapped_store):
     root, kwargs = mapped_store
-    world = synthetic._World(np.random.default_rng(kwargs["seed"]), 8, 32)
+    world = _world(kwargs["seed"], 8, 32)
     audio = _read(root / store.AUDIO)  # (n, T, A)
     labels = store.segment_labels(root)
     video_class = np.array([row[row != BG][0] for row in labels])
@@ -253,7 +270,7 @@ def test_foreground_audio_projects_more_on_its_class_prototype(mapped_store):
 
 def test_sound_source_is_spatially_localised_in_foreground_segments(mapped_store):
     root, kwargs = mapped_store
-    world = synthetic._World(np.random.default_rng(kwargs["seed"]), 8, 32)
+    world = _world(kwargs["seed"], 8, 32)
     visual = _read(root / store.VISUAL)  # (n, T, 7, 7, C)
     labels = store.segment_labels(root)
     video_class = np.array([row[row != BG][0] for row in labels])
@@ -264,44 +281,38 @@ def test_sound_source_is_spatially_localised_in_foreground_segments(mapped_store
     assert spatial_var[foreground].mean() > 1.8 * spatial_var[~foreground].mean()
 
 
-def test_peak_of_class_projection_sits_at_the_footprint(monkeypatch):
-    footprints = []
-    original = synthetic._footprints
-
-    def recording(rng, map_size):
-        result = original(rng, map_size)
-        footprints.append(result)
-        return result
-
-    monkeypatch.setattr(synthetic, "_footprints", recording)
-    world = synthetic._World(np.random.default_rng(0), 16, 32)
+def test_peak_of_class_projection_sits_at_the_source_cell():
+    world = _world(0, 16, 32)
     near = total = 0
     for seed in range(12):
-        footprints.clear()
+        rng = np.random.default_rng(seed)
         cls = seed % 28
-        video = synthetic._Video((0, T), cls)
-        visual = synthetic._render_visual(np.random.default_rng(seed), world, video, 7, 1.6, 0.35)
-        assert len(footprints) == 1
+        video = synthetic.SyntheticVideo((0, T), cls)
+        synthetic._place_objects(rng, video, 7, 1, MIXING_OFF)
+        visual = synthetic._render_visual(rng, world, video, RENDER)
         projection = visual @ world.visual[cls]  # (T, 7, 7)
         for t in range(T):
             peak = np.unravel_index(projection[t].argmax(), (7, 7))
-            source = np.unravel_index(footprints[0][t].argmax(), (7, 7))
-            near += max(abs(peak[0] - source[0]), abs(peak[1] - source[1])) <= 1
+            near += max(abs(peak[0] - video.path[t, 0]), abs(peak[1] - video.path[t, 1])) <= 1
             total += 1
     assert near / total >= 0.85
 
 
-def test_footprint_drifts_at_most_one_cell_per_segment():
-    prints = synthetic._footprints(np.random.default_rng(4), 7)
-    assert prints.shape == (T, 7, 7)
+def test_source_path_drifts_at_most_one_cell_per_segment_inside_the_map():
+    path = synthetic._path(np.random.default_rng(4), 7)
+    assert path.shape == (T, 2)
+    assert np.abs(np.diff(path, axis=0)).max() <= 1
+    assert path.min() >= 0
+    assert path.max() <= 6
+    prints = np.stack([synthetic._footprint(cell, 7) for cell in path])  # (T, 7, 7)
     peaks = np.array([np.unravel_index(p.argmax(), (7, 7)) for p in prints])
-    assert np.abs(np.diff(peaks, axis=0)).max() <= 1
+    np.testing.assert_array_equal(peaks, path)
     np.testing.assert_allclose(prints.max(axis=(1, 2)), 1.0)
 
 
 def test_confusable_pairs_are_more_similar_than_any_other_pair():
     for seed in range(3):
-        world = synthetic._World(np.random.default_rng(seed), 128, 512)
+        world = _world(seed, 128, 512)
         for protos in (world.audio, world.visual):
             assert protos.shape[0] == 28
             assert protos.min() >= 0
@@ -324,23 +335,23 @@ def test_confusable_pairs_are_more_similar_than_any_other_pair():
     [((0, 10), None, None), ((0, 4), None, 3), ((6, 10), 6, None), ((2, 5), 2, 4), ((3, 5), 3, 4)],
 )
 def test_onset_and_offset_flags_sit_exactly_on_border_segments(window, onset, offset):
-    video = synthetic._Video(window, 7)
+    video = synthetic.SyntheticVideo(window, 7)
     np.testing.assert_array_equal(np.flatnonzero(video.onset), [] if onset is None else [onset])
     np.testing.assert_array_equal(np.flatnonzero(video.offset), [] if offset is None else [offset])
 
 
 def test_border_signature_changes_only_border_segments_in_both_modalities():
-    world = synthetic._World(np.random.default_rng(1), 32, 32)
-    bordered = synthetic._Video((3, 7), 9)
-    plain = synthetic._Video((3, 7), 9)
+    world = _world(1, 32, 32)
+    bordered = synthetic.SyntheticVideo((3, 7), 9)
+    plain = synthetic.SyntheticVideo((3, 7), 9)
     plain.onset[:] = False
     plain.offset[:] = False
     renders = {
         "audio": lambda video: synthetic._render_audio(
-            np.random.default_rng(0), world, video, 1.6, 0.35
+            np.random.default_rng(0), world, video, RENDER
         ),
         "visual": lambda video: synthetic._render_visual(
-            np.random.default_rng(0), world, video, 3, 1.6, 0.35
+            np.random.default_rng(0), world, video, {**RENDER, "map_size": 3}
         ),
     }
     for modality, render in renders.items():
@@ -348,3 +359,103 @@ def test_border_signature_changes_only_border_segments_in_both_modalities():
         changed = np.flatnonzero(np.abs(diff.reshape(T, -1)).sum(axis=1) > 0)
         np.testing.assert_array_equal(changed, [3, 6], err_msg=modality)
         assert diff.min() >= 0, modality  # the signature only adds
+
+
+# ------------------------------------------------------------------ plan: confusers
+
+
+def _plan(**mixing) -> synthetic.SyntheticPlan:
+    return synthetic.plan_synthetic(
+        np.random.default_rng(0),
+        {"train": 300, "val": 0, "test": 0},
+        20,
+        7,
+        0.67,
+        2,
+        {**MIXING_OFF, **mixing},
+    )
+
+
+def test_confusers_are_other_classes_with_weights_below_the_confusion():
+    plan = _plan(audio_confusion=0.6, visual_confusion=0.3, shared_confusion=0.5)
+    for video in [*plan.videos, *plan.background]:
+        for modality, top in (("audio", 0.6), ("visual", 0.3)):
+            other, weight = video.confusers[modality]
+            assert other != video.cls
+            assert 0 <= weight < top
+    weights = np.array([v.confusers["audio"][1] for v in plan.videos])
+    assert weights.max() > 0.55  # uniform over [0, 0.6)
+    assert (weights > 0.5).mean() == pytest.approx(1 / 6, abs=0.06)
+
+
+@pytest.mark.parametrize("shared", [0.0, 0.5, 1.0])
+def test_shared_confusion_is_the_share_of_videos_with_one_confuser(shared):
+    plan = _plan(audio_confusion=0.6, visual_confusion=0.6, shared_confusion=shared)
+    same = np.mean(
+        [v.confusers["audio"] == v.confusers["visual"] for v in [*plan.videos, *plan.background]]
+    )
+    assert same == pytest.approx(shared, abs=0.08)
+
+
+def test_zero_confusion_gives_pure_instances():
+    world = _world(0, 16, 32)
+    video = synthetic.SyntheticVideo((0, T), 3)
+    video.confusers["audio"] = (5, 0.0)
+    pure = synthetic._class_instances(np.random.default_rng(1), world.audio, video, "audio")
+    video.confusers["audio"] = (5, 0.9)
+    mixed = synthetic._class_instances(np.random.default_rng(1), world.audio, video, "audio")
+    assert list(pure) == [3]
+    # same jitter, so only the mixture differs: the 0.9-mixed instance leans to class 5
+    assert pure[3] @ world.audio[3] > pure[3] @ world.audio[5]
+    assert mixed[3] @ world.audio[5] > mixed[3] @ world.audio[3]
+
+
+def test_clutter_objects_are_other_classes_inside_the_map():
+    plan = _plan()
+    for video in [*plan.videos, *plan.background]:
+        assert len(video.clutter) == 2
+        for cls, cell in video.clutter:
+            assert cls != video.cls
+            assert cell.min() >= 0 and cell.max() < 7
+
+
+def test_clutter_is_silent_and_still():
+    world = _world(0, 16, 32)
+    video = synthetic.SyntheticVideo(None, 3)  # nothing heard or seen: only the clutter
+    video.clutter = [(9, np.array([1, 5]))]
+    render = {**RENDER, "visual_noise": 0.0}
+    visual = synthetic._render_visual(np.random.default_rng(0), world, video, render)
+    audio = synthetic._render_audio(np.random.default_rng(0), world, video, RENDER)
+    projection = visual @ world.visual[9]  # (T, 7, 7)
+    peaks = {np.unravel_index(p.argmax(), (7, 7)) for p in projection}
+    assert peaks == {(1, 5)}
+    assert np.allclose(visual, visual[0])  # still: the same in every segment
+    assert (audio @ world.audio[9]).max() < 0.5 * world.audio[9].sum()
+
+
+def test_returned_plan_is_the_store_and_is_deterministic(tiny_store, tiny_store_kwargs, tmp_path):
+    plan = generate_synthetic(tmp_path / "again", **tiny_store_kwargs)
+    labels = store.segment_labels(tiny_store)
+    np.testing.assert_array_equal(np.stack([v.labels() for v in plan.videos]), labels)
+    for split in store.SPLITS:
+        np.testing.assert_array_equal(plan.orders[split], store.split_order(tiny_store, split))
+    assert len(plan.background) == tiny_store_kwargs["n_background"]
+    again = generate_synthetic(tmp_path / "third", **tiny_store_kwargs)
+    for first, second in zip(plan.videos, again.videos, strict=True):
+        np.testing.assert_array_equal(first.path, second.path)
+        assert first.confusers == second.confusers
+
+
+def test_params_yaml_generates_the_default_store():
+    """The calibrated defaults are what ``dvc repro`` generates (and the bench measures)."""
+    import inspect
+
+    import yaml
+
+    params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(generate_synthetic).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    assert params["data"]["synthetic"] == defaults

@@ -1,0 +1,41 @@
+"""synthesize stage: generate the synthetic store (``data.source: synthetic``).
+
+Reads ``data.{source,synthetic}``; writes ``data/synthetic/``, the synthetic store in the
+official layout, or an empty directory for the other sources. The output is cached by DVC
+(hard links, no copy), so that a queued experiment's fresh workspace restores it by link
+from the cache instead of generating it again; the download stage links it into
+``data/ave/``.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pipeline import paths
+from pipeline.data.synthetic import generate_synthetic
+from pipeline.errors import run_stage
+from pipeline.params import load_params
+
+
+def main(params: dict) -> None:
+    data = params["data"]
+    synthetic = data["synthetic"]
+    out = paths.SYNTHETIC
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        if data["source"] == "synthetic":
+            generate_synthetic(tmp, **synthetic)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    made = "a synthetic store" if data["source"] == "synthetic" else "nothing (not synthetic)"
+    print(f"{out}: {made}")
+
+
+if __name__ == "__main__":
+    run_stage(lambda: main(load_params(("data",))))
