@@ -8,6 +8,7 @@ video is the composition ``[(row, 0), (row, 1), ..., (row, T - 1)]``
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,17 @@ def check_compositions(sources: np.ndarray, labels: np.ndarray, n_rows: int, wha
         raise PipelineError(f"{what}: labels must lie in [0, {store.N_CLASSES})")
 
 
+def _shared_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor over the process-wide read-only pooled array, without a copy.
+
+    The dataset only indexes it (which copies), so PyTorch's warning about a non-writable
+    array does not apply; it is silenced here only.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
+
+
 class ComposedDataset(Dataset):
     """Videos whose segments are gathered from (store row, segment) pairs.
 
@@ -97,7 +109,7 @@ class ComposedDataset(Dataset):
         self._labels = torch.from_numpy(self.labels)  # (n, T), on the data's device
         self.pooled = None
         if pooled is not None:
-            self.pooled = torch.from_numpy(load_pooled(pooled, root / store.VISUAL))  # (N, T, C)
+            self.pooled = _shared_tensor(load_pooled(pooled, root / store.VISUAL))  # (N, T, C)
         self.maps = FeatureFile(root / store.VISUAL)
 
     def __len__(self) -> int:

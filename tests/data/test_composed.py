@@ -1,8 +1,11 @@
 """Composed videos: features gathered from (store row, segment) pairs of the store."""
 
+import warnings
+
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from pipeline.data import store
 from pipeline.data.composed import ComposedDataset, check_compositions, identity_sources
@@ -47,6 +50,20 @@ def test_each_segment_comes_from_its_source(tiny_store, tiny_pooled, pooled):
             want = visual[row, seg].mean(axis=(0, 1)) if pooled else visual[row, seg]
             assert np.allclose(batch["visual"][i, t].numpy(), want, atol=1e-6)
     assert batch["labels"].tolist() == labels[[2, 1]].tolist()
+
+
+def test_pooled_features_are_shared_without_a_warning_and_batches_are_copies(
+    tiny_store, tiny_pooled
+):
+    sources = np.zeros((1, store.T, 2), dtype=np.int64)
+    labels = np.zeros((1, store.T), dtype=np.int64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # PyTorch's non-writable array warning would fail here
+        composed = ComposedDataset(tiny_store, sources, labels, tiny_pooled)
+    batch = composed.__getitems__([0])
+    batch["visual"] += 1.0  # a batch is a copy: the shared features stay untouched
+    again = composed.__getitems__([0])
+    assert not torch.equal(batch["visual"], again["visual"])
 
 
 def test_bad_compositions_are_rejected_with_a_clear_message():
