@@ -17,6 +17,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -56,6 +57,22 @@ def _dvc(*args: str) -> str:
     if result.returncode != 0:
         raise PipelineError(f"dvc {' '.join(args)}: {(result.stderr or result.stdout).strip()}")
     return result.stdout
+
+
+def start_detached(command: list[str]) -> str:
+    """Run a command that leaves a background process behind; its output once it returns.
+
+    ``dvc queue start`` starts its workers in the background and returns, but the workers
+    inherit its standard output and error: reading them through pipes would wait until the
+    whole queue is done. The output goes through a file instead.
+    """
+    with tempfile.TemporaryFile(mode="w+") as out:
+        result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        out.seek(0)
+        text = out.read()
+    if result.returncode != 0:
+        raise PipelineError(f"{' '.join(command)}: {text.strip()}")
+    return text
 
 
 def head() -> str:
@@ -115,7 +132,7 @@ def run_experiments(experiments: Iterable[Experiment], jobs: int = 1, poll: floa
         return status
     for experiment in missing:
         _dvc(*experiment.command())
-    _dvc("queue", "start", "-j", str(jobs))
+    start_detached([sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)])
     names = {e.name for e in missing}
     with tqdm(total=len(names), desc="experiments", unit="exp") as bar:
         finished: dict[str, str] = {}

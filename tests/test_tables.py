@@ -20,7 +20,7 @@ import yaml
 from pipeline.ablations import Experiment, load_ablations, override_text, plan
 from pipeline.errors import PipelineError
 from pipeline.metrics import segment_metrics
-from pipeline.tables import order_line, table_numbers
+from pipeline.tables import order_line, start_detached, table_numbers
 from tests.test_e2e import COPIED, TINY_DATA, _dvc, _git, _run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -220,6 +220,16 @@ def _accuracy(repo: Path, experiment: str) -> float:
 
 
 @pytest.mark.e2e
+def test_starting_the_queue_does_not_wait_for_its_background_workers(tmp_path):
+    # `dvc queue start` leaves workers holding its stdout; a pipe would block until they end
+    marker = tmp_path / "worker-done"
+    command = ["sh", "-c", f"(sleep 3; touch {marker}) & echo started"]
+    assert start_detached(command).strip() == "started"
+    assert not marker.exists()  # returned while the background worker still ran
+    with pytest.raises(PipelineError, match=r"exit 3: failed$"):
+        start_detached(["sh", "-c", "echo failed; exit 3"])
+
+
 def test_tiny_table_runs_renders_and_travels_through_remotes(tmp_path):
     repo = _tiny_repo(tmp_path / "repo")
     out = _tables(repo, "run", "tiny", "--seeds", "2").stdout
