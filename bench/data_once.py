@@ -2,11 +2,11 @@
 
 Two tools for the figures of the data layer (issue 13), run from the repository root:
 
-* ``build-store DIR``: a store of the real AVE size in DIR: the synthetic generator at the
-  real split sizes (3339/402/402 videos + 178 background-only videos), whose visual files
-  (float32, the generator's dtype) are then rewritten block by block as **float64** and
-  contiguous, like the official release (8.3 GB + 0.36 GB). Use it as ``data.source:
-  local`` with ``data.local_dir: DIR``. About 13 GB of disk while it is written.
+* ``build-store DIR``: the scale bench's store of the real AVE size in DIR
+  (:func:`bench.scale.build_store`: the synthetic generator at the real split sizes,
+  3339/402/402 videos + 178 background-only videos, every feature file rewritten as
+  contiguous **float64** like the official release; built once, reused while complete).
+  Use it as ``data.source: local`` with ``data.local_dir: DIR``.
 * ``visual-reads -- COMMAND...``: runs COMMAND (e.g. ``dvc repro``) under ``strace`` and
   prints, per process (DVC itself, then each ``python -m stages.<name>`` of a stage), the
   bytes it read from the visual files (``visual_feature*.h5``), with the command's wall
@@ -29,48 +29,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import h5py
-import numpy as np
+from bench import scale
 
-from pipeline.data import store
-from pipeline.data.synthetic import generate_synthetic
-from pipeline.io import atomic_path
-
-REAL_SIZES = {"n_train": 3339, "n_val": 402, "n_test": 402, "n_background": 178}
-CAST_BLOCK = 64  # rows per read and write: 128 MB of float64 maps
 GB = 1e9
 _LINE = re.compile(r"^(\d+) +(\w+)\((.*)\) += (-?\d+)")
 _UNFINISHED = re.compile(r"^(\d+) +(\w+)\((.*) <unfinished \.\.\.>$")
 _RESUMED = re.compile(r"^(\d+) +<\.\.\. (\w+) resumed>.*\) += (-?\d+)")
 _FD_PATH = re.compile(r"^\d+<([^>]*)>")
 _VISUAL = re.compile(r"^visual_feature.*\.h5$")
-
-
-def cast_to_float64(path: Path) -> None:
-    """Rewrite a visual file as a contiguous float64 dataset, streaming row blocks."""
-    with h5py.File(path, "r") as source, atomic_path(path) as tmp, h5py.File(tmp, "w") as dest:
-        maps = source[store.FEATURE_KEY]
-        out = dest.create_dataset(store.FEATURE_KEY, shape=maps.shape, dtype=np.float64)
-        for start in range(0, maps.shape[0], CAST_BLOCK):
-            stop = min(start + CAST_BLOCK, maps.shape[0])
-            out[start:stop] = maps[start:stop].astype(np.float64)
-
-
-def build_store(root: Path) -> None:
-    """Write the real-size store (see the module docstring) into ``root``."""
-    if root.exists():
-        sys.exit(f"{root}: already exists; remove it or choose another directory")
-    start = time.perf_counter()
-    generate_synthetic(root, **REAL_SIZES)
-    generated = time.perf_counter() - start
-    for name in (store.VISUAL, store.VISUAL_NOISY):
-        cast_to_float64(root / name)
-    store.validate_store(root, store.OFFICIAL_AUDIO_DIM, store.OFFICIAL_MAP)
-    sizes = {p.name: p.stat().st_size / GB for p in sorted(root.iterdir())}
-    rest = time.perf_counter() - start - generated
-    print(f"generated in {generated:.0f} s, cast to float64 and validated in {rest:.0f} s")
-    for name, size in sizes.items():
-        print(f"  {name:<28}{size:8.2f} GB")
 
 
 def _who(argv: str) -> str:
@@ -122,7 +88,7 @@ def run_traced(command: list[str], log: Path) -> float:
     """Run ``command`` under ``strace -f``; return its wall seconds."""
     if shutil.which("strace") is None:
         sys.exit("strace not found")
-    trace = ["strace", "-f", "-qq", "-y", "-s", "0", "-o", str(log)]
+    trace = ["strace", "-f", "-qq", "-y", "-v", "-s", "64", "-o", str(log)]  # -v: whole argv
     calls = "trace=read,pread64,execve,clone,clone3,fork,vfork"
     start = time.perf_counter()
     result = subprocess.run([*trace, "-e", calls, "-e", "signal=none", *command])
@@ -142,7 +108,9 @@ def main() -> None:
     reads.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.tool == "build-store":
-        build_store(args.dir)
+        seconds = scale.build_store(args.dir)
+        done = "complete already" if seconds is None else f"built in {seconds:.0f} s"
+        print(f"{args.dir}: {done}")
         return
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     with tempfile.TemporaryDirectory() as scratch:

@@ -1,12 +1,15 @@
 """The benches compute what they claim: DPNet FLOPs, visual-file reads, the scale bench."""
 
+import shutil
+import sys
+
 import h5py
 import numpy as np
 import pytest
 import torch
 
 from bench import scale
-from bench.data_once import cast_to_float64, visual_reads
+from bench.data_once import run_traced, visual_reads
 from bench.dpnet_throughput import (
     AUDIO_DIM,
     VISUAL_DIM,
@@ -16,7 +19,6 @@ from bench.dpnet_throughput import (
 )
 from pipeline.data import store
 from pipeline.data.dataset import make_loader
-from pipeline.data.store import write_array
 from pipeline.models import build_model
 
 
@@ -52,13 +54,18 @@ def test_visual_reads_are_counted_per_process_from_an_strace_log(tmp_path):
     assert visual_reads(tmp_path / "log") == {"dvc": 1048576, "pool": 4096 + 100}
 
 
-def test_the_real_size_store_is_cast_to_contiguous_float64(tmp_path):
-    maps = np.random.default_rng(0).random((70, 10, 2, 2, 3), dtype=np.float32)
-    write_array(tmp_path / "v.h5", "avadataset", maps)
-    cast_to_float64(tmp_path / "v.h5")
-    with h5py.File(tmp_path / "v.h5") as h5:
-        assert h5["avadataset"].dtype == np.float64 and h5["avadataset"].chunks is None
-        np.testing.assert_array_equal(h5["avadataset"][()], maps.astype(np.float64))
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_a_traced_stage_process_is_named_and_its_visual_reads_counted(tmp_path, monkeypatch):
+    # the real strace output: a stage's argv must be readable, or its reads go to "other"
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages" / "__init__.py").write_text("")
+    reader = "open('visual_feature.h5', 'rb').read()\nopen('audio_feature.h5', 'rb').read()\n"
+    (tmp_path / "stages" / "reader.py").write_text(reader)
+    (tmp_path / "visual_feature.h5").write_bytes(b"v" * 5000)
+    (tmp_path / "audio_feature.h5").write_bytes(b"a" * 3000)
+    monkeypatch.chdir(tmp_path)
+    run_traced([sys.executable, "-m", "stages.reader"], tmp_path / "log")
+    assert visual_reads(tmp_path / "log") == {"reader": 5000}
 
 
 def test_scale_bench_rewrites_features_as_float64(tmp_path):
