@@ -12,8 +12,8 @@
    training stage, each of its first ``--steps`` mini-batches, and every forward pass over
    a dataset (validation, evaluation, ``refine``'s pseudo-labels) of its first ``--steps``
    batches, the rest left zero; the bench wraps these in the stage's process and projects
-   the whole from the share done. ``download`` and ``database`` read no preset params and
-   run once per data source.
+   the whole from the share done. ``synthesize``, ``download``, ``pool`` and ``database``
+   read only the data params and run once per data source.
 3. **Figures.** Per stage: wall seconds; for training stages the set-up seconds (wall minus
    the epochs), the seconds per step and of one full epoch (the steps of a full epoch plus
    the whole validation pass, from the epochs after the first), the projected wall time of
@@ -66,7 +66,9 @@ COPY_BLOCK = 32  # videos per block when rewriting a feature file (64 MB of floa
 PRESETS = ("ave", "dpnet", "edrnet", "default")  # default: params.yaml as it is
 HEADLINE = ("accuracy", "weighted_f1", "non_ave_f1", "ave_f1")
 CHAIN = (
+    ("synthesize", ""),
     ("download", ""),
+    ("pool", ""),
     ("database", ""),
     ("augment", ""),
     ("train", "sel"),
@@ -80,7 +82,13 @@ CHAIN = (
 )
 TRAINED = {("train", "sel"): "sel", ("train", "wsel"): "wsel", ("retrain", ""): "wsel_refined"}
 COUNTED = ("refine", "evaluate")  # stages whose FLOPs are counted whole
-SHARED = ("download", "database")  # stages that read no preset params: run once, linked after
+SHARED = ("synthesize", "download", "pool", "database")  # read only data params: run once, linked
+SHARED_OUTPUTS = {
+    "synthesize": "data/synthetic",
+    "download": "data/ave",
+    "pool": "data/pooled",
+    "database": "data/db",
+}
 MB = 2**20
 
 
@@ -337,8 +345,9 @@ def _link_tree(source: Path, dest: Path) -> None:
 def run_chain(name: str, precision: str, args: argparse.Namespace, shared: dict) -> list[dict]:
     """Run the stages of preset ``name`` (``--stages``); one row of figures per stage.
 
-    ``download`` and ``database`` read no preset params: the first chain runs them and
-    the later ones link their outputs (``shared`` keeps their rows and directory).
+    ``synthesize``, ``download``, ``pool`` and ``database`` read only the data params: the
+    first chain with those runs them and the later ones link their outputs (``shared``
+    keeps their rows and directory).
     """
     chain = name if len(args.precisions) == 1 else f"{name}/{precision}"
     workdir = args.workdir / chain.replace("/", "-")
@@ -356,7 +365,7 @@ def run_chain(name: str, precision: str, args: argparse.Namespace, shared: dict)
         data = json.dumps(params["data"], sort_keys=True)  # shared stages depend on it only
         if stage in SHARED and (stage, data) in shared:
             first, row = shared[stage, data]
-            out = {"download": "data/ave", "database": "data/db"}[stage]
+            out = SHARED_OUTPUTS[stage]
             _link_tree(first / out, workdir / out)
             rows.append({**row, "preset": chain, "shared": True})
             continue

@@ -2,11 +2,13 @@
 
 import shutil
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from bench import scale
 from bench.data_once import run_traced, visual_reads
@@ -66,6 +68,13 @@ def test_a_traced_stage_process_is_named_and_its_visual_reads_counted(tmp_path, 
     monkeypatch.chdir(tmp_path)
     run_traced([sys.executable, "-m", "stages.reader"], tmp_path / "log")
     assert visual_reads(tmp_path / "log") == {"reader": 5000}
+
+
+def test_scale_bench_runs_every_stage_of_the_pipeline():
+    # a stage missing from the chain fails the stages after it (the bench once lacked pool)
+    stages = yaml.safe_load((Path(scale.REPO) / "dvc.yaml").read_text())["stages"]
+    chain = {stage for stage, _ in scale.CHAIN}
+    assert chain == {name.removesuffix("_sel").removesuffix("_wsel") for name in stages}
 
 
 def test_scale_bench_rewrites_features_as_float64(tmp_path):
