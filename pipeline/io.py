@@ -1,11 +1,13 @@
-"""Atomic file writes: a temporary file beside the target, then a rename.
+"""Atomic writes: a temporary file or directory beside the target, then a rename.
 
-An interrupted stage therefore never leaves a half-written file under its final name.
+An interrupted stage therefore never leaves a half-written file or directory under its
+final name.
 """
 
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +34,28 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new empty directory beside ``path``; put it in place of ``path`` on success.
+
+    On an exception the temporary directory is removed and ``path`` is left untouched.
+
+    Args:
+        path: the final directory (replaced whole if it exists).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:

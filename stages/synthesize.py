@@ -7,14 +7,10 @@ from the cache instead of generating it again; the download stage links it into
 ``data/ave/``.
 """
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
 from pipeline import paths
 from pipeline.data.synthetic import generate_synthetic
 from pipeline.errors import run_stage
+from pipeline.io import atomic_dir
 from pipeline.params import load_params
 
 
@@ -22,17 +18,9 @@ def main(params: dict) -> None:
     data = params["data"]
     synthetic = data["synthetic"]
     out = paths.SYNTHETIC
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         if data["source"] == "synthetic":
             generate_synthetic(tmp, **synthetic)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     made = "a synthetic store" if data["source"] == "synthetic" else "nothing (not synthetic)"
     print(f"{out}: {made}")
 

@@ -11,8 +11,6 @@ The mean of a map is taken in float64 and stored as float32, the dtype the model
 
 import functools
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -20,7 +18,7 @@ import numpy as np
 
 from pipeline.data import store
 from pipeline.errors import PipelineError
-from pipeline.io import atomic_path
+from pipeline.io import atomic_dir, atomic_path
 
 VISUAL_FILES = (store.VISUAL, store.VISUAL_NOISY)
 _BLOCK = 64  # rows per read: 128 MB of real float64 maps
@@ -63,23 +61,15 @@ def pool_store(store_dir: str | os.PathLike, out_dir: str | os.PathLike) -> dict
     Returns:
         The shape written per visual file name.
     """
-    store_dir, out_dir = Path(store_dir), Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    store_dir = Path(store_dir)
     shapes = {}
-    try:
+    with atomic_dir(out_dir) as tmp:
         for name in VISUAL_FILES:
             if (store_dir / name).is_file():
                 pooled = pool_visual(store_dir / name)  # (n, T, C)
                 with atomic_path(pooled_file(tmp, name)) as dest, open(dest, "wb") as out:
                     np.save(out, pooled, allow_pickle=False)
                 shapes[name] = pooled.shape
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return shapes
 
 

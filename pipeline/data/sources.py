@@ -15,8 +15,6 @@ once per run or per workspace. ``videos`` extracts features from raw videos firs
 """
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from pipeline.data.annotations import one_hot, parse_annotations
 from pipeline.data.download import download_release, sha256_file, sources_from_params
 from pipeline.data.ledger import FileLedger
 from pipeline.errors import PipelineError
+from pipeline.io import atomic_dir
 
 SOURCES = ("synthetic", "local", "ave", "videos")
 REQUIRED_FILES = (
@@ -163,18 +162,10 @@ def build_store(
     out_dir = Path(out_dir)
     ledger = FileLedger() if ledger is None else ledger
     origin = _origin(data, synthetic_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         _fill(tmp, data, origin, ledger)
         _add_right_labels(tmp, data)
         info = _validate(tmp, data, origin, ledger)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return info
 
 
