@@ -52,17 +52,22 @@ def _git(cwd: Path, *args: str) -> None:
     _run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd)
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("repo")
+def copy_project(dest: Path) -> None:
+    """Copy what a DVC run of the pipeline needs (:data:`COPIED`) into ``dest``."""
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(
-                source, repo / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache")
+                source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache")
             )
         else:
-            shutil.copy2(source, repo / name)
+            shutil.copy2(source, dest / name)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("repo")
+    copy_project(repo)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["synthetic"].update(TINY_DATA)
     params["model"].update({"hidden": 8, "attention_dim": 4, "classifier_hidden": 8})

@@ -8,7 +8,6 @@ into a fresh clone and renders the same table there.
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from pipeline.ablations import Experiment, load_ablations, override_text, plan
 from pipeline.errors import PipelineError
 from pipeline.metrics import segment_metrics
 from pipeline.tables import order_line, start_detached, table_numbers
-from tests.test_e2e import COPIED, TINY_DATA, _dvc, _git, _run
+from tests.test_e2e import TINY_DATA, _dvc, _git, _run, copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,14 +181,7 @@ def test_table_numbers_and_order_on_constructed_predictions(tmp_path):
 
 def _tiny_repo(path: Path) -> Path:
     path.mkdir()
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(
-                source, path / name, ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache")
-            )
-        else:
-            shutil.copy2(source, path / name)
+    copy_project(path)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["data"]["synthetic"].update(TINY_DATA)
     params["model"].update({"hidden": 8})
