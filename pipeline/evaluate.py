@@ -44,6 +44,31 @@ def strategy_predictions(
     return result
 
 
+TOP_K = 3
+
+
+def top_probabilities(scores: np.ndarray, k: int = TOP_K) -> dict[str, np.ndarray]:
+    """The ``k`` most probable classes of each segment and their softmax probabilities.
+
+    Kept beside the predictions (``reports/predictions/<task>.json``) so that a report can
+    show, per segment, how sure the model was (:mod:`pipeline.site`).
+
+    Args:
+        scores: ``(n, T, C)`` raw segment scores (logits).
+        k: classes kept per segment (default: 3).
+
+    Returns:
+        ``model_top_classes`` ``(n, T, k)`` int, most probable first, and
+        ``model_top_probabilities`` ``(n, T, k)``, rounded to 4 decimals.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    shifted = np.exp(scores - scores.max(axis=-1, keepdims=True))  # (n, T, C)
+    probabilities = shifted / shifted.sum(axis=-1, keepdims=True)
+    top = np.argsort(-probabilities, axis=-1, kind="stable")[..., :k]  # (n, T, k)
+    kept = np.take_along_axis(probabilities, top, axis=-1)  # (n, T, k)
+    return {"model_top_classes": top, "model_top_probabilities": np.round(kept, 4)}
+
+
 def score_predictions(
     predictions: dict[str, np.ndarray], labels: np.ndarray, resamples: int = 1000, seed: int = 0
 ) -> dict[str, dict]:

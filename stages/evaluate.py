@@ -4,8 +4,10 @@ Reads ``params.yaml`` section ``evaluate``, ``data/ave/`` and ``data/models/<tas
 writes the scalar metrics to ``metrics/evaluate/<task>.json`` (each with its 95 % bootstrap
 CI over test videos, ``<metric>_ci_low`` / ``_ci_high``), the test videos' predictions of
 every strategy to ``reports/predictions/<task>.json`` (so that experiments can be compared
-pairwise), the per-class accuracy and confusion matrix to ``reports/<task>_details.json``,
-and ``reports/<task>_confusion.png`` and ``reports/<task>_timeline.png``. With
+pairwise), with the model's three most probable classes per segment and their probabilities
+(``model_top_classes``, ``model_top_probabilities``), the per-class accuracy and confusion
+matrix to ``reports/<task>_details.json``, and ``reports/<task>_confusion.png`` and
+``reports/<task>_timeline.png``. With
 ``evaluate.b2ilc`` the model's predictions are also scored after Bag-to-Instance label
 correction (seed 002, ``model_b2ilc``); a model with several outputs (EDRNet's A and V
 branches, seed 002 Table 4) has each scored as ``model_output_<name>``. When the store has
@@ -26,7 +28,7 @@ from pipeline.data.annotations import class_names
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.device import resolve_device
 from pipeline.errors import PipelineError, run_stage
-from pipeline.evaluate import score_predictions, strategy_predictions
+from pipeline.evaluate import score_predictions, strategy_predictions, top_probabilities
 from pipeline.io import write_json
 from pipeline.metrics import gt_repeat
 from pipeline.params import load_params
@@ -41,8 +43,8 @@ def _pop_details(metrics: dict) -> dict:
     return {key: metrics.pop(key) for key in DETAIL_KEYS}
 
 
-def _predictions(model, dataset: AVEDataset, config: dict, labels: np.ndarray, device) -> dict:
-    """Every strategy's ``(n, T)`` predictions of the split, scored against ``labels``."""
+def _predictions(model, dataset: AVEDataset, config: dict, labels: np.ndarray, device) -> tuple:
+    """Every strategy's ``(n, T)`` predictions of the split, and the ``(n, T, C)`` scores."""
     precision = config["precision"]
     resident = not model.needs_maps and place([dataset], device)
     loader = make_loader(dataset, config["batch_size"], **loader_options(device, resident))
@@ -52,7 +54,7 @@ def _predictions(model, dataset: AVEDataset, config: dict, labels: np.ndarray, d
     for output in getattr(model, "outputs", ())[:-1]:  # EDRNet's single-branch outputs
         branch = predict(model, loader, device, precision, output=output).argmax(-1)  # (n, T)
         predictions[f"model_output_{output}"] = branch
-    return predictions
+    return predictions, scores
 
 
 def _right_labels(split: str) -> np.ndarray | None:
@@ -69,10 +71,11 @@ def main(params: dict, task: str) -> None:
     model, meta = load_checkpoint(paths.checkpoint(task), device)
     dataset = AVEDataset(paths.STORE, config["split"], paths.pooled_features(model.needs_maps))
     labels = dataset.labels  # (n, T)
-    predictions = _predictions(model, dataset, config, labels, device)
+    predictions, scores = _predictions(model, dataset, config, labels, device)
     resampling = (config["bootstrap"], config["seed"])
     results = score_predictions(predictions, labels, *resampling)
     kept = {"rows": store.split_order(paths.STORE, config["split"]), "labels": labels}
+    kept.update(top_probabilities(scores))  # per-segment confidence, for pipeline.site
     right = _right_labels(config["split"])
     if right is not None:
         cave = {**predictions, "gt_repeat": gt_repeat(right)}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pipeline.evaluate import evaluate_scores
+from pipeline.evaluate import evaluate_scores, top_probabilities
 
 
 def test_evaluate_scores_reports_model_and_naive_strategies():
@@ -38,3 +38,13 @@ def test_every_strategy_gets_bootstrap_bounds_around_its_value():
             assert metrics[f"{name}_ci_low"] <= metrics[name] <= metrics[f"{name}_ci_high"]
     # GT-repeat never predicts background: its non-AVE F1 is undefined in every resample
     assert results["gt_repeat"]["non_ave_f1_ci_low"] is None
+
+
+def test_top_probabilities_are_the_softmax_of_the_highest_scores_most_probable_first():
+    # one segment: logits log(1), log(2), log(5), log(2) -> softmax 0.1, 0.2, 0.5, 0.2
+    scores = np.log(np.array([[[1.0, 2.0, 5.0, 2.0]]]))  # (1, 1, 4)
+    top = top_probabilities(scores, k=3)
+    assert top["model_top_classes"].tolist() == [[[2, 1, 3]]]  # ties keep class order
+    assert top["model_top_probabilities"].tolist() == [[[0.5, 0.2, 0.2]]]
+    large = top_probabilities(np.array([[[1000.0, 0.0]]]), k=2)  # no overflow
+    assert large["model_top_probabilities"].tolist() == [[[1.0, 0.0]]]
