@@ -384,6 +384,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="train.seed = 0..N-1 (default 3)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel queue workers (default 1)")
     parser.add_argument("--file", default="ablations.yaml", help="table definitions")
+    parser.add_argument("--site", action="store_true", help="then build reports/site/")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         raise PipelineError("--seeds and --jobs: expected integers >= 1")
@@ -400,6 +401,12 @@ def main(argv: list[str]) -> None:
         run_experiments(sorted(experiments, key=lambda e: e.name), args.jobs)
     for path in render(tables, seeds):
         print(f"tables: wrote {path}")
+    if args.site:
+        from pipeline.site.build import Site, build
+        from pipeline.site.runs import collect
+
+        site = Site(collect(), tables_file=Path(args.file), seeds=args.seeds)
+        print(f"tables: wrote {build(site)}")
 
 
 if __name__ == "__main__":

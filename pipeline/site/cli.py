@@ -3,8 +3,9 @@
 import argparse
 from pathlib import Path
 
-from pipeline.site.build import SITE_DIR, Site, build
-from pipeline.site.runs import collect
+from pipeline.site.build import SITE_DIR, Site, build, class_names, compared_sources
+from pipeline.site.figure import export, figure_spec
+from pipeline.site.runs import WORKSPACE, collect
 
 
 def main(argv: list[str]) -> None:
@@ -15,7 +16,20 @@ def main(argv: list[str]) -> None:
     make.add_argument("--runs", nargs="+", help="experiments of HEAD to include (default: all)")
     make.add_argument("--compare", nargs="+", help="run:task labels the Videos page compares")
     make.add_argument("--seeds", type=int, default=3, help="seeds per table row (default 3)")
+    fig = sub.add_parser("figure", help="the timelines of chosen videos as PDF and PNG")
+    fig.add_argument("--videos", type=int, nargs="+", required=True, help="test indices")
+    fig.add_argument("--compare", nargs="+", help="run:task labels (default: as build)")
+    fig.add_argument("--out", type=Path, default=Path("reports/figures/timelines"))
+    fig.add_argument("--width-in", type=float, default=7.0, help="inches (default 7.0)")
+    fig.add_argument("--dpi", type=int, default=300, help="of the PNG (default 300)")
     args = parser.parse_args(argv)
     if args.command == "build":
         site = Site(collect(args.runs), args.compare, seeds=args.seeds)
         print(f"site: wrote {build(site, args.out)}")
+    else:
+        names = [label.split(":")[0] for label in args.compare or ()]
+        names = [name for name in names if name != WORKSPACE]
+        sources = compared_sources(Site(collect(names or None), args.compare))
+        spec = figure_spec(args.videos, sources, class_names(sources), args.width_in)
+        for path in export(spec, args.out, args.dpi):
+            print(f"figure: wrote {path}")
