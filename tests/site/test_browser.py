@@ -1,0 +1,115 @@
+"""The site in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+Playwright's own browser download is neither reachable nor needed: the test launches
+``/usr/bin/chromium`` (installed by ``.ci/run``) and skips only when it is absent. Each page
+of a site built from the tiny project is opened from ``file://``; the test asserts no page
+error, no failed request, no request that is not a local file, the number of charts drawn
+(Vega's ``svg.marks``), that a filter changes the videos shown, and that hovering a segment
+shows its probability. Screenshots go to the test's temporary folder (``screenshots/``).
+"""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.site.build import Site, build
+from pipeline.site.runs import collect
+from tests.site.conftest import N_VIDEOS, SEEDS
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# page -> charts drawn: the metrics; the tiny table; 10 videos of the first page; per-class
+# bars, differences and confusion matrices; the training curves
+CHARTS = {"index": 1, "tables": 1, "videos": 10, "per-class": 3, "training": 1}
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    """A page that records errors and requests, and the folder for its screenshots."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.problems, page.requests = [], []
+    page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
+    page.on("requestfailed", lambda r: page.problems.append(f"failed request: {r.url}"))
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.on(
+        "console",
+        lambda m: m.type in ("error", "warning") and page.problems.append(f"console: {m.text}"),
+    )
+    page.shots = tmp_path / "screenshots"
+    page.shots.mkdir()
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def site(project, tmp_path, monkeypatch):
+    monkeypatch.chdir(project)
+    out = tmp_path / "site"
+    build(Site(collect(), seeds=len(SEEDS)), out)
+    return out
+
+
+def _charts(page) -> int:
+    page.wait_for_function("document.querySelectorAll('svg.marks').length > 0")
+    page.wait_for_load_state("networkidle")
+    return page.locator("svg.marks").count()
+
+
+def test_every_page_draws_its_charts_offline(page, site):
+    for name, expected in CHARTS.items():
+        page.goto((site / f"{name}.html").as_uri())
+        assert _charts(page) == expected, name
+        page.screenshot(path=page.shots / f"{name}.png", full_page=True)
+    assert page.problems == []
+    assert page.requests and all(url.startswith("file://") for url in page.requests)
+
+
+def test_a_filter_changes_the_videos_shown_and_hover_shows_probabilities(page, site):
+    page.goto((site / "videos.html").as_uri())
+    assert _charts(page) == 10
+    assert page.locator("#count").inner_text() == f"videos 1-10 of {N_VIDEOS}"
+    options = page.locator("#filter option").all_inner_texts()
+    chosen = next(o for o in options if o.startswith("every model wrong"))
+    wanted = int(chosen.rsplit("(", 1)[1].rstrip(")"))
+    assert 0 < wanted < 10  # the fixture's data: a filter that shows fewer videos
+    page.select_option("#filter", label=chosen)
+    page.wait_for_function(f"document.querySelectorAll('svg.marks').length === {wanted}")
+    assert page.locator(".video").count() == wanted
+    page.click("#next")  # nothing after the only page of this filter
+    assert page.locator(".video").count() == wanted
+    page.select_option("#filter", label=options[0])
+    page.click("#next")
+    page.wait_for_function(f"document.querySelectorAll('svg.marks').length === {N_VIDEOS - 10}")
+    assert page.locator("#count").inner_text() == f"videos 11-{N_VIDEOS} of {N_VIDEOS}"
+    page.click("#prev")
+    page.wait_for_function("document.querySelectorAll('svg.marks').length === 10")
+    # a predicted segment of the first video (third bar: the first run's row)
+    cell = page.locator(".video").first.locator("svg.marks path[role=graphics-symbol]").nth(10)
+    cell.hover()
+    tooltip = page.locator("#vg-tooltip-element")
+    tooltip.wait_for(state="visible")
+    text = tooltip.inner_text()
+    assert "probability" in text and "top classes" in text and "event" in text
+    page.screenshot(path=page.shots / "videos-hover.png", full_page=False)
+    assert page.problems == []
