@@ -129,12 +129,22 @@ def _ci_text(metrics: dict, key: str) -> tuple[str, float | None]:
     return text, round(100 * value, 4)
 
 
+def table_rows(site: Site) -> dict[str, list[str]]:
+    """Experiment name -> the ``table/row (seed s)`` cells of ``ablations.yaml`` it fills."""
+    definitions = load_ablations(site.tables_file)
+    found: dict[str, list[str]] = {}
+    for (table_id, row, seed), cell in plan(definitions.tables, range(site.seeds)).items():
+        found.setdefault(cell.experiment.name, []).append(f"{table_id}/{row} (seed {seed})")
+    return found
+
+
 def experiments_page(site: Site, out: Writer) -> None:
     keys = differing_params(site.runs)
+    fills = table_rows(site)
     rows, records = [], []
     for label, (run, task) in _entries(site.runs).items():
         model = run.results[task].metrics.get("model", {})
-        cells = [(run.name, None), (task, None)]
+        cells = [(run.name, None), (task, None), (", ".join(fills.get(run.name, [])), None)]
         cells += [(json.dumps(run.params.get(key)), None) for key in keys]
         cells += [_ci_text(model, metric) for metric in charts.HEADLINE_TITLES]
         rows.append(cells)
@@ -149,7 +159,13 @@ def experiments_page(site: Site, out: Writer) -> None:
                         "ci_high": _pct(model.get(f"{metric}_ci_high")),
                     }
                 )
-    headers = ["Run", "Task", *keys, *(f"{t} [95 % CI]" for t in charts.HEADLINE_TITLES.values())]
+    headers = [
+        "Run",
+        "Task",
+        "Table rows",
+        *keys,
+        *(f"{t} [95 % CI]" for t in charts.HEADLINE_TITLES.values()),
+    ]
     note = (
         f"{len(site.runs)} runs: the workspace and the DVC experiments of HEAD. Params shown: "
         "those that differ between runs. Metrics of the model's test predictions, percent, "
@@ -282,13 +298,13 @@ def videos_page(site: Site, sources: list[Source], out: Writer) -> None:
         for i in range(len(labels))
     ]
     chosen = filters(labels, sources)
+    has_p = all("model_top_probabilities" in s.result.predictions for s in sources)
     template = charts.timeline_chart(
-        ["ground truth", *(s.label for s in sources)], names, labels.shape[1]
+        ["ground truth", *(s.label for s in sources)], names, labels.shape[1], has_p
     )
     options = "".join(
         f'<option value="{name}">{name} ({len(kept)})</option>' for name, kept in chosen.items()
     )
-    has_p = all("model_top_probabilities" in s.result.predictions for s in sources)
     note = (
         "Seed 004, Fig. 4 style: the ground truth, then each compared run's predictions "
         "(its model output), one bar per second; events coloured and named by class, "

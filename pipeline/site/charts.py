@@ -163,7 +163,12 @@ def training_chart(records: list[dict]) -> dict:
 
 
 def timeline_chart(
-    rows: list[str], names: list[str] | None, segments: int, width: int = 520, row: int = 20
+    rows: list[str],
+    names: list[str] | None,
+    segments: int,
+    probabilities: bool = True,
+    width: int = 520,
+    row: int = 20,
 ) -> dict:
     """Seed 004 Fig. 4: per source a bar over the seconds, event spans coloured and named.
 
@@ -175,10 +180,18 @@ def timeline_chart(
         rows: the sources top to bottom (ground truth first).
         names: class names, or ``None``.
         segments: ``T``, segments (seconds) per video.
+        probabilities: whether the tooltip shows ``p`` and ``top`` (default: ``True``).
         width: plot width in pixels (default: 520).
         row: height of one source's bar in pixels (default: 20).
     """
     domain, colours = class_colours(names)
+    tooltip = [alt.Tooltip("source:N"), alt.Tooltip("second:N"), alt.Tooltip("class:N")]
+    if probabilities:
+        tooltip += [
+            alt.Tooltip("p:Q", title="probability", format=".3f"),
+            alt.Tooltip("top:N", title="top classes"),
+        ]
+    tooltip.append(alt.Tooltip("truth:N", title="ground truth"))
     y = alt.Y("source:N", sort=rows, title=None, axis=alt.Axis(labelLimit=240, ticks=False))
     x = alt.X(
         "t:Q",
@@ -194,14 +207,7 @@ def timeline_chart(
             x2="t_end:Q",
             y=y,
             color=alt.Color("class:N", scale=alt.Scale(domain=domain, range=colours), legend=None),
-            tooltip=[
-                alt.Tooltip("source:N"),
-                alt.Tooltip("second:N"),
-                alt.Tooltip("class:N", title="class"),
-                alt.Tooltip("p:Q", title="probability", format=".3f"),
-                alt.Tooltip("top:N", title="top classes"),
-                alt.Tooltip("truth:N", title="ground truth"),
-            ],
+            tooltip=tooltip,
         )
     )
     text = (

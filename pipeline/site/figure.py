@@ -33,7 +33,7 @@ def figure_spec(
     panels, datasets, config = [], {}, {}
     for video in videos:
         spec = charts.timeline_chart(
-            [GROUND_TRUTH, *(s.label for s in sources)], names, labels.shape[1], width=width
+            [GROUND_TRUTH, *(s.label for s in sources)], names, labels.shape[1], False, width
         )
         config = spec.pop("config")
         spec.pop("$schema", None)

@@ -2,10 +2,11 @@
 
 Playwright's own browser download is neither reachable nor needed: the test launches
 ``/usr/bin/chromium`` (installed by ``.ci/run``) and skips only when it is absent. Each page
-of a site built from the tiny project is opened from ``file://``; the test asserts no page
+of a site built from the tiny project is opened from ``file://``; the tests assert no page
 error, no failed request, no request that is not a local file, the number of charts drawn
-(Vega's ``svg.marks``), that a filter changes the videos shown, and that hovering a segment
-shows its probability. Screenshots go to the test's temporary folder (``screenshots/``).
+(Vega's ``svg.marks``), that a filter changes the videos shown, that hovering a segment
+shows its probability, and that a click on a header sorts the experiments. Screenshots go
+to the test's temporary folder (``screenshots/``).
 """
 
 from pathlib import Path
@@ -62,11 +63,12 @@ def page(browser, tmp_path):
     page.close()
 
 
-@pytest.fixture
-def site(project, tmp_path, monkeypatch):
-    monkeypatch.chdir(project)
-    out = tmp_path / "site"
-    build(Site(collect(), seeds=len(SEEDS)), out)
+@pytest.fixture(scope="module")
+def site(project, tmp_path_factory):
+    out = tmp_path_factory.mktemp("browsed") / "site"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        build(Site(collect(), seeds=len(SEEDS)), out)
     return out
 
 
@@ -83,6 +85,23 @@ def test_every_page_draws_its_charts_offline(page, site):
         page.screenshot(path=page.shots / f"{name}.png", full_page=True)
     assert page.problems == []
     assert page.requests and all(url.startswith("file://") for url in page.requests)
+
+
+def test_the_experiments_table_sorts_by_a_clicked_column(page, site):
+    page.goto((site / "index.html").as_uri())
+    headers = page.locator("table.sortable th").all_inner_texts()
+    index = next(i for i, h in enumerate(headers, 1) if h.startswith("Accuracy"))
+    column = f"table.sortable td:nth-child({index})"
+    page.click("th:has-text('Accuracy')")
+    values = [
+        float(v) for v in page.eval_on_selector_all(column, "c => c.map(x => x.dataset.value)")
+    ]
+    assert values == sorted(values) and len(values) == 2 + 2 * len(SEEDS)
+    page.click("th:has-text('Accuracy')")
+    again = [
+        float(v) for v in page.eval_on_selector_all(column, "c => c.map(x => x.dataset.value)")
+    ]
+    assert again == sorted(values, reverse=True)
 
 
 def test_a_filter_changes_the_videos_shown_and_hover_shows_probabilities(page, site):

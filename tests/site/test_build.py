@@ -55,6 +55,7 @@ def test_experiments_page_lists_every_run_and_task_with_the_differing_params(sit
     assert text.count("<tr>") == 1 + 2 + 2 * len(SEEDS)  # header, workspace tasks, runs
     for key in ("augment.link", "augment.replicate", "train.seed"):
         assert f"<th>{key}</th>" in text
+    assert text.count("tiny/base (seed ") == 2 and text.count("tiny/rep (seed 1)") == 1
     records = json.loads((out / "data" / "experiments.json").read_text())
     mine = [r for r in records if r["run"] == "workspace:sel" and r["metric"] == "Accuracy"]
     accuracy = built.runs[0].results["sel"].metrics["model"]["accuracy"]
