@@ -109,14 +109,15 @@ def difference_chart(records: list[dict], classes: list[str]) -> dict:
 
     Records: ``comparison``, ``class``, ``diff``, ``ci_low``, ``ci_high`` (points).
     """
-    base = alt.Chart(alt.Data(values=records)).encode(x=alt.X("class:N", sort=classes, title=None))
+    data = alt.Data(values=records)
+    base = alt.Chart(data).encode(x=alt.X("class:N", sort=classes, title=None))
     rules = base.mark_rule().encode(
         y=alt.Y("ci_low:Q", title="Δ accuracy (points)"), y2="ci_high:Q"
     )
     points = base.mark_point(filled=True, color="#c44e52").encode(
         y="diff:Q", tooltip=["comparison:N", "class:N", "diff:Q", "ci_low:Q", "ci_high:Q"]
     )
-    zero = base.mark_rule(color="grey").encode(y=alt.datum(0))
+    zero = alt.Chart(data).mark_rule(color="grey").encode(y=alt.datum(0))
     chart = alt.layer(zero, rules, points).properties(width=alt.Step(16), height=160)
     header = alt.Header(labelAngle=0, labelAnchor="start", labelFontWeight="bold")
     facet = alt.Facet("comparison:N", title=None, sort=None, header=header)

@@ -18,6 +18,7 @@ PAGES = {
 }
 
 STYLE = """
+html { background: white; }
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #222; }
 nav { background: #263238; padding: 8px 16px; }
 nav a { color: #cfd8dc; margin-right: 18px; text-decoration: none; }
