@@ -1,7 +1,11 @@
 """The site from a tiny project: runs, pages, chart data and DVC templates, the figure."""
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -152,3 +156,24 @@ def test_the_command_line_builds_and_exports(in_project, tmp_path, capsys):
     main(["build", "--out", str(tmp_path / "s"), "--seeds", "2"])
     assert (tmp_path / "s" / "videos.html").exists()
     assert "site: wrote" in capsys.readouterr().out
+
+
+def test_a_chart_data_file_draws_with_dvc_plots_and_its_template(site, tmp_path):
+    _, out = site
+    repo = tmp_path / "repo"
+    for sub in ("data", "templates"):
+        shutil.copytree(out / sub, repo / sub)
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+
+    def dvc(*args: str) -> str:
+        command = [sys.executable, "-m", "dvc", *args]
+        done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    dvc("init", "--no-scm", "-q")
+    shown = dvc("plots", "show", "data/per_class.json", "-t", "templates/per_class.json", "--json")
+    content = json.loads(shown)["data"]["data/per_class.json"][0]["content"]
+    records = json.loads((out / "data" / "per_class.json").read_text())
+    assert len(content["data"]["values"]) == len(records)
+    assert content["encoding"]["xOffset"]["field"] == "run"  # the site's own spec
