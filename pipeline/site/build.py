@@ -61,7 +61,10 @@ class Site:
 
 
 def _pct(value) -> float | None:
-    return None if value is None else round(100 * value, 2)
+    """Percent with two decimals; ``None`` for a missing or undefined (NaN) value."""
+    if value is None or not np.isfinite(value):
+        return None
+    return round(100 * float(value), 2)
 
 
 def _entries(runs: list[Run]) -> dict[str, tuple[Run, str]]:
@@ -324,25 +327,21 @@ def videos_page(site: Site, sources: list[Source], out: Writer) -> None:
     out.text("videos.html", page("videos.html", "Test videos", body, {}, script))
 
 
-def per_class_page(site: Site, sources: list[Source], out: Writer) -> None:
+def per_class_records(sources: list[Source], classes: list[str]) -> tuple[list, list]:
+    """Accuracy per class of each run, and each run's difference to the first one."""
     labels = sources[0].result.predictions["labels"]
-    names = class_names(sources)
-    classes = [charts.class_label(c, names) for c in range(charts.BACKGROUND + 1)]
     reference = sources[0]
-    bars, diffs, cells, rows = [], [], [], []
+    bars, diffs = [], []
     for source in sources:
         found = per_class_difference(
             labels, source.result.predictions["model"], reference.result.predictions["model"]
         )
-        for c, name in enumerate(classes):
-            if found["support"][c] == 0:
-                continue
-            accuracy = float(found["accuracy"][c])
+        for c in np.flatnonzero(found["support"]):
             bars.append(
                 {
-                    "class": name,
+                    "class": classes[c],
                     "run": source.label,
-                    "accuracy": round(100 * accuracy, 2),
+                    "accuracy": _pct(found["accuracy"][c]),
                     "support": int(found["support"][c]),
                 }
             )
@@ -350,15 +349,21 @@ def per_class_page(site: Site, sources: list[Source], out: Writer) -> None:
                 diffs.append(
                     {
                         "comparison": f"{source.label} − {reference.label}",
-                        "class": name,
-                        "diff": round(100 * float(found["diff"][c]), 2),
-                        "ci_low": round(100 * float(found["ci_low"][c]), 2),
-                        "ci_high": round(100 * float(found["ci_high"][c]), 2),
+                        "class": classes[c],
+                        **{key: _pct(found[key][c]) for key in ("diff", "ci_low", "ci_high")},
                     }
                 )
+    return bars, diffs
+
+
+def confusion_records(sources: list[Source], classes: list[str]) -> list[dict]:
+    """The non-zero cells of each run's confusion matrix, with their share of the row."""
+    labels = sources[0].result.predictions["labels"]
+    cells = []
+    for source in sources:
         counts = video_confusions(labels, source.result.predictions["model"], len(classes))
-        matrix = counts.sum(axis=0).reshape(len(classes), len(classes))
-        support = matrix.sum(axis=1)
+        matrix = counts.sum(axis=0).reshape(len(classes), len(classes))  # (C, C)
+        support = matrix.sum(axis=1)  # (C,)
         for t, p in zip(*np.nonzero(matrix), strict=True):
             cells.append(
                 {
@@ -369,25 +374,40 @@ def per_class_page(site: Site, sources: list[Source], out: Writer) -> None:
                     "count": int(matrix[t, p]),
                 }
             )
-    for d in diffs:
-        rows.append(
+    return cells
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.1f}"
+
+
+def per_class_page(site: Site, sources: list[Source], out: Writer) -> None:
+    names = class_names(sources)
+    classes = [charts.class_label(c, names) for c in range(charts.BACKGROUND + 1)]
+    bars, diffs = per_class_records(sources, classes)
+    specs = {"per-class": out.chart("per_class", charts.per_class_chart(bars, classes), bars)}
+    n = len(sources[0].result.predictions["labels"])
+    body = (
+        "<p class=note>Accuracy of each true class (its recall) of the model output of each "
+        f"compared run, percent, on the {n} test videos.</p>" + chart_div("per-class")
+    )
+    if diffs:
+        rows = [
             [
                 (d["comparison"], None),
                 (d["class"], None),
-                (f"{d['diff']:+.1f} [{d['ci_low']:+.1f}, {d['ci_high']:+.1f}]", d["diff"]),
+                (
+                    f"{_signed(d['diff'])} [{_signed(d['ci_low'])}, {_signed(d['ci_high'])}]",
+                    d["diff"],
+                ),
             ]
-        )
-    specs = {"per-class": out.chart("per_class", charts.per_class_chart(bars, classes), bars)}
-    body = (
-        "<p class=note>Accuracy of each true class (its recall) of the model output of each "
-        f"compared run, percent, on the {len(labels)} test videos.</p>" + chart_div("per-class")
-    )
-    if diffs:
+            for d in diffs
+        ]
         specs["difference"] = out.chart(
             "per_class_difference", charts.difference_chart(diffs, classes), diffs
         )
         body += (
-            f"<h2>Difference to {reference.label}</h2><p class=note>Points of accuracy, with "
+            f"<h2>Difference to {sources[0].label}</h2><p class=note>Points of accuracy, with "
             "the paired 95 % bootstrap CI (the same resampled test videos for both runs). "
             "Click a header to sort.</p>"
             + chart_div("difference")
@@ -395,6 +415,7 @@ def per_class_page(site: Site, sources: list[Source], out: Writer) -> None:
             + table(["Comparison", "Class", "Δ [95 % CI]"], rows)
             + "</details>"
         )
+    cells = confusion_records(sources, classes)
     specs["confusion"] = out.chart("confusion", charts.confusion_chart(cells, classes), cells)
     body += (
         "<h2>Confusion matrices</h2><p class=note>Rows: true class; share of its "
