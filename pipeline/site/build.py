@@ -110,7 +110,8 @@ class Writer:
     def chart(self, name: str, spec: dict, records: list[dict] | None = None) -> dict:
         """Keep the chart's data file and DVC template (when it has flat data); return it."""
         if records is not None:
-            self.json(f"data/{name}.json", records)
+            lines = ",\n".join(json.dumps(r, allow_nan=False) for r in records)
+            self.text(f"data/{name}.json", f"[\n{lines}\n]\n")  # a record per line
             self.json(f"templates/{name}.json", charts.dvc_template(spec))
         return spec
 
