@@ -384,6 +384,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="train.seed = 0..N-1 (default 3)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel queue workers (default 1)")
     parser.add_argument("--file", default="ablations.yaml", help="table definitions")
+    parser.add_argument(
+        "--executor",
+        choices=["dvc-queue", "slurm", "local"],
+        default="dvc-queue",
+        help="dvc-queue (default): DVC's local queue; slurm: one SLURM job array; local: "
+        "the same jobs as processes here (both through submitit, see pipeline/cluster.py)",
+    )
+    parser.add_argument("--cluster", default="cluster.yaml", help="options of slurm / local")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         raise PipelineError("--seeds and --jobs: expected integers >= 1")
@@ -395,11 +403,21 @@ def main(argv: list[str]) -> None:
             print(f"{table.id}: {table.caption} ({table.ref}; {runnable}/{len(table.rows)} rows)")
         return
     seeds = list(range(args.seeds))
-    if args.command == "run":
+    failed = []
+    if args.executor != "dvc-queue":
+        from pipeline.cluster import on_cluster  # imports submitit; pulls the experiments
+
+        failed = on_cluster(args.command, tables, seeds, args.executor, args.cluster, args.jobs)
+    elif args.command == "run":
         experiments = {cell.experiment for cell in plan(tables, seeds).values()}
         run_experiments(sorted(experiments, key=lambda e: e.name), args.jobs)
     for path in render(tables, seeds):
         print(f"tables: wrote {path}")
+    if failed:
+        raise PipelineError(
+            f"{len(failed)} jobs failed (listed above with their logs); the same command "
+            "resubmits only the experiments missing at the remote"
+        )
 
 
 if __name__ == "__main__":
