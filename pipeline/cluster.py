@@ -314,8 +314,7 @@ def run_jobs(
     print(f"tables: {len(status)} experiments at the remote, {len(missing)} to submit ({kind})")
     if not missing:
         return status
-    folder = Path(config.logs) / "%j"
-    executor = make_executor(config, kind, folder)
+    executor = make_executor(config, kind, Path(config.logs))
     job = ExperimentJob(config, baseline)
     items = [(e.name, e.command(queue=False)) for e in missing]
     if kind == "slurm":
