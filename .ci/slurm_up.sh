@@ -56,13 +56,16 @@ $node_line State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 
+running() {  # running PIDFILE: the process of the pid file is alive
+    [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
 mkdir -p /run/munge && chown munge:munge /run/munge
-if ! pgrep -x munged >/dev/null; then
+if ! running /run/munge/munged.pid; then
     runuser -u munge -- /usr/sbin/munged
     touch "$STATE/munged.started"
 fi
-pgrep -x slurmctld >/dev/null || slurmctld
-pgrep -x slurmd >/dev/null || slurmd
+running "$STATE/slurmctld.pid" || slurmctld
+running "$STATE/slurmd.pid" || slurmd
 
 for _ in $(seq 60); do
     if sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then

@@ -142,7 +142,10 @@ def _call(args: list[str], cwd: Path) -> None:
     """Run a command of a job, its output going to the job's log; raise if it fails."""
     print(f"+ {shlex.join(args)}", flush=True)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    if subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL).returncode != 0:
+    started = time.monotonic()
+    code = subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL).returncode
+    print(f"  ({time.monotonic() - started:.1f} s, exit {code})", flush=True)
+    if code != 0:
         raise PipelineError(f"{shlex.join(args)} failed (its output is above in this log)")
 
 

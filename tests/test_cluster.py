@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.ablations import load_ablations, plan
+from pipeline.ablations import Experiment, load_ablations, plan
 from pipeline.cluster import (
     ExperimentJob,
     load_cluster,
@@ -27,7 +27,7 @@ from pipeline.cluster import (
     require_on_remote,
 )
 from pipeline.errors import PipelineError
-from tests.test_e2e import _git, _run
+from tests.test_e2e import _dvc, _git, _run
 from tests.test_tables import _accuracy, _tables, _tiny_repo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,10 @@ def _bare(path: Path) -> Path:
 
 
 def _config(tmp: Path, remote: Path, tag: str, **extra) -> Path:
-    """A ``cluster.yaml`` for ``remote`` with its own DVC remote, cache, scratch and logs."""
+    """A ``cluster.yaml`` for ``remote`` with its own DVC remote, cache, scratch and logs; the
+    cache starts as a copy of ``cache-data`` (the data stages only) where that exists."""
+    if (tmp / "cache-data").is_dir():
+        shutil.copytree(tmp / "cache-data", tmp / f"cache-{tag}")
     data = {
         "git_remote": str(remote),
         "dvc_remote": str(tmp / f"storage-{tag}"),
@@ -124,9 +127,14 @@ def _rendered_means(text: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """The tiny table's repository, its commit pushed to a bare remote (``remote.git``)."""
+    """The tiny table's repository with its data stages run once into ``cache-data`` (as the
+    README's set-up does on the login node), pushed to a bare remote (``remote.git``)."""
     tmp = tmp_path_factory.mktemp("cluster")
     repo = _tiny_repo(tmp / "repo")
+    _dvc(repo, "cache", "dir", "--local", str(tmp / "cache-data"))
+    _dvc(repo, "repro", "pool", "database")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "data stages")
     _bare(tmp / "remote.git")
     _git(repo, "push", "-q", str(tmp / "remote.git"), "HEAD:refs/heads/main")
     return repo
@@ -163,6 +171,11 @@ def test_local_jobs_push_to_the_remotes_and_resubmitting_submits_nothing(project
     assert any(Path(config.cache_dir).rglob("*")) and any(Path(config.dvc_remote).rglob("*"))
     assert not (project / ".dvc" / "cache").exists()
     assert not any(Path(config.scratch).iterdir())  # each job removed its clone
+    logs = [path.read_text() for path in Path(config.logs).glob("*_log.out")]
+    assert len(logs) == 4  # the data stages came from the shared cache, training ran
+    assert all(
+        "Stage 'pool' didn't change" in log and "> python -m stages.train" in log for log in logs
+    )
     again = _tables(project, "run", "tiny", "--seeds", "2", "--executor", "local",
                     "--cluster", str(config_path))  # fmt: skip
     assert "4 experiments at the remote, 0 to submit" in again.stdout
@@ -226,3 +239,12 @@ def test_the_table_through_slurm_arrays_renders_the_local_numbers(project, local
     logs = list(Path(load_cluster(config).logs).rglob("*_log.out"))
     assert len(logs) == 4 and all("pushed and found at" in p.read_text() for p in logs)
     assert "4 experiments at the remote, 0 to submit" in _tables(clone, *run).stdout
+
+
+def test_a_job_runs_the_experiment_in_its_clone_not_through_the_queue():
+    experiment = Experiment((("augment.link", "false"),), 1, ("evaluate@sel",))
+    assert experiment.command(queue=False) == [
+        "exp", "run", "-n", experiment.name,
+        "-S", "augment.link=false", "-S", "train.seed=1", "evaluate@sel",
+    ]  # fmt: skip
+    assert experiment.command() == ["exp", "run", "--queue", *experiment.command(False)[2:]]
