@@ -382,7 +382,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("command", choices=["run", "render", "list"])
     parser.add_argument("tables", nargs="*", default=["all"], help="table ids, or all")
     parser.add_argument("--seeds", type=int, default=3, help="train.seed = 0..N-1 (default 3)")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel queue workers (default 1)")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="parallel queue workers or local jobs (default 1)"
+    )
     parser.add_argument("--file", default="ablations.yaml", help="table definitions")
     parser.add_argument(
         "--executor",

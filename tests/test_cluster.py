@@ -22,6 +22,7 @@ import yaml
 from pipeline.ablations import Experiment, load_ablations, plan
 from pipeline.cluster import (
     ExperimentJob,
+    _Waiter,
     load_cluster,
     remote_experiments,
     require_on_remote,
@@ -107,6 +108,8 @@ def test_a_pushed_experiment_is_checked_at_the_remote(tmp_path, monkeypatch):
         job._check_pushed("abl-x", ours)
     assert remote_experiments(str(remote), base) == {"abl-x": theirs}
     assert job._check_pushed("abl-x", theirs) == theirs
+    # a (re)started job whose experiment is already there runs nothing and pushes nothing
+    assert job("abl-x", ["no-such-command"]) == theirs
     # the jobs clone the baseline from the remote: it must be on a branch there
     monkeypatch.chdir(repo)
     with pytest.raises(PipelineError, match="on no branch of the git remote .* push it first"):
@@ -248,3 +251,25 @@ def test_a_job_runs_the_experiment_in_its_clone_not_through_the_queue():
         "-S", "augment.link=false", "-S", "train.seed=1", "evaluate@sel",
     ]  # fmt: skip
     assert experiment.command() == ["exp", "run", "--queue", *experiment.command(False)[2:]]
+
+
+class _Job:
+    def __init__(self, job_id: str, done: bool) -> None:
+        self.job_id, self._done = job_id, done
+
+    def done(self) -> bool:
+        return self._done
+
+
+def test_a_slurm_job_gone_from_the_queue_without_a_result_counts_as_finished(monkeypatch):
+    # without accounting sacct cannot say that a job died; squeue can say it left the queue
+    queue = {"7_0", "7_1"}
+    monkeypatch.setattr("pipeline.cluster._in_queue", lambda: set(queue))
+    waiter = _Waiter("slurm")
+    finished, dead, running = _Job("7_2", True), _Job("7_3", False), _Job("7_0", False)
+    jobs = [finished, dead, running]
+    assert waiter.finished(jobs) == [finished]  # 7_3 left the queue: once may be a race
+    assert waiter.finished(jobs) == [finished, dead]  # twice: it ended without a result
+    queue.clear()
+    assert waiter.finished([running]) == []
+    assert waiter.finished([running]) == [running]
