@@ -3,7 +3,8 @@
 #
 # Installs Debian's slurmctld, slurmd, slurm-client and munge when they are missing (needs
 # root), writes /etc/slurm/slurm.conf for this host (no accounting, proctrack/linuxproc,
-# select/cons_tres, the CPUs and memory `slurmd -C` reports), starts munge, slurmctld and
+# select/cons_tres, the CPUs and memory `slurmd -C` reports, addressed as 127.0.0.1 so the
+# host name need not resolve), starts munge, slurmctld and
 # slurmd, and waits until the node takes jobs. `.ci/slurm_down.sh` stops what this started.
 # An existing slurm.conf that this script did not write is never replaced.
 set -euo pipefail
@@ -33,7 +34,7 @@ host=$(hostname -s)
 cat > "$CONF" <<CONF
 $MARK
 ClusterName=avelci
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
@@ -52,7 +53,7 @@ SlurmctldPidFile=$STATE/slurmctld.pid
 SlurmdPidFile=$STATE/slurmd.pid
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
-$node_line State=UNKNOWN
+$node_line NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 
