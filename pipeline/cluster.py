@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -318,30 +319,38 @@ def run_jobs(
     if not missing:
         return status
     executor = make_executor(config, kind, Path(config.logs))
-    job = ExperimentJob(config, baseline)
     items = [(e.name, e.command(queue=False)) for e in missing]
+    job = ExperimentJob(config, baseline)
+    with tqdm(total=len(items), desc="jobs", unit="job") as bar:
+        for name, finished in _finished_jobs(executor, job, items, kind, jobs, poll):
+            status[name] = _outcome(finished, labels[name])
+            bar.update(1)
+    return status
+
+
+def _finished_jobs(
+    executor: Any, job: ExperimentJob, items: list, kind: str, jobs: int, poll: float
+) -> Iterator[tuple[str, Any]]:
+    """Submit ``items`` (name, ``dvc exp run`` arguments) and yield each job as it ends.
+
+    SLURM: one job array (the executor caps how many run at once); local: ``jobs`` processes
+    at a time, the next one submitted when one ends.
+    """
+    pending = list(items)
+    running: dict[str, Any] = {}
     if kind == "slurm":
         names, args = zip(*items, strict=True)
         launched = executor.map_array(job, list(names), list(args))
-        pending: list = []
-    else:
-        launched, pending = [], items
-    owner = dict(zip((id(j) for j in launched), (n for n, _ in items), strict=False))
-    running = list(launched)
+        running, pending = dict(zip(names, launched, strict=True)), []
     waiter = _Waiter(kind)
-    with tqdm(total=len(items), desc="jobs", unit="job") as bar:
-        while running or pending:
-            while pending and len(running) < jobs:
-                name, args = pending.pop(0)
-                submitted = executor.submit(job, name, args)
-                owner[id(submitted)] = name
-                running.append(submitted)
-            time.sleep(poll)
-            for finished in waiter.finished(running):
-                running.remove(finished)
-                status[owner[id(finished)]] = _outcome(finished, labels[owner[id(finished)]])
-                bar.update(1)
-    return status
+    while running or pending:
+        while pending and len(running) < jobs:
+            name, args = pending.pop(0)
+            running[name] = executor.submit(job, name, args)
+        time.sleep(poll)
+        ended = waiter.finished(list(running.values()))
+        for name in [name for name, submitted in running.items() if submitted in ended]:
+            yield name, running.pop(name)
 
 
 def _outcome(job: Any, label: str) -> str:
