@@ -178,6 +178,11 @@ class ExperimentJob:
             print(f"{name}: already at {remote} ({done}); nothing to do", flush=True)
             return done
         scratch = Path(os.path.expandvars(self.config.scratch))
+        if "$" in str(scratch) or not scratch.is_absolute():
+            raise PipelineError(
+                f"cluster.yaml: scratch {self.config.scratch!r} is {scratch} "
+                "on this node: expected an absolute path (is the variable set?)"
+            )
         work = scratch / f"avel-{name}-{os.getpid()}"
         try:
             self._prepare(work)

@@ -110,6 +110,10 @@ def test_a_pushed_experiment_is_checked_at_the_remote(tmp_path, monkeypatch):
     assert job._check_pushed("abl-x", theirs) == theirs
     # a (re)started job whose experiment is already there runs nothing and pushes nothing
     assert job("abl-x", ["no-such-command"]) == theirs
+    monkeypatch.delenv("AVEL_UNSET", raising=False)
+    unset = ExperimentJob(config.model_copy(update={"scratch": "$AVEL_UNSET/x"}), base)
+    with pytest.raises(PipelineError, match=r"scratch '\$AVEL_UNSET/x' .* expected an absolute"):
+        unset("abl-y", ["no-such-command"])
     # the jobs clone the baseline from the remote: it must be on a branch there
     monkeypatch.chdir(repo)
     with pytest.raises(PipelineError, match="on no branch of the git remote .* push it first"):
