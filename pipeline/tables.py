@@ -27,6 +27,7 @@ from scipy.stats import kendalltau
 from tqdm import tqdm
 
 from pipeline.ablations import Cell, Experiment, Table, load_ablations, plan
+from pipeline.cluster import EXECUTORS, on_cluster
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import atomic_path
 from pipeline.stats import paired_difference, seed_summary
@@ -388,7 +389,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--file", default="ablations.yaml", help="table definitions")
     parser.add_argument(
         "--executor",
-        choices=["dvc-queue", "slurm", "local"],
+        choices=EXECUTORS,
         default="dvc-queue",
         help="dvc-queue (default): DVC's local queue; slurm: one SLURM job array; local: "
         "the same jobs as processes here (both through submitit, see pipeline/cluster.py)",
@@ -407,8 +408,6 @@ def main(argv: list[str]) -> None:
     seeds = list(range(args.seeds))
     failed = []
     if args.executor != "dvc-queue":
-        from pipeline.cluster import on_cluster  # imports submitit; pulls the experiments
-
         failed = on_cluster(args.command, tables, seeds, args.executor, args.cluster, args.jobs)
     elif args.command == "run":
         experiments = {cell.experiment for cell in plan(tables, seeds).values()}
