@@ -186,6 +186,13 @@ def test_local_jobs_push_to_the_remotes_and_resubmitting_submits_nothing(project
     again = _tables(project, "run", "tiny", "--seeds", "2", "--executor", "local",
                     "--cluster", str(config_path))  # fmt: skip
     assert "4 experiments at the remote, 0 to submit" in again.stdout
+    # render elsewhere: a fresh clone pulls the experiments from the remote and renders them
+    clone = project.parent / "render-clone"
+    _run(["git", "clone", "-q", "-b", "main", config.git_remote, str(clone)], project.parent)
+    rendered = _tables(clone, "render", "tiny", "--seeds", "2", "--executor", "local",
+                       "--cluster", str(config_path))  # fmt: skip
+    assert "pulled 4 of 4 experiments" in rendered.stdout
+    assert (clone / "reports" / "tables" / "tiny.md").read_text() == text
 
 
 def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path):
