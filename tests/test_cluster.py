@@ -219,20 +219,23 @@ def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path):
 # ------------------------------------------------------------------------- SLURM
 
 
-def _slurm_up() -> None:
+@pytest.fixture
+def slurm():
     """Skip without SLURM's client; start the one-node SLURM of ``.ci/slurm_up.sh`` if it
-    does not answer (root only); fail if it still does not."""
+    does not answer (root only; stopped again afterwards); fail if it still does not."""
     if shutil.which("sinfo") is None:
         pytest.skip("SLURM absent (no sinfo); CI installs it with .ci/slurm_up.sh")
     answers = subprocess.run(["sinfo", "-h"], capture_output=True).returncode == 0
-    if not answers and os.geteuid() == 0:
-        subprocess.run(["bash", str(ROOT / ".ci" / "slurm_up.sh")], check=True)
-    elif not answers:
+    if not answers and os.geteuid() != 0:
         pytest.fail("sinfo is installed but SLURM does not answer (run .ci/slurm_up.sh as root)")
+    if not answers:
+        subprocess.run(["bash", str(ROOT / ".ci" / "slurm_up.sh")], check=True)
+    yield
+    if not answers:
+        subprocess.run(["bash", str(ROOT / ".ci" / "slurm_down.sh")], check=True)
 
 
-def test_the_table_through_slurm_arrays_renders_the_local_numbers(project, local_table):
-    _slurm_up()
+def test_the_table_through_slurm_arrays_renders_the_local_numbers(slurm, project, local_table):
     tmp = project.parent
     # a fresh remote, clone and cache: the SLURM jobs run everything again
     remote = _bare(tmp / "slurm.git")
