@@ -247,12 +247,13 @@ class Experiment:
         text = json.dumps([self.overrides, self.seed, self.targets])
         return "abl-" + hashlib.sha1(text.encode()).hexdigest()[:12]
 
-    def command(self) -> list[str]:
-        """The ``dvc exp run --queue`` arguments that queue it."""
+    def command(self, queue: bool = True) -> list[str]:
+        """The ``dvc exp run`` arguments that queue it (or, with ``queue=False``, run it here)."""
         settings = [f"{key}={value}" for key, value in self.overrides]
         settings.append(f"{SEED_KEY}={self.seed}")
         sets = [arg for setting in settings for arg in ("-S", setting)]
-        return ["exp", "run", "--queue", "-n", self.name, *sets, *self.targets]
+        where = ["--queue"] if queue else []
+        return ["exp", "run", *where, "-n", self.name, *sets, *self.targets]
 
 
 def override_text(value: Any) -> str:

@@ -27,6 +27,7 @@ from scipy.stats import kendalltau
 from tqdm import tqdm
 
 from pipeline.ablations import Cell, Experiment, Table, load_ablations, plan
+from pipeline.cluster import EXECUTORS, on_cluster
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import atomic_path
 from pipeline.stats import paired_difference, seed_summary
@@ -382,9 +383,19 @@ def main(argv: list[str]) -> None:
     parser.add_argument("command", choices=["run", "render", "list"])
     parser.add_argument("tables", nargs="*", default=["all"], help="table ids, or all")
     parser.add_argument("--seeds", type=int, default=3, help="train.seed = 0..N-1 (default 3)")
-    parser.add_argument("--jobs", type=int, default=1, help="parallel queue workers (default 1)")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="parallel queue workers or local jobs (default 1)"
+    )
     parser.add_argument("--file", default="ablations.yaml", help="table definitions")
     parser.add_argument("--site", action="store_true", help="then build reports/site/")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="dvc-queue",
+        help="dvc-queue (default): DVC's local queue; slurm: one SLURM job array; local: "
+        "the same jobs as processes here (both through submitit, see pipeline/cluster.py)",
+    )
+    parser.add_argument("--cluster", default="cluster.yaml", help="options of slurm / local")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.jobs < 1:
         raise PipelineError("--seeds and --jobs: expected integers >= 1")
@@ -396,7 +407,10 @@ def main(argv: list[str]) -> None:
             print(f"{table.id}: {table.caption} ({table.ref}; {runnable}/{len(table.rows)} rows)")
         return
     seeds = list(range(args.seeds))
-    if args.command == "run":
+    failed = []
+    if args.executor != "dvc-queue":
+        failed = on_cluster(args.command, tables, seeds, args.executor, args.cluster, args.jobs)
+    elif args.command == "run":
         experiments = {cell.experiment for cell in plan(tables, seeds).values()}
         run_experiments(sorted(experiments, key=lambda e: e.name), args.jobs)
     for path in render(tables, seeds):
@@ -407,6 +421,11 @@ def main(argv: list[str]) -> None:
 
         site = Site(collect(), tables_file=Path(args.file), seeds=args.seeds)
         print(f"tables: wrote {build(site)}")
+    if failed:
+        raise PipelineError(
+            f"{len(failed)} jobs failed (listed above with their logs); the same command "
+            "resubmits only the experiments missing at the remote"
+        )
 
 
 if __name__ == "__main__":
