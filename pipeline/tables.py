@@ -29,7 +29,7 @@ from tqdm import tqdm
 from pipeline.ablations import Cell, Experiment, Table, load_ablations, plan
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import atomic_path
-from pipeline.stats import paired_difference, seed_summary
+from pipeline.stats import ZERO_DIVISION, paired_difference, seed_summary
 
 TABLES_DIR = Path("reports") / "tables"
 LABEL_SETS = {"o_ave": "labels", "c_ave": "right_labels"}
@@ -43,6 +43,14 @@ TITLES = {
     "ave_recall": "AVE R",
     "ave_precision": "AVE P",
 }
+
+
+ZERO_DIVISION_NOTE = (
+    f"Every seed counts in every mean and CI: a recall, precision or F1 whose denominator "
+    f"is zero (e.g. the non-AVE F1 of a seed that never predicts background) counts as "
+    f"{100 * ZERO_DIVISION:g} (scikit-learn's `zero_division={ZERO_DIVISION:g}`), where one "
+    f"run's own metrics show it as undefined."
+)
 
 
 def _git(*args: str) -> str:
@@ -286,6 +294,8 @@ def render_markdown(table: Table, seeds: list[int], numbers: dict, source: str |
             "",
             "Each cell: **our mean** [95 % CI over test videos and seeds], the paper's number, "
             "and Δ to the reference row [paired 95 % CI]; percent.",
+            "",
+            ZERO_DIVISION_NOTE,
             "",
             "| Row | " + " | ".join(TITLES[m] for m in table.metrics) + " |",
             "|---|" + "---|" * len(table.metrics),
