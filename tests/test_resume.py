@@ -1,4 +1,5 @@
-"""Resuming a training stage killed after epoch k: same checkpoint, metrics and log."""
+"""Resuming a training stage killed mid-epoch, after or during a state write: the epochs
+run, the checkpoint, metrics and log."""
 
 import json
 import os
