@@ -9,8 +9,11 @@ experiments already there (local, or brought by ``dvc exp pull``) without runnin
 
 A cell shows our mean over the seeds with its 95 % CI (videos and seeds resampled,
 :func:`pipeline.stats.seed_summary`), the paper's number, and the difference to the table's
-reference row with its paired 95 % CI (:func:`pipeline.stats.paired_difference`); a line
-under each table says whether the paper's order of the rows is reproduced.
+reference row with its paired 95 % CI (:func:`pipeline.stats.paired_difference`). Under each
+table, each adjacent pair of rows is judged: does our paired CI of their difference agree
+with the paper's direction, contradict it, or not tell (:func:`order_pairs`)? A table whose
+paper prints C-AVE numbers shows them, with our cells "not computed" unless the runs were
+scored on the corrected labels (``data.right_labels``).
 """
 
 import argparse
@@ -20,10 +23,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import kendalltau
 from tqdm import tqdm
 
 from pipeline.ablations import Cell, Experiment, Table, load_ablations, plan
@@ -209,12 +212,14 @@ def _pct(value: float | None, signed: bool = False) -> str:
     return f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}"
 
 
-def _paper(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
+def _paper(value: Decimal | None) -> str:
+    """The paper's number as printed (``77.50``), ``–`` where it prints none."""
+    return "–" if value is None else str(value)
 
 
 def table_numbers(table: Table, seeds: list[int], cells: dict, runs: Runs, label_set: str) -> dict:
-    """Per row: the seed summary and paired difference of each metric (``None`` if not run)."""
+    """Per row: the seed summary and paired difference of each metric (``None`` if not run),
+    and the test labels and each seed's predictions (``runs``) for further comparisons."""
     labels_key = LABEL_SETS[label_set]
     reference = _row_runs(table, table.reference, seeds, cells, runs, labels_key)
     numbers = {}
@@ -230,11 +235,11 @@ def table_numbers(table: Table, seeds: list[int], cells: dict, runs: Runs, label
         diff = None
         if reference is not None and row.name != table.reference:
             diff = paired_difference(labels, outputs, reference[1], table.metrics)
-        numbers[row.name] = {"summary": summary, "diff": diff}
+        numbers[row.name] = {"summary": summary, "diff": diff, "runs": found}
     return numbers
 
 
-def _cell_text(numbers: dict | None, metric: str, paper: float | None) -> str:
+def _cell_text(numbers: dict | None, metric: str, paper: Decimal | None) -> str:
     if numbers is None:
         return f"paper {_paper(paper)}"
     s = numbers["summary"][metric]
@@ -247,31 +252,128 @@ def _cell_text(numbers: dict | None, metric: str, paper: float | None) -> str:
     return text
 
 
-def order_line(table: Table, numbers: dict, label_set: str, metric: str) -> str:
-    """Whether the paper's order of the rows by ``metric`` is reproduced (Kendall's tau)."""
+def verdict(paper_difference: Decimal, ci_low: float | None, ci_high: float | None) -> str:
+    """Whether our paired CI of ``b - a`` agrees with the paper's sign of ``b - a``.
+
+    ``agrees``: the CI excludes 0 on the paper's side; ``contradicts``: it excludes 0 on the
+    other side (or the paper prints a tie); ``cannot tell``: it contains 0.
+    """
+    if ci_low is None or ci_high is None or ci_low <= 0 <= ci_high:
+        return "cannot tell"
+    ours = 1 if ci_low > 0 else -1
+    paper = (paper_difference > 0) - (paper_difference < 0)
+    return "agrees" if ours == paper else "contradicts"
+
+
+def order_pairs(table: Table, numbers: dict, label_set: str) -> list[dict]:
+    """Each adjacent pair ``(a, b)`` of the rows that have our runs and a paper number, in
+    the table's order, with per metric the paper's ``b - a``, our paired difference and CI
+    (:func:`pipeline.stats.paired_difference`, seed ``i`` with seed ``i``) and the
+    :func:`verdict` (``None`` where the paper prints no number for ``a`` or ``b``)."""
+    rows = [
+        row
+        for row in table.rows
+        if numbers.get(row.name) is not None and any(_paper_numbers(row, label_set).values())
+    ]
     pairs = []
+    for a, b in zip(rows, rows[1:], strict=False):
+        labels, b_runs = numbers[b.name]["runs"]
+        ours = paired_difference(labels, b_runs, numbers[a.name]["runs"][1], table.metrics)
+        paper_a, paper_b = _paper_numbers(a, label_set), _paper_numbers(b, label_set)
+        per_metric = {}
+        for metric in table.metrics:
+            if paper_a.get(metric) is None or paper_b.get(metric) is None:
+                per_metric[metric] = None
+                continue
+            paper = paper_b[metric] - paper_a[metric]
+            d = ours[metric]
+            per_metric[metric] = {
+                "paper": paper,
+                **d,
+                "verdict": verdict(paper, d["ci_low"], d["ci_high"]),
+            }
+        pairs.append({"a": a.name, "b": b.name, "metrics": per_metric})
+    return pairs
+
+
+def _paper_numbers(row, label_set: str) -> dict:
+    return getattr(row.paper, label_set) or {}
+
+
+def order_lines(table: Table, numbers: dict, label_set: str) -> list[str]:
+    """Markdown: the paper's order of each adjacent pair of rows judged by our paired CI."""
+    pairs = order_pairs(table, numbers, label_set)
+    if not pairs:
+        return ["Order of the rows: fewer than two rows with both the paper's and our numbers."]
+    lines = [
+        "Order of adjacent rows: the paper's difference (lower row minus upper row) and ours "
+        "with its paired 95 % CI; **agrees** / **contradicts** when our CI excludes 0 on the "
+        "paper's side / on the other side, **cannot tell** when it contains 0.",
+        "",
+        "| Pair | " + " | ".join(TITLES[m] for m in table.metrics) + " |",
+        "|---|" + "---|" * len(table.metrics),
+    ]
+    counts = dict.fromkeys(("agrees", "contradicts", "cannot tell"), 0)
+    for pair in pairs:
+        cells = []
+        for metric in table.metrics:
+            p = pair["metrics"][metric]
+            if p is None:
+                cells.append("–")
+                continue
+            counts[p["verdict"]] += 1
+            ci = f"[{_pct(p['ci_low'], True)}, {_pct(p['ci_high'], True)}]"
+            cells.append(
+                f"paper {p['paper']:+}<br>ours {_pct(p['diff'], True)} {ci}<br>**{p['verdict']}**"
+            )
+        lines.append(f"| `{pair['a']}` → `{pair['b']}` | " + " | ".join(cells) + " |")
+    total = ", ".join(f"{n} {name}" for name, n in counts.items())
+    return [*lines, "", f"Pairs × metrics: {total}."]
+
+
+NOT_COMPUTED = (
+    "Our scores on the corrected labels are **not computed**: `data.right_labels` is unset, "
+    "so the runs were scored on the original labels only (set it to the PSP release's "
+    "`right_labels.h5`); the paper's C-AVE numbers are shown alone."
+)
+
+
+def _label_set_lines(table: Table, label_set: str, sets: dict | None) -> list[str]:
+    """The section of one label set; ``sets`` is ``None`` where it was not computed."""
+    title = "original labels (O-AVE)" if label_set == "o_ave" else "corrected labels (C-AVE)"
+    lines = [f"## {title}", ""]
+    if sets is None:
+        lines += [NOT_COMPUTED, ""]
+    lines += [
+        "Each cell: **our mean** [95 % CI over test videos and seeds], the paper's number as "
+        "printed, and Δ to the reference row [paired 95 % CI]; percent.",
+        "",
+        ZERO_DIVISION_NOTE,
+        "",
+        "| Row | " + " | ".join(TITLES[m] for m in table.metrics) + " |",
+        "|---|" + "---|" * len(table.metrics),
+    ]
     for row in table.rows:
-        paper = getattr(row.paper, label_set) or {}
-        ours = numbers.get(row.name)
-        if paper.get(metric) is not None and ours is not None:
-            mean = ours["summary"][metric]["mean"]
-            if mean is not None:
-                pairs.append((paper[metric], mean, row.name))
-    if len(pairs) < 2:
-        return f"Paper's order by {TITLES[metric]}: fewer than two rows with both numbers."
-    paper_order = [name for *_, name in sorted(pairs, key=lambda p: p[0])]
-    ours_order = [name for *_, name in sorted(pairs, key=lambda p: p[1])]
-    tau = kendalltau([p[0] for p in pairs], [p[1] for p in pairs]).statistic
-    verdict = "reproduced" if paper_order == ours_order else "not reproduced"
-    return (
-        f"Paper's order of the rows by {TITLES[metric]} (lowest first: "
-        f"{' < '.join(paper_order)}): **{verdict}** (ours: {' < '.join(ours_order)}; "
-        f"Kendall's τ = {tau:.2f} over {len(pairs)} rows)."
-    )
+        paper = _paper_numbers(row, label_set)
+        name = f"{row.label} (`{row.name}`)"
+        if not row.runnable:
+            name += f"<br>not run: {row.not_run}"
+        elif sets is not None and sets.get(row.name) is None:
+            name += "<br>missing: no finished experiment"
+        if sets is None:
+            cells = [f"not computed<br>paper {_paper(paper.get(m))}" for m in table.metrics]
+        else:
+            cells = [_cell_text(sets.get(row.name), m, paper.get(m)) for m in table.metrics]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if sets is not None:
+        lines += [*order_lines(table, sets, label_set), ""]
+    return lines
 
 
 def render_markdown(table: Table, seeds: list[int], numbers: dict, source: str | None) -> str:
-    """The markdown of one table (both label sets where the runs have corrected labels)."""
+    """The markdown of one table: one section per label set of ``numbers`` (``o_ave``, and
+    ``c_ave`` either computed or ``None``, shown as not computed)."""
     lines = [
         f"# {table.caption}",
         "",
@@ -288,28 +390,7 @@ def render_markdown(table: Table, seeds: list[int], numbers: dict, source: str |
     if table.note:
         lines += [f"Note: {table.note}", "", ""]
     for label_set, sets in numbers.items():
-        title = "original labels (O-AVE)" if label_set == "o_ave" else "corrected labels (C-AVE)"
-        lines += [
-            f"## {title}",
-            "",
-            "Each cell: **our mean** [95 % CI over test videos and seeds], the paper's number, "
-            "and Δ to the reference row [paired 95 % CI]; percent.",
-            "",
-            ZERO_DIVISION_NOTE,
-            "",
-            "| Row | " + " | ".join(TITLES[m] for m in table.metrics) + " |",
-            "|---|" + "---|" * len(table.metrics),
-        ]
-        for row in table.rows:
-            paper = getattr(row.paper, label_set) or {}
-            name = f"{row.label} (`{row.name}`)"
-            if not row.runnable:
-                name += f"<br>not run: {row.not_run}"
-            elif sets.get(row.name) is None:
-                name += "<br>missing: no finished experiment"
-            cells = [_cell_text(sets.get(row.name), m, paper.get(m)) for m in table.metrics]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines += ["", order_line(table, sets, label_set, table.metrics[0]), ""]
+        lines += _label_set_lines(table, label_set, sets)
     return "\n".join(lines)
 
 
@@ -326,6 +407,7 @@ def plot_table(table: Table, numbers: dict, path: Path) -> None:
     lows = [100 * (numbers[r.name]["summary"][metric]["ci_low"] or np.nan) for r in rows]
     highs = [100 * (numbers[r.name]["summary"][metric]["ci_high"] or np.nan) for r in rows]
     paper = [row.paper.o_ave.get(metric) for row in rows]
+    paper = [None if p is None else float(p) for p in paper]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows) + 2), 4))
     errors = [np.subtract(means, lows), np.subtract(highs, means)]
@@ -353,6 +435,8 @@ def render(tables: list[Table], seeds: list[int], out_dir: Path = TABLES_DIR) ->
         first = next(iter(cells[(table.id, r.name, seeds[0])] for r in table.rows if r.runnable))
         if _has_right_labels(runs, first):
             numbers["c_ave"] = table_numbers(table, seeds, cells, runs, "c_ave")
+        elif any(row.paper.c_ave for row in table.rows):
+            numbers["c_ave"] = None  # the paper has a C-AVE column; we have no scores
         text = render_markdown(table, seeds, numbers, runs.data_source(first))
         path = out_dir / f"{table.id}.md"
         with atomic_path(path) as tmp:

@@ -139,3 +139,17 @@ def test_zero_division_f1_is_the_harmonic_mean_wherever_that_is_defined():
         video_confusions(no_background, no_background, 29).sum(axis=0), zero_division=0
     )
     assert found["non_ave_f1"] == 0.0 and found["ave_f1"] == 1.0
+
+
+def test_paired_difference_pairs_seed_i_of_the_row_with_seed_i_of_the_reference():
+    labels, good = _case(6)
+    _, bad = _case(7)
+    bad = np.where(np.random.default_rng(8).random(bad.shape) < 0.3, 28, bad)
+    # the same seeds on both sides, paired: every resample's difference is exactly 0
+    same = paired_difference(labels, [good, bad], [good, bad], ["accuracy"], resamples=300)
+    assert same["accuracy"] == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    # the reference's seeds in the other order: seed 0 of the row meets seed 1 of the
+    # reference; the means are equal but the paired resamples are not
+    crossed = paired_difference(labels, [good, bad], [bad, good], ["accuracy"], resamples=300)
+    assert crossed["accuracy"]["diff"] == pytest.approx(0.0, abs=1e-12)
+    assert crossed["accuracy"]["ci_low"] < -0.01 and crossed["accuracy"]["ci_high"] > 0.01
