@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from pipeline import paths
+from pipeline.ablations import stage_targets
 from pipeline.imports import local_imports
 from pipeline.params import (
     AUGMENT_BUILD_KEYS,
@@ -138,3 +139,11 @@ def test_no_stage_names_the_store_the_manifest_stands_for_it():
 def test_stages_feeding_models_depend_on_the_pooled_features(name):
     deps = STAGES[name].get("do", STAGES[name])["deps"]
     assert {str(paths.DOWNLOAD_METRICS), str(paths.POOLED)} <= set(deps)
+
+
+def test_every_stage_of_dvc_lock_exists_in_dvc_yaml():
+    # a stage removed from dvc.yaml leaves its entry in dvc.lock until removed by hand
+    locked = set(yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"])
+    declared = stage_targets({"stages": STAGES})
+    assert locked - declared == set(), f"dvc.lock: stages not in dvc.yaml: {locked - declared}"
+    assert locked == declared  # and the committed lock covers every stage
