@@ -275,6 +275,9 @@ class Train(Section):
     compile: bool = _field("run the model through torch.compile")
     workers: int = _field("DataLoader processes reading 7x7 maps from file", "processes", ge=0)
     resume_every: int = _field("epochs between resume states (.resume/)", "epochs", ge=1)
+    deterministic_cpu: bool = _field(
+        "pin the CPU's kernels and threads before torch loads: the same bytes on any x86 CPU"
+    )
 
     @model_validator(mode="after")
     def _schedule(self) -> "Train":

@@ -76,7 +76,7 @@ def _keys(section: str, keys) -> list[str]:
         ("train_wsel", ["model", "train", *_keys("refine", REFINE_TRAIN_KEYS)]),
         ("refine", [*_keys("refine", REFINE_LABEL_KEYS), *_keys("train", refine.TRAIN_READ)]),
         ("retrain_wsel", ["model", "train", *_keys("refine", REFINE_RETRAIN_KEYS)]),
-        ("evaluate", ["evaluate"]),
+        ("evaluate", ["evaluate", "train.deterministic_cpu"]),
         ("report", None),
     ],
 )
