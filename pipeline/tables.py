@@ -2,7 +2,8 @@
 
 ``python -m pipeline.tables run dpnet-t2 tlr-t3`` (or ``run all``) queues every row of the
 named tables (``ablations.yaml``) for every seed as a DVC experiment from the clean, committed
-``HEAD``, reuses the experiments of ``HEAD`` that already exist, runs the queue with
+``HEAD``, reuses the experiments that already hold at ``HEAD`` (based on it, or on an
+earlier commit with the same stage inputs: :func:`reusable_experiments`), runs the queue with
 ``--jobs`` workers while showing progress, and renders ``reports/tables/<id>.md`` and
 ``<id>.png`` plus the index ``reports/tables/README.md``. ``render`` renders from the
 experiments already there (local, or brought by ``dvc exp pull``) without running anything.
@@ -18,6 +19,7 @@ scored on the corrected labels (``data.right_labels``).
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import yaml
 from tqdm import tqdm
 
 from pipeline.ablations import Cell, Experiment, Table, load_ablations, plan
@@ -102,6 +105,56 @@ def existing_experiments(baseline: str) -> dict[str, str]:
     return {ref.removeprefix(prefix): sha for ref, sha in (line.split() for line in lines)}
 
 
+_BASELINE_REF = re.compile(r"^refs/exps/([0-9a-f]{2})/([0-9a-f]{38})/(.+)$")
+
+
+def _code_deps(commit: str) -> set[str]:
+    """Every dependency path of every stage of ``dvc.yaml`` at ``commit``, and the file."""
+    stages = yaml.safe_load(_git("show", f"{commit}:dvc.yaml"))["stages"]
+    deps = {"dvc.yaml"}
+    for stage in stages.values():
+        deps |= set(stage.get("do", stage).get("deps", []))
+    return deps
+
+
+def inputs_unchanged(baseline: str, commit: str) -> bool:
+    """Whether no stage input differs between two commits: no dependency of any stage of
+    either ``dvc.yaml`` (code files, the file itself) changed, and ``params.yaml`` holds the
+    same values (comments aside). Conservative: one changed code file of any stage
+    invalidates every experiment, not only those that run that stage."""
+    if baseline == commit:
+        return True
+    try:
+        changed = set(_git("diff", "--name-only", baseline, commit).split())
+    except PipelineError:  # the baseline commit is not here
+        return False
+    if changed & (_code_deps(baseline) | _code_deps(commit)):
+        return False
+    if "params.yaml" in changed:
+        old, new = (yaml.safe_load(_git("show", f"{c}:params.yaml")) for c in (baseline, commit))
+        return old == new
+    return True
+
+
+def reusable_experiments(commit: str) -> dict[str, str]:
+    """Name -> commit of every experiment whose results hold at ``commit``: those based on
+    it, then those based on an earlier commit with the same stage inputs
+    (:func:`inputs_unchanged`), such as the commit before a README edit."""
+    lines = _git("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps/").splitlines()
+    found = existing_experiments(commit)
+    verdicts: dict[str, bool] = {}
+    for ref, sha in (line.split() for line in lines):
+        match = _BASELINE_REF.match(ref)
+        if match is None or match[3] in found:
+            continue
+        baseline = match[1] + match[2]
+        if baseline not in verdicts:
+            verdicts[baseline] = inputs_unchanged(baseline, commit)
+        if verdicts[baseline]:
+            found[match[3]] = sha
+    return found
+
+
 def _require_clean_head() -> None:
     changed = _git("status", "--porcelain", "--untracked-files=no").strip()
     if changed:
@@ -129,7 +182,7 @@ def run_experiments(experiments: Iterable[Experiment], jobs: int = 1, poll: floa
     """
     _require_clean_head()
     baseline = head()
-    done = existing_experiments(baseline)
+    done = reusable_experiments(baseline)
     status = {}
     missing = []
     for experiment in experiments:
@@ -169,7 +222,7 @@ class Runs:
     """The per-video predictions of experiments, read from their commits (cached)."""
 
     def __init__(self, baseline: str) -> None:
-        self.commits = existing_experiments(baseline)
+        self.commits = reusable_experiments(baseline)
         self._cache: dict[tuple[str, str], dict] = {}
 
     def predictions(self, cell: Cell) -> dict | None:
@@ -426,7 +479,8 @@ def plot_table(table: Table, numbers: dict, path: Path) -> None:
 
 
 def render(tables: list[Table], seeds: list[int], out_dir: Path = TABLES_DIR) -> list[Path]:
-    """Render each table from the experiments of ``HEAD``, and the index page."""
+    """Render each table from the experiments that hold at ``HEAD``
+    (:func:`reusable_experiments`), and the index page."""
     cells = plan(tables, seeds)
     runs = Runs(head())
     written = []

@@ -339,6 +339,12 @@ def test_tiny_table_runs_renders_and_travels_through_remotes(tmp_path):
         assert re.search(rf"\*\*{100 * mean:.1f}\*\* \[", line), (line, mean)
     # a second run reuses everything
     assert "4 experiments reused, 0 to run" in _tables(repo, "run", "tiny", "--seeds", "2").stdout
+    # and so does a new commit that changes no stage input: same experiments, same numbers
+    (repo / "README.md").write_text("a README edit\n")
+    _git(repo, "add", "README.md")
+    _git(repo, "commit", "-qm", "README only")
+    assert "4 experiments reused, 0 to run" in _tables(repo, "run", "tiny", "--seeds", "2").stdout
+    assert (repo / "reports" / "tables" / "tiny.md").read_text() == text
     # share through a bare git remote and a DVC remote directory, render in a fresh clone
     remote, storage = tmp_path / "remote.git", tmp_path / "dvc-storage"
     _run(["git", "init", "-q", "--bare", str(remote)], tmp_path)
@@ -352,3 +358,30 @@ def test_tiny_table_runs_renders_and_travels_through_remotes(tmp_path):
     _dvc(clone, "exp", "pull", "--all-commits", "origin")
     _tables(clone, "render", "tiny", "--seeds", "2")
     assert (clone / "reports" / "tables" / "tiny.md").read_text() == text
+
+
+def test_experiments_of_an_earlier_commit_hold_while_no_stage_input_changes(tmp_path, monkeypatch):
+    from pipeline.tables import inputs_unchanged
+
+    monkeypatch.chdir(tmp_path)
+    stages = {"stages": {"s": {"cmd": "python s.py", "deps": ["s.py", "data/x"]}}}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(stages))
+    (tmp_path / "params.yaml").write_text("a: 1  # one\n")
+    (tmp_path / "s.py").write_text("print(1)\n")
+    _git(tmp_path, "init", "-q")
+    commits = []
+
+    def commit(path: str, text: str) -> str:
+        (tmp_path / path).write_text(text)
+        _git(tmp_path, "add", "-A")
+        _git(tmp_path, "commit", "-qm", path)
+        commits.append(_run(["git", "rev-parse", "HEAD"], tmp_path).stdout.strip())
+        return commits[-1]
+
+    base = commit("README.md", "first\n")
+    assert inputs_unchanged(base, commit("README.md", "second\n"))
+    assert inputs_unchanged(base, commit("params.yaml", "a: 1  # comment only\n"))
+    assert not inputs_unchanged(base, commit("params.yaml", "a: 2\n"))
+    before = commits[-1]
+    assert not inputs_unchanged(before, commit("s.py", "print(2)\n"))  # only code changed
+    assert not inputs_unchanged("0" * 40, base)  # a baseline that is not here
