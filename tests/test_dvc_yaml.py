@@ -58,6 +58,16 @@ def test_local_imports_follows_imports_transitively(tmp_path):
         "pkg/b.py",
         "pkg/c.py",
     ]
+    # `python -m stages.x` runs stages/__init__.py and what it imports before stages/x.py
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages" / "__init__.py").write_text("from pkg import c\n")
+    (tmp_path / "stages" / "x.py").write_text("")
+    assert local_imports("stages/x.py", tmp_path) == [
+        "pkg/__init__.py",
+        "pkg/c.py",
+        "stages/__init__.py",
+        "stages/x.py",
+    ]
 
 
 def _keys(section: str, keys) -> list[str]:
