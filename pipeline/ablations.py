@@ -20,11 +20,19 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from pipeline.errors import PipelineError
 from pipeline.schema import validate_params
@@ -48,11 +56,45 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Paper(_Strict):
-    """The paper's numbers of a row, in percent: original labels and, where given, C-AVE."""
+class Printed(float):
+    """A YAML float that remembers how it was written (``77.50``, not ``77.5``)."""
 
-    o_ave: dict[Metric, float | None] = Field(default_factory=dict)
-    c_ave: dict[Metric, float | None] | None = None
+    text: str
+
+    def __new__(cls, text: str) -> "Printed":
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+
+class _PrintedLoader(yaml.SafeLoader):
+    """YAML's safe loader, with floats as :class:`Printed`."""
+
+
+_PrintedLoader.add_constructor(
+    "tag:yaml.org,2002:float",
+    lambda loader, node: Printed(loader.construct_scalar(node)),
+)
+
+
+def _as_printed(value: Any) -> Any:
+    """A paper number as the paper prints it: its YAML text, as a :class:`Decimal`."""
+    if isinstance(value, Printed):
+        return Decimal(value.text)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Decimal(str(value))
+    return value
+
+
+PaperNumber = Annotated[Decimal, BeforeValidator(_as_printed)]
+
+
+class Paper(_Strict):
+    """The paper's numbers of a row, in percent, with their printed decimals (``77.50``):
+    original labels and, where given, C-AVE."""
+
+    o_ave: dict[Metric, PaperNumber | None] = Field(default_factory=dict)
+    c_ave: dict[Metric, PaperNumber | None] | None = None
 
 
 class Row(_Strict):
@@ -216,7 +258,7 @@ def load_ablations(
     if not path.is_file():
         raise PipelineError(f"{path}: table definitions not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_PrintedLoader)  # noqa: S506 (safe loader)
     except yaml.YAMLError as err:
         raise PipelineError(f"{path}: not valid YAML ({err})") from None
     try:

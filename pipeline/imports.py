@@ -27,7 +27,8 @@ def local_imports(script: str | Path, root: str | Path = ".") -> list[str]:
     """Every project file ``script`` imports, directly or not, itself included.
 
     Package ``__init__.py`` files on the way are included (importing ``a.b`` runs
-    ``a/__init__.py``). Paths are relative to ``root`` and sorted.
+    ``a/__init__.py``), the script's own packages too (``python -m stages.train`` runs
+    ``stages/__init__.py`` first). Paths are relative to ``root`` and sorted.
 
     Args:
         script: the stage script.
@@ -36,6 +37,9 @@ def local_imports(script: str | Path, root: str | Path = ".") -> list[str]:
     root = Path(root)
     seen: set[Path] = set()
     todo = [root / script]
+    for package in Path(script).parents:
+        if package != Path(".") and (root / package / "__init__.py").is_file():
+            todo.append(root / package / "__init__.py")
     while todo:
         path = todo.pop()
         if path in seen:

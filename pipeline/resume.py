@@ -116,7 +116,10 @@ class ResumeFile:
             torch.save({**state, "key": self.key}, tmp)
 
     def remove(self) -> None:
-        """Delete the state (the stage's outputs are written), and its folder once empty."""
+        """Delete the state (the stage's outputs are written), any partial write of it left
+        by a kill during :meth:`save`, and the folder once empty."""
         self.path.unlink(missing_ok=True)
+        for partial in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            partial.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.path.parent.rmdir()

@@ -275,6 +275,9 @@ class Train(Section):
     compile: bool = _field("run the model through torch.compile")
     workers: int = _field("DataLoader processes reading 7x7 maps from file", "processes", ge=0)
     resume_every: int = _field("epochs between resume states (.resume/)", "epochs", ge=1)
+    deterministic_cpu: bool = _field(
+        "pin the CPU's kernels and threads before torch loads: the same bytes on any x86 CPU"
+    )
 
     @model_validator(mode="after")
     def _schedule(self) -> "Train":
@@ -460,17 +463,22 @@ def markdown_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
-def readme_block(text: str) -> str:
-    """The generated part of a README's text (between the two markers)."""
-    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+def readme_block(text: str, markers: tuple[str, str] = (README_START, README_END)) -> str:
+    """The generated part of a README's text (between the two ``markers``; default: the
+    parameter reference's)."""
+    start, end = text.index(markers[0]) + len(markers[0]), text.index(markers[1])
     return text[start:end].strip("\n") + "\n"
 
 
-def write_readme(path: Path) -> None:
-    """Replace the generated parameter reference in ``path`` by the current one."""
+def write_readme(
+    path: Path, block: str | None = None, markers: tuple[str, str] = (README_START, README_END)
+) -> None:
+    """Replace the generated part of ``path`` between ``markers`` by ``block`` (default:
+    the current parameter reference)."""
     text = path.read_text()
-    start, end = text.index(README_START) + len(README_START), text.index(README_END)
-    path.write_text(text[:start] + "\n" + markdown_reference() + text[end:])
+    start, end = text.index(markers[0]) + len(markers[0]), text.index(markers[1])
+    block = markdown_reference() if block is None else block
+    path.write_text(text[:start] + "\n" + block + text[end:])
 
 
 if __name__ == "__main__":

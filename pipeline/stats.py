@@ -11,7 +11,9 @@ videos cost milliseconds.
 - :func:`seed_summary`: a table cell over several seeds. Mean and standard deviation over
   the seeds; the CI is a two-level bootstrap that covers both sources of variance: each
   resample draws the test videos with replacement *and* the seeds with replacement, and
-  takes the mean over the drawn seeds of the metric on the drawn videos.
+  takes the mean over the drawn seeds of the metric on the drawn videos. A metric with a
+  zero denominator counts as 0 here (:data:`ZERO_DIVISION`, scikit-learn's
+  ``zero_division=0``), so that no seed and no resample is ever left out.
 - :func:`paired_difference`: row minus reference row, with the same video and seed draws
   for both (paired by video and by seed index), so that the noise the two rows share (hard
   test videos, the data seed) cancels.
@@ -24,6 +26,10 @@ import numpy as np
 from pipeline.errors import PipelineError
 
 HEADLINE = ("accuracy", "weighted_f1", "non_ave_f1", "ave_f1")
+# Across seeds a zero denominator counts as 0 (scikit-learn's zero_division=0), so that every
+# seed and every resample has a value: a seed that never predicts background has non-AVE F1 0
+# instead of dropping out of the mean and of the resamples that draw it.
+ZERO_DIVISION = 0.0
 
 
 def video_confusions(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
@@ -47,9 +53,9 @@ def video_confusions(labels: np.ndarray, predictions: np.ndarray, n_classes: int
     return counts
 
 
-def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def _divide(num: np.ndarray, den: np.ndarray, fill: float = np.nan) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+        return np.where(den > 0, num / np.where(den > 0, den, 1), fill)
 
 
 def _f1(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
@@ -59,8 +65,30 @@ def _f1(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
     return np.where(total > 0, _divide(2 * recall * precision, total), zero_or_nan)
 
 
+def _binary(
+    hits: np.ndarray, true: np.ndarray, pred: np.ndarray, zero_division: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """F1, recall and precision of one binary decision from its counts.
+
+    With ``zero_division=None`` a zero denominator gives NaN and an F1 is NaN when its
+    recall or precision is (as :func:`pipeline.metrics.segment_metrics`). With a number,
+    scikit-learn's ``zero_division`` convention: a zero denominator gives that number, and
+    F1 = 2 TP / (2 TP + FP + FN) = 2 hits / (true + predicted), which equals the harmonic
+    mean wherever both are defined and is 0 when the class is never predicted.
+    """
+    if zero_division is None:
+        recall, precision = _divide(hits, true), _divide(hits, pred)
+        return _f1(recall, precision), recall, precision
+    fill = float(zero_division)
+    f1 = _divide(2 * hits, true + pred, fill)
+    return f1, _divide(hits, true, fill), _divide(hits, pred, fill)
+
+
 def confusion_metrics(
-    counts: np.ndarray, n_classes: int = 29, background: int = 28
+    counts: np.ndarray,
+    n_classes: int = 29,
+    background: int = 28,
+    zero_division: float | None = None,
 ) -> dict[str, np.ndarray]:
     """The metrics of :func:`pipeline.metrics.segment_metrics`, vectorised over matrices.
 
@@ -68,11 +96,13 @@ def confusion_metrics(
         counts: ``(..., C * C)`` flattened confusion counts (row = true class).
         n_classes: ``C`` (default: 29).
         background: the background ("non-AVE") class (default: 28).
+        zero_division: ``None`` (default): NaN where :func:`segment_metrics` gives
+            ``None``; a number: scikit-learn's convention (:func:`_binary`), under which
+            every metric is defined.
 
     Returns:
         ``accuracy``, ``weighted_f1``, ``non_ave_{f1,recall,precision}`` and
-        ``ave_{f1,recall,precision}``, each of the leading shape; NaN where
-        :func:`segment_metrics` gives ``None``.
+        ``ave_{f1,recall,precision}``, each of the leading shape.
     """
     counts = np.asarray(counts, dtype=np.float64)
     confusion = counts.reshape(*counts.shape[:-1], n_classes, n_classes)  # (..., C, C)
@@ -83,19 +113,14 @@ def confusion_metrics(
     bg_hits = diagonal[..., background]
     per_class_den = true + pred
     per_class_f1 = np.where(per_class_den > 0, _divide(2 * diagonal, per_class_den), 0.0)
-    non_ave_recall = _divide(bg_hits, true[..., background])
-    non_ave_precision = _divide(bg_hits, pred[..., background])
-    ave_recall = _divide(hits - bg_hits, n - true[..., background])
-    ave_precision = _divide(hits - bg_hits, n - pred[..., background])
+    true_bg, pred_bg = true[..., background], pred[..., background]
+    non_ave = _binary(bg_hits, true_bg, pred_bg, zero_division)
+    ave = _binary(hits - bg_hits, n - true_bg, n - pred_bg, zero_division)
     return {
         "accuracy": _divide(hits, n),
         "weighted_f1": _divide((per_class_f1 * true).sum(axis=-1), n),
-        "non_ave_f1": _f1(non_ave_recall, non_ave_precision),
-        "non_ave_recall": non_ave_recall,
-        "non_ave_precision": non_ave_precision,
-        "ave_f1": _f1(ave_recall, ave_precision),
-        "ave_recall": ave_recall,
-        "ave_precision": ave_precision,
+        **{f"non_ave_{k}": v for k, v in zip(("f1", "recall", "precision"), non_ave, strict=True)},
+        **{f"ave_{k}": v for k, v in zip(("f1", "recall", "precision"), ave, strict=True)},
     }
 
 
@@ -151,7 +176,10 @@ def _per_seed(
 ) -> dict[str, np.ndarray]:
     """Every metric of each seed's predictions under each video weighting: ``(S, W)``."""
     samples = [
-        confusion_metrics(weights @ video_confusions(labels, p, n_classes), n_classes) for p in runs
+        confusion_metrics(
+            weights @ video_confusions(labels, p, n_classes), n_classes, zero_division=ZERO_DIVISION
+        )
+        for p in runs
     ]
     return {name: np.stack([s[name] for s in samples]) for name in samples[0]}
 
@@ -201,7 +229,8 @@ def seed_summary(
     Returns:
         Per metric: ``mean`` and ``std`` (sample standard deviation, ``ddof=1``; ``None`` for
         one seed) over the seeds of the metric on all videos, ``ci_low``, ``ci_high`` (the
-        two-level bootstrap of the module docstring; ``None`` where undefined) and ``seeds``.
+        two-level bootstrap of the module docstring) and ``seeds``. Every seed counts in all
+        of them: a zero denominator gives :data:`ZERO_DIVISION`.
     """
     _check_runs(labels, runs)
     weights, draws = _draws(len(labels), len(runs), resamples, seed)

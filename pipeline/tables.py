@@ -2,35 +2,41 @@
 
 ``python -m pipeline.tables run dpnet-t2 tlr-t3`` (or ``run all``) queues every row of the
 named tables (``ablations.yaml``) for every seed as a DVC experiment from the clean, committed
-``HEAD``, reuses the experiments of ``HEAD`` that already exist, runs the queue with
+``HEAD``, reuses the experiments that already hold at ``HEAD`` (based on it, or on an
+earlier commit with the same stage inputs: :func:`reusable_experiments`), runs the queue with
 ``--jobs`` workers while showing progress, and renders ``reports/tables/<id>.md`` and
 ``<id>.png`` plus the index ``reports/tables/README.md``. ``render`` renders from the
 experiments already there (local, or brought by ``dvc exp pull``) without running anything.
 
 A cell shows our mean over the seeds with its 95 % CI (videos and seeds resampled,
 :func:`pipeline.stats.seed_summary`), the paper's number, and the difference to the table's
-reference row with its paired 95 % CI (:func:`pipeline.stats.paired_difference`); a line
-under each table says whether the paper's order of the rows is reproduced.
+reference row with its paired 95 % CI (:func:`pipeline.stats.paired_difference`). Under each
+table, each adjacent pair of rows is judged: does our paired CI of their difference agree
+with the paper's direction, contradict it, or not tell (:func:`order_pairs`)? A table whose
+paper prints C-AVE numbers shows them, with our cells "not computed" unless the runs were
+scored on the corrected labels (``data.right_labels``).
 """
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import kendalltau
+import yaml
 from tqdm import tqdm
 
 from pipeline.ablations import Cell, Experiment, Table, load_ablations, plan
 from pipeline.cluster import EXECUTORS, on_cluster
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import atomic_path
-from pipeline.stats import paired_difference, seed_summary
+from pipeline.stats import ZERO_DIVISION, paired_difference, seed_summary
 
 TABLES_DIR = Path("reports") / "tables"
 LABEL_SETS = {"o_ave": "labels", "c_ave": "right_labels"}
@@ -44,6 +50,14 @@ TITLES = {
     "ave_recall": "AVE R",
     "ave_precision": "AVE P",
 }
+
+
+ZERO_DIVISION_NOTE = (
+    f"Every seed counts in every mean and CI: a recall, precision or F1 whose denominator "
+    f"is zero (e.g. the non-AVE F1 of a seed that never predicts background) counts as "
+    f"{100 * ZERO_DIVISION:g} (scikit-learn's `zero_division={ZERO_DIVISION:g}`), where one "
+    f"run's own metrics show it as undefined."
+)
 
 
 def _git(*args: str) -> str:
@@ -92,6 +106,56 @@ def existing_experiments(baseline: str) -> dict[str, str]:
     return {ref.removeprefix(prefix): sha for ref, sha in (line.split() for line in lines)}
 
 
+_BASELINE_REF = re.compile(r"^refs/exps/([0-9a-f]{2})/([0-9a-f]{38})/(.+)$")
+
+
+def _code_deps(commit: str) -> set[str]:
+    """Every dependency path of every stage of ``dvc.yaml`` at ``commit``, and the file."""
+    stages = yaml.safe_load(_git("show", f"{commit}:dvc.yaml"))["stages"]
+    deps = {"dvc.yaml"}
+    for stage in stages.values():
+        deps |= set(stage.get("do", stage).get("deps", []))
+    return deps
+
+
+def inputs_unchanged(baseline: str, commit: str) -> bool:
+    """Whether no stage input differs between two commits: no dependency of any stage of
+    either ``dvc.yaml`` (code files, the file itself) changed, and ``params.yaml`` holds the
+    same values (comments aside). Conservative: one changed code file of any stage
+    invalidates every experiment, not only those that run that stage."""
+    if baseline == commit:
+        return True
+    try:
+        changed = set(_git("diff", "--name-only", baseline, commit).split())
+    except PipelineError:  # the baseline commit is not here
+        return False
+    if changed & (_code_deps(baseline) | _code_deps(commit)):
+        return False
+    if "params.yaml" in changed:
+        old, new = (yaml.safe_load(_git("show", f"{c}:params.yaml")) for c in (baseline, commit))
+        return old == new
+    return True
+
+
+def reusable_experiments(commit: str) -> dict[str, str]:
+    """Name -> commit of every experiment whose results hold at ``commit``: those based on
+    it, then those based on an earlier commit with the same stage inputs
+    (:func:`inputs_unchanged`), such as the commit before a README edit."""
+    lines = _git("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps/").splitlines()
+    found = existing_experiments(commit)
+    verdicts: dict[str, bool] = {}
+    for ref, sha in (line.split() for line in lines):
+        match = _BASELINE_REF.match(ref)
+        if match is None or match[3] in found:
+            continue
+        baseline = match[1] + match[2]
+        if baseline not in verdicts:
+            verdicts[baseline] = inputs_unchanged(baseline, commit)
+        if verdicts[baseline]:
+            found[match[3]] = sha
+    return found
+
+
 def _require_clean_head() -> None:
     changed = _git("status", "--porcelain", "--untracked-files=no").strip()
     if changed:
@@ -119,7 +183,7 @@ def run_experiments(experiments: Iterable[Experiment], jobs: int = 1, poll: floa
     """
     _require_clean_head()
     baseline = head()
-    done = existing_experiments(baseline)
+    done = reusable_experiments(baseline)
     status = {}
     missing = []
     for experiment in experiments:
@@ -159,7 +223,7 @@ class Runs:
     """The per-video predictions of experiments, read from their commits (cached)."""
 
     def __init__(self, baseline: str) -> None:
-        self.commits = existing_experiments(baseline)
+        self.commits = reusable_experiments(baseline)
         self._cache: dict[tuple[str, str], dict] = {}
 
     def predictions(self, cell: Cell) -> dict | None:
@@ -202,12 +266,14 @@ def _pct(value: float | None, signed: bool = False) -> str:
     return f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}"
 
 
-def _paper(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
+def _paper(value: Decimal | None) -> str:
+    """The paper's number as printed (``77.50``), ``–`` where it prints none."""
+    return "–" if value is None else str(value)
 
 
 def table_numbers(table: Table, seeds: list[int], cells: dict, runs: Runs, label_set: str) -> dict:
-    """Per row: the seed summary and paired difference of each metric (``None`` if not run)."""
+    """Per row: the seed summary and paired difference of each metric (``None`` if not run),
+    and the test labels and each seed's predictions (``runs``) for further comparisons."""
     labels_key = LABEL_SETS[label_set]
     reference = _row_runs(table, table.reference, seeds, cells, runs, labels_key)
     numbers = {}
@@ -223,11 +289,11 @@ def table_numbers(table: Table, seeds: list[int], cells: dict, runs: Runs, label
         diff = None
         if reference is not None and row.name != table.reference:
             diff = paired_difference(labels, outputs, reference[1], table.metrics)
-        numbers[row.name] = {"summary": summary, "diff": diff}
+        numbers[row.name] = {"summary": summary, "diff": diff, "runs": found}
     return numbers
 
 
-def _cell_text(numbers: dict | None, metric: str, paper: float | None) -> str:
+def _cell_text(numbers: dict | None, metric: str, paper: Decimal | None) -> str:
     if numbers is None:
         return f"paper {_paper(paper)}"
     s = numbers["summary"][metric]
@@ -240,31 +306,128 @@ def _cell_text(numbers: dict | None, metric: str, paper: float | None) -> str:
     return text
 
 
-def order_line(table: Table, numbers: dict, label_set: str, metric: str) -> str:
-    """Whether the paper's order of the rows by ``metric`` is reproduced (Kendall's tau)."""
+def verdict(paper_difference: Decimal, ci_low: float | None, ci_high: float | None) -> str:
+    """Whether our paired CI of ``b - a`` agrees with the paper's sign of ``b - a``.
+
+    ``agrees``: the CI excludes 0 on the paper's side; ``contradicts``: it excludes 0 on the
+    other side (or the paper prints a tie); ``cannot tell``: it contains 0.
+    """
+    if ci_low is None or ci_high is None or ci_low <= 0 <= ci_high:
+        return "cannot tell"
+    ours = 1 if ci_low > 0 else -1
+    paper = (paper_difference > 0) - (paper_difference < 0)
+    return "agrees" if ours == paper else "contradicts"
+
+
+def order_pairs(table: Table, numbers: dict, label_set: str) -> list[dict]:
+    """Each adjacent pair ``(a, b)`` of the rows that have our runs and a paper number, in
+    the table's order, with per metric the paper's ``b - a``, our paired difference and CI
+    (:func:`pipeline.stats.paired_difference`, seed ``i`` with seed ``i``) and the
+    :func:`verdict` (``None`` where the paper prints no number for ``a`` or ``b``)."""
+    rows = [
+        row
+        for row in table.rows
+        if numbers.get(row.name) is not None and any(_paper_numbers(row, label_set).values())
+    ]
     pairs = []
+    for a, b in zip(rows, rows[1:], strict=False):
+        labels, b_runs = numbers[b.name]["runs"]
+        ours = paired_difference(labels, b_runs, numbers[a.name]["runs"][1], table.metrics)
+        paper_a, paper_b = _paper_numbers(a, label_set), _paper_numbers(b, label_set)
+        per_metric = {}
+        for metric in table.metrics:
+            if paper_a.get(metric) is None or paper_b.get(metric) is None:
+                per_metric[metric] = None
+                continue
+            paper = paper_b[metric] - paper_a[metric]
+            d = ours[metric]
+            per_metric[metric] = {
+                "paper": paper,
+                **d,
+                "verdict": verdict(paper, d["ci_low"], d["ci_high"]),
+            }
+        pairs.append({"a": a.name, "b": b.name, "metrics": per_metric})
+    return pairs
+
+
+def _paper_numbers(row, label_set: str) -> dict:
+    return getattr(row.paper, label_set) or {}
+
+
+def order_lines(table: Table, numbers: dict, label_set: str) -> list[str]:
+    """Markdown: the paper's order of each adjacent pair of rows judged by our paired CI."""
+    pairs = order_pairs(table, numbers, label_set)
+    if not pairs:
+        return ["Order of the rows: fewer than two rows with both the paper's and our numbers."]
+    lines = [
+        "Order of adjacent rows: the paper's difference (lower row minus upper row) and ours "
+        "with its paired 95 % CI; **agrees** / **contradicts** when our CI excludes 0 on the "
+        "paper's side / on the other side, **cannot tell** when it contains 0.",
+        "",
+        "| Pair | " + " | ".join(TITLES[m] for m in table.metrics) + " |",
+        "|---|" + "---|" * len(table.metrics),
+    ]
+    counts = dict.fromkeys(("agrees", "contradicts", "cannot tell"), 0)
+    for pair in pairs:
+        cells = []
+        for metric in table.metrics:
+            p = pair["metrics"][metric]
+            if p is None:
+                cells.append("–")
+                continue
+            counts[p["verdict"]] += 1
+            ci = f"[{_pct(p['ci_low'], True)}, {_pct(p['ci_high'], True)}]"
+            cells.append(
+                f"paper {p['paper']:+}<br>ours {_pct(p['diff'], True)} {ci}<br>**{p['verdict']}**"
+            )
+        lines.append(f"| `{pair['a']}` → `{pair['b']}` | " + " | ".join(cells) + " |")
+    total = ", ".join(f"{n} {name}" for name, n in counts.items())
+    return [*lines, "", f"Pairs × metrics: {total}."]
+
+
+NOT_COMPUTED = (
+    "Our scores on the corrected labels are **not computed**: `data.right_labels` is unset, "
+    "so the runs were scored on the original labels only (set it to the PSP release's "
+    "`right_labels.h5`); the paper's C-AVE numbers are shown alone."
+)
+
+
+def _label_set_lines(table: Table, label_set: str, sets: dict | None) -> list[str]:
+    """The section of one label set; ``sets`` is ``None`` where it was not computed."""
+    title = "original labels (O-AVE)" if label_set == "o_ave" else "corrected labels (C-AVE)"
+    lines = [f"## {title}", ""]
+    if sets is None:
+        lines += [NOT_COMPUTED, ""]
+    lines += [
+        "Each cell: **our mean** [95 % CI over test videos and seeds], the paper's number as "
+        "printed, and Δ to the reference row [paired 95 % CI]; percent.",
+        "",
+        ZERO_DIVISION_NOTE,
+        "",
+        "| Row | " + " | ".join(TITLES[m] for m in table.metrics) + " |",
+        "|---|" + "---|" * len(table.metrics),
+    ]
     for row in table.rows:
-        paper = getattr(row.paper, label_set) or {}
-        ours = numbers.get(row.name)
-        if paper.get(metric) is not None and ours is not None:
-            mean = ours["summary"][metric]["mean"]
-            if mean is not None:
-                pairs.append((paper[metric], mean, row.name))
-    if len(pairs) < 2:
-        return f"Paper's order by {TITLES[metric]}: fewer than two rows with both numbers."
-    paper_order = [name for *_, name in sorted(pairs, key=lambda p: p[0])]
-    ours_order = [name for *_, name in sorted(pairs, key=lambda p: p[1])]
-    tau = kendalltau([p[0] for p in pairs], [p[1] for p in pairs]).statistic
-    verdict = "reproduced" if paper_order == ours_order else "not reproduced"
-    return (
-        f"Paper's order of the rows by {TITLES[metric]} (lowest first: "
-        f"{' < '.join(paper_order)}): **{verdict}** (ours: {' < '.join(ours_order)}; "
-        f"Kendall's τ = {tau:.2f} over {len(pairs)} rows)."
-    )
+        paper = _paper_numbers(row, label_set)
+        name = f"{row.label} (`{row.name}`)"
+        if not row.runnable:
+            name += f"<br>not run: {row.not_run}"
+        elif sets is not None and sets.get(row.name) is None:
+            name += "<br>missing: no finished experiment"
+        if sets is None:
+            cells = [f"not computed<br>paper {_paper(paper.get(m))}" for m in table.metrics]
+        else:
+            cells = [_cell_text(sets.get(row.name), m, paper.get(m)) for m in table.metrics]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    if sets is not None:
+        lines += [*order_lines(table, sets, label_set), ""]
+    return lines
 
 
 def render_markdown(table: Table, seeds: list[int], numbers: dict, source: str | None) -> str:
-    """The markdown of one table (both label sets where the runs have corrected labels)."""
+    """The markdown of one table: one section per label set of ``numbers`` (``o_ave``, and
+    ``c_ave`` either computed or ``None``, shown as not computed)."""
     lines = [
         f"# {table.caption}",
         "",
@@ -281,26 +444,7 @@ def render_markdown(table: Table, seeds: list[int], numbers: dict, source: str |
     if table.note:
         lines += [f"Note: {table.note}", "", ""]
     for label_set, sets in numbers.items():
-        title = "original labels (O-AVE)" if label_set == "o_ave" else "corrected labels (C-AVE)"
-        lines += [
-            f"## {title}",
-            "",
-            "Each cell: **our mean** [95 % CI over test videos and seeds], the paper's number, "
-            "and Δ to the reference row [paired 95 % CI]; percent.",
-            "",
-            "| Row | " + " | ".join(TITLES[m] for m in table.metrics) + " |",
-            "|---|" + "---|" * len(table.metrics),
-        ]
-        for row in table.rows:
-            paper = getattr(row.paper, label_set) or {}
-            name = f"{row.label} (`{row.name}`)"
-            if not row.runnable:
-                name += f"<br>not run: {row.not_run}"
-            elif sets.get(row.name) is None:
-                name += "<br>missing: no finished experiment"
-            cells = [_cell_text(sets.get(row.name), m, paper.get(m)) for m in table.metrics]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines += ["", order_line(table, sets, label_set, table.metrics[0]), ""]
+        lines += _label_set_lines(table, label_set, sets)
     return "\n".join(lines)
 
 
@@ -317,6 +461,7 @@ def plot_table(table: Table, numbers: dict, path: Path) -> None:
     lows = [100 * (numbers[r.name]["summary"][metric]["ci_low"] or np.nan) for r in rows]
     highs = [100 * (numbers[r.name]["summary"][metric]["ci_high"] or np.nan) for r in rows]
     paper = [row.paper.o_ave.get(metric) for row in rows]
+    paper = [None if p is None else float(p) for p in paper]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows) + 2), 4))
     errors = [np.subtract(means, lows), np.subtract(highs, means)]
@@ -335,7 +480,8 @@ def plot_table(table: Table, numbers: dict, path: Path) -> None:
 
 
 def render(tables: list[Table], seeds: list[int], out_dir: Path = TABLES_DIR) -> list[Path]:
-    """Render each table from the experiments of ``HEAD``, and the index page."""
+    """Render each table from the experiments that hold at ``HEAD``
+    (:func:`reusable_experiments`), and the index page."""
     cells = plan(tables, seeds)
     runs = Runs(head())
     written = []
@@ -344,6 +490,8 @@ def render(tables: list[Table], seeds: list[int], out_dir: Path = TABLES_DIR) ->
         first = next(iter(cells[(table.id, r.name, seeds[0])] for r in table.rows if r.runnable))
         if _has_right_labels(runs, first):
             numbers["c_ave"] = table_numbers(table, seeds, cells, runs, "c_ave")
+        elif any(row.paper.c_ave for row in table.rows):
+            numbers["c_ave"] = None  # the paper has a C-AVE column; we have no scores
         text = render_markdown(table, seeds, numbers, runs.data_source(first))
         path = out_dir / f"{table.id}.md"
         with atomic_path(path) as tmp:

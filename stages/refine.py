@@ -33,7 +33,7 @@ from pipeline.refine import (
 )
 from pipeline.train import loader_options, place, predict
 
-TRAIN_READ = ("seed", "device", "batch_size", "precision")
+TRAIN_READ = ("seed", "device", "batch_size", "precision", "deterministic_cpu")
 SECTIONS = ("refine", "train")
 
 

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from pipeline import paths
+from pipeline.ablations import stage_targets
 from pipeline.imports import local_imports
 from pipeline.params import (
     AUGMENT_BUILD_KEYS,
@@ -57,6 +58,16 @@ def test_local_imports_follows_imports_transitively(tmp_path):
         "pkg/b.py",
         "pkg/c.py",
     ]
+    # `python -m stages.x` runs stages/__init__.py and what it imports before stages/x.py
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages" / "__init__.py").write_text("from pkg import c\n")
+    (tmp_path / "stages" / "x.py").write_text("")
+    assert local_imports("stages/x.py", tmp_path) == [
+        "pkg/__init__.py",
+        "pkg/c.py",
+        "stages/__init__.py",
+        "stages/x.py",
+    ]
 
 
 def _keys(section: str, keys) -> list[str]:
@@ -75,7 +86,7 @@ def _keys(section: str, keys) -> list[str]:
         ("train_wsel", ["model", "train", *_keys("refine", REFINE_TRAIN_KEYS)]),
         ("refine", [*_keys("refine", REFINE_LABEL_KEYS), *_keys("train", refine.TRAIN_READ)]),
         ("retrain_wsel", ["model", "train", *_keys("refine", REFINE_RETRAIN_KEYS)]),
-        ("evaluate", ["evaluate"]),
+        ("evaluate", ["evaluate", "train.deterministic_cpu"]),
         ("report", None),
     ],
 )
@@ -138,3 +149,11 @@ def test_no_stage_names_the_store_the_manifest_stands_for_it():
 def test_stages_feeding_models_depend_on_the_pooled_features(name):
     deps = STAGES[name].get("do", STAGES[name])["deps"]
     assert {str(paths.DOWNLOAD_METRICS), str(paths.POOLED)} <= set(deps)
+
+
+def test_every_stage_of_dvc_lock_exists_in_dvc_yaml():
+    # a stage removed from dvc.yaml leaves its entry in dvc.lock until removed by hand
+    locked = set(yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"])
+    declared = stage_targets({"stages": STAGES})
+    assert locked - declared == set(), f"dvc.lock: stages not in dvc.yaml: {locked - declared}"
+    assert locked == declared  # and the committed lock covers every stage

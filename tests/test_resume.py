@@ -1,4 +1,5 @@
-"""Resuming a training stage killed after epoch k: same checkpoint, metrics and log."""
+"""Resuming a training stage killed mid-epoch, after or during a state write: the epochs
+run, the checkpoint, metrics and log."""
 
 import json
 import os
@@ -18,26 +19,61 @@ from pipeline.objectives import Supervised
 from pipeline.params import load_params
 from pipeline.resume import ResumeFile, fingerprint, rng_state, set_rng_state
 from pipeline.train import Trainer, fit, make_optimizer, make_scheduler
-from stages import augment, database, train
+from stages import augment, database, refine, retrain, train
 
 ROOT = Path(__file__).resolve().parents[1]
-EPOCHS, KILLED_AFTER = 4, 2
+EPOCHS = 4
 
-# Runs a training stage and kills itself with SIGKILL right after the resume state of
-# epoch argv[2] is written (argv[2] = 0: never), like a machine dying mid-run.
+# Runs a training stage (argv: stage, task, mode, epoch) that dies by SIGKILL, like a
+# machine going down, and appends each epoch it starts to the file $EPOCHS_RUN. Modes:
+# "after": just after the resume state of `epoch` is written; "mid": in the second
+# mini-batch of `epoch`; "write": half-way through writing the resume state of `epoch`.
 KILLER = """
-import os, signal, sys
-from pipeline import resume
-save = resume.ResumeFile.save
+import io, os, signal, sys
+import torch
+from pipeline import resume, train
+from pipeline.params import load_params
+stage, task, mode, at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+log = open(os.environ["EPOCHS_RUN"], "a")
+die = lambda: os.kill(os.getpid(), signal.SIGKILL)
+run_epoch, save = train.Trainer.run_epoch, resume.ResumeFile.save
+
+def counted(self, loader, epoch):
+    print(epoch, file=log, flush=True)
+    if mode == "mid" and epoch == at:
+        objective, calls = self.objective, []
+        def dying(*args):
+            calls.append(1)
+            if len(calls) == 2:
+                die()
+            return objective(*args)
+        self.objective = dying
+    return run_epoch(self, loader, epoch)
+
 def save_then_die(self, state):
     save(self, state)
-    if state["epoch"] == int(sys.argv[2]):
-        os.kill(os.getpid(), signal.SIGKILL)
-resume.ResumeFile.save = save_then_die
-from pipeline.objectives import Supervised
-from pipeline.params import load_params
-from stages.train import main
-main(load_params(), sys.argv[1])
+    if mode == "after" and state["epoch"] == at:
+        die()
+
+class TornSave:
+    def __getattr__(self, name):
+        return getattr(torch, name)
+    def save(self, state, path):
+        if mode != "write" or state["epoch"] != at:
+            return torch.save(state, path)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        with open(path, "wb") as handle:
+            handle.write(buffer.getvalue()[: buffer.tell() // 2])
+        die()
+
+train.Trainer.run_epoch, resume.ResumeFile.save, resume.torch = counted, save_then_die, TornSave()
+if stage == "train":
+    from stages.train import main
+    main(load_params(), task)
+else:
+    from stages.retrain import main
+    main(load_params())
 """
 
 
@@ -83,37 +119,77 @@ def test_resume_state_is_ignored_by_git_and_dvc():
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, tiny_store, tiny_pooled) -> Path:
-    """A pipeline directory with the tiny store, its pooled features, databases and
-    augmentations."""
+    """A pipeline directory with the tiny store, its pooled features, databases,
+    augmentations and the refined labels of a WSEL model (the inputs of every training)."""
     root = tmp_path_factory.mktemp("resume")
     shutil.copytree(tiny_store, root / "data" / "ave")
     shutil.copytree(tiny_pooled, root / "data" / "pooled")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["model"].update({"hidden": 8, "blocks": 2})
+    params["model"].update({"hidden": 8, "blocks": 2, "attention_dim": 4, "classifier_hidden": 8})
     params["train"].update({"epochs": EPOCHS, "batch_size": 16, "device": "cpu"})
+    params["refine"].update({"retrain_epochs": EPOCHS})
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     cwd = Path.cwd()
     os.chdir(root)
     try:
         database.main()
         augment.main(params)
+        train.main(load_params(), "wsel")
+        refine.main(load_params())
     finally:
         os.chdir(cwd)
     return root
 
 
-def _train(cwd: Path, task: str, kill_after: int) -> subprocess.CompletedProcess:
-    """Run the stage in a subprocess that kills itself after epoch ``kill_after``."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "1"}
-    command = [sys.executable, "-c", KILLER, task, str(kill_after)]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+# (stage, task, model, train.workers): DPNet on resident data, the AVE baseline on 7x7
+# maps read by a DataLoader worker process, and the retraining on refined labels
+RUNS = {
+    "dpnet-sel": ("train", "sel", "dpnet", 0),
+    "dpnet-wsel": ("train", "wsel", "dpnet", 0),
+    "ave-sel-worker": ("train", "sel", "ave", 1),
+    "dpnet-retrain": ("retrain", "wsel_refined", "dpnet", 0),
+}
 
 
-def _train_here(cwd: Path, task: str, monkeypatch) -> None:
-    """Run the stage to the end in this process."""
+def _copy(workdir: Path, target: Path, run: str) -> Path:
+    _, _, model, workers = RUNS[run]
+    shutil.copytree(workdir, target)
+    params = yaml.safe_load((target / "params.yaml").read_text())
+    params["model"]["name"] = model
+    params["train"]["workers"] = workers
+    (target / "params.yaml").write_text(yaml.safe_dump(params))
+    return target
+
+
+def _killed(cwd: Path, run: str, mode: str, epoch: int) -> list[int]:
+    """Run the stage in a subprocess that dies as ``mode`` says; the epochs it started."""
+    stage, task, *_ = RUNS[run]
+    started = cwd / "killed-epochs.txt"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "1", "EPOCHS_RUN": str(started)}
+    command = [sys.executable, "-c", KILLER, stage, task, mode, str(epoch)]
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    return [int(line) for line in started.read_text().split()]
+
+
+def _to_the_end(cwd: Path, run: str, monkeypatch) -> list[int]:
+    """Run the stage to the end in this process; the epochs it ran."""
+    stage, task, *_ = RUNS[run]
+    ran = []
+    run_epoch = Trainer.run_epoch
+
+    def counted(self, loader, epoch):
+        ran.append(epoch)
+        return run_epoch(self, loader, epoch)
+
     with monkeypatch.context() as patch:
         patch.chdir(cwd)
-        train.main(load_params(), task)
+        patch.setattr(Trainer, "run_epoch", counted)
+        if stage == "train":
+            train.main(load_params(), task)
+        else:
+            retrain.main(load_params())
+    return ran
 
 
 def _outputs(cwd: Path, task: str) -> dict[str, object]:
@@ -129,23 +205,48 @@ def _outputs(cwd: Path, task: str) -> dict[str, object]:
     }
 
 
-@pytest.mark.parametrize("task", ["sel", "wsel"])
-def test_a_stage_killed_after_epoch_k_resumes_and_ends_bit_identical(
-    workdir, tmp_path, task, monkeypatch, capsys
+@pytest.fixture(scope="module")
+def uninterrupted(workdir, tmp_path_factory):
+    """The outputs of each run of :data:`RUNS` never interrupted (computed once each)."""
+    found = {}
+
+    def outputs(run: str) -> dict:
+        if run not in found:
+            cwd = _copy(workdir, tmp_path_factory.mktemp("whole") / run, run)
+            with pytest.MonkeyPatch.context() as patch:
+                assert _to_the_end(cwd, run, patch) == list(range(1, EPOCHS + 1))
+            found[run] = _outputs(cwd, RUNS[run][1])
+        return found[run]
+
+    return outputs
+
+
+# (run, how it dies, in or after which epoch, the epoch whose state is then on disk)
+KILLS = [
+    ("dpnet-sel", "mid", 3, 2),
+    ("dpnet-sel", "write", 3, 2),
+    ("dpnet-wsel", "mid", 2, 1),
+    ("ave-sel-worker", "mid", 3, 2),
+    ("dpnet-retrain", "write", 2, 1),
+]
+
+
+@pytest.mark.parametrize(("run", "mode", "epoch", "saved"), KILLS)
+def test_a_killed_stage_resumes_running_only_the_remaining_epochs_and_ends_bit_identical(
+    workdir, uninterrupted, tmp_path, monkeypatch, run, mode, epoch, saved
 ):
-    whole, broken = tmp_path / "whole", tmp_path / "broken"
-    for target in (whole, broken):
-        shutil.copytree(workdir, target)
-    _train_here(whole, task, monkeypatch)
-    killed = _train(broken, task, kill_after=KILLED_AFTER)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    task = RUNS[run][1]
+    broken = _copy(workdir, tmp_path / "broken", run)
+    assert _killed(broken, run, mode, epoch) == list(range(1, epoch + 1))
     state = broken / ".resume" / f"{task}.pt"
-    assert torch.load(state, weights_only=True)["epoch"] == KILLED_AFTER
-    capsys.readouterr()
-    _train_here(broken, task, monkeypatch)
-    assert f"resuming after epoch {KILLED_AFTER}" in capsys.readouterr().out
-    assert not (broken / ".resume").exists()  # removed on success
-    expected, found = _outputs(whole, task), _outputs(broken, task)
+    assert torch.load(state, weights_only=True)["epoch"] == saved
+    if mode == "write":  # the torn write is a temporary file beside the intact state
+        assert len(list(state.parent.glob(f".{task}.pt.*.tmp"))) == 1
+    # the resumed process runs exactly the epochs after the saved one: without the restore
+    # it would run them all, and with a skipped restore its weights would differ
+    assert _to_the_end(broken, run, monkeypatch) == list(range(saved + 1, EPOCHS + 1))
+    assert not (broken / ".resume").exists()  # state and torn write removed on success
+    expected, found = uninterrupted(run), _outputs(broken, task)
     assert found["meta"] == expected["meta"]
     assert found["metrics"] == expected["metrics"]
     assert found["log"] == expected["log"]  # dvclive's files, byte for byte
@@ -157,10 +258,9 @@ def test_a_stage_killed_after_epoch_k_resumes_and_ends_bit_identical(
 
 
 def test_a_resume_state_of_other_params_is_ignored(workdir, tmp_path, monkeypatch, capsys):
-    other = tmp_path / "other"
-    shutil.copytree(workdir, other)
+    other = _copy(workdir, tmp_path / "other", "dpnet-wsel")
     ResumeFile(other / ".resume" / "wsel.pt", "another run").save({"epoch": 3})
-    _train_here(other, "wsel", monkeypatch)
+    assert _to_the_end(other, "dpnet-wsel", monkeypatch) == list(range(1, EPOCHS + 1))
     out = capsys.readouterr().out
     assert out.count("resume state of other params or data ignored") == 1
     assert "resuming" not in out

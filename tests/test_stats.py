@@ -101,3 +101,55 @@ def test_errors_name_what_is_wrong():
         paired_difference(labels, [predictions, predictions], [predictions])
     with pytest.raises(PipelineError, match="expected predictions of shape"):
         seed_summary(labels, [predictions[:3]])
+
+
+def test_a_seed_that_never_predicts_background_counts_as_f1_zero_in_mean_and_ci():
+    # seeds [good, good, never background]: the third seed's non-AVE F1 is undefined for
+    # one run (segment_metrics gives None) and 0 in the tables (zero_division=0); it must
+    # pull the mean and every resample that draws it down, not drop out of them
+    labels, good = _case(4, n=80)
+    never = np.where(good == 28, 0, good)
+    assert segment_metrics(labels, never)["non_ave_f1"] is None
+    f1 = segment_metrics(labels, good)["non_ave_f1"]
+    three = seed_summary(labels, [good, good, never], ["non_ave_f1"], resamples=600)
+    cell = three["non_ave_f1"]
+    assert cell["mean"] == pytest.approx(2 * f1 / 3)
+    assert cell["std"] == pytest.approx(np.std([f1, f1, 0.0], ddof=1))
+    # 1 resample in 27 draws the never-background seed three times: F1 0 exactly, more
+    # than the 2.5 % tail, so the CI reaches 0 (dropping the seed would keep it near f1)
+    assert cell["ci_low"] == 0.0 and 2 * f1 / 3 < cell["ci_high"]
+    alone = seed_summary(labels, [good, good, good], ["non_ave_f1"], resamples=600)
+    assert alone["non_ave_f1"]["ci_low"] > f1 - 0.1
+    # recall and precision of the never-background seed are 0, so its AVE side is defined
+    zero = confusion_metrics(video_confusions(labels, never, 29).sum(axis=0), zero_division=0)
+    assert (zero["non_ave_f1"], zero["non_ave_recall"], zero["non_ave_precision"]) == (0, 0, 0)
+
+
+def test_zero_division_f1_is_the_harmonic_mean_wherever_that_is_defined():
+    labels, predictions = _case(5)
+    counts = video_confusions(labels, predictions, 29)  # (n, C*C)
+    weights = video_weights(len(counts), 50, np.random.default_rng(1))
+    strict = confusion_metrics(weights @ counts)
+    zero = confusion_metrics(weights @ counts, zero_division=0)
+    for name in strict:
+        assert np.isfinite(strict[name]).all()
+        assert zero[name] == pytest.approx(strict[name], abs=1e-12), name
+    no_background = np.full((2, 10), 3)  # neither true nor predicted: 0, as scikit-learn
+    found = confusion_metrics(
+        video_confusions(no_background, no_background, 29).sum(axis=0), zero_division=0
+    )
+    assert found["non_ave_f1"] == 0.0 and found["ave_f1"] == 1.0
+
+
+def test_paired_difference_pairs_seed_i_of_the_row_with_seed_i_of_the_reference():
+    labels, good = _case(6)
+    _, bad = _case(7)
+    bad = np.where(np.random.default_rng(8).random(bad.shape) < 0.3, 28, bad)
+    # the same seeds on both sides, paired: every resample's difference is exactly 0
+    same = paired_difference(labels, [good, bad], [good, bad], ["accuracy"], resamples=300)
+    assert same["accuracy"] == {"diff": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+    # the reference's seeds in the other order: seed 0 of the row meets seed 1 of the
+    # reference; the means are equal but the paired resamples are not
+    crossed = paired_difference(labels, [good, bad], [bad, good], ["accuracy"], resamples=300)
+    assert crossed["accuracy"]["diff"] == pytest.approx(0.0, abs=1e-12)
+    assert crossed["accuracy"]["ci_low"] < -0.01 and crossed["accuracy"]["ci_high"] > 0.01

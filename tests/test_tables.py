@@ -6,10 +6,12 @@ then pushes the experiments to a bare git remote and a DVC remote directory, pul
 into a fresh clone and renders the same table there.
 """
 
+import hashlib
 import json
 import re
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,16 @@ import yaml
 from pipeline.ablations import Experiment, load_ablations, override_text, plan
 from pipeline.errors import PipelineError
 from pipeline.metrics import segment_metrics
-from pipeline.tables import order_line, start_detached, table_numbers
+from pipeline.stats import seed_summary
+from pipeline.tables import (
+    NOT_COMPUTED,
+    ZERO_DIVISION_NOTE,
+    order_pairs,
+    render_markdown,
+    start_detached,
+    table_numbers,
+    verdict,
+)
 from tests.test_e2e import TINY_DATA, _dvc, _git, _run, copy_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +87,8 @@ def test_the_shipped_definitions_are_valid_and_cover_the_papers_tables():
     assert {("002", "Table 3"), ("002", "Table 4"), ("002", "Fig. 7a"), ("002", "Fig. 7d")} <= refs
     assert {("004", "Table 1"), ("004", "Table 3"), ("004", "Table 4"), ("004", "Table 7")} <= refs
     t2 = ablations.table("dpnet-t2")
-    assert t2.row("dpnet+replicate+link").paper.c_ave == {"accuracy": 79.68}
+    assert t2.row("dpnet+replicate+link").paper.c_ave == {"accuracy": Decimal("79.68")}
+    assert str(t2.row("dpnet").paper.o_ave["accuracy"]) == "77.50"  # as printed, not 77.5
 
 
 def _mutated(change) -> dict:
@@ -139,7 +151,11 @@ def test_override_text_round_trips_through_yaml():
         assert yaml.safe_load(override_text(value)) == value
     with pytest.raises(PipelineError, match="only plain words"):
         override_text("two words")
-    assert Experiment((), 0, ("evaluate@sel",)).name == Experiment((), 0, ("evaluate@sel",)).name
+    definition = json.dumps([[], 0, ["evaluate@sel"]])
+    name = "abl-" + hashlib.sha1(definition.encode()).hexdigest()[:12]
+    assert Experiment((), 0, ("evaluate@sel",)).name == name
+    assert Experiment((), 1, ("evaluate@sel",)).name != name
+    assert Experiment((("a.b", "1"),), 0, ("evaluate@sel",)).name != name
 
 
 class _FakeRuns:
@@ -152,28 +168,110 @@ class _FakeRuns:
         return self.by_name.get(cell.experiment.name)
 
 
-def test_table_numbers_and_order_on_constructed_predictions(tmp_path):
-    ablations = _load(_write(tmp_path, TINY_TABLE))
-    table = ablations.tables[0]
-    cells = plan([table], [0, 1])
-    rng = np.random.default_rng(0)
-    labels = rng.choice([1, 28], size=(40, 10))
-    worse = np.where(rng.random((40, 10)) < 0.4, 28 - labels + 1, labels)
+def _predictions(cells, rows_by_seed: dict, labels, right_labels=None) -> _FakeRuns:
+    """Runs whose experiment for ``(row, seed)`` predicted ``rows_by_seed[row][seed]``."""
     by_name = {}
-    for seed in (0, 1):
-        by_name[cells[("tiny", "base", seed)].experiment.name] = {"labels": labels, "model": worse}
-        better = np.where(np.arange(40)[:, None] < 20, labels, worse)
-        by_name[cells[("tiny", "rep", seed)].experiment.name] = {"labels": labels, "model": better}
-    numbers = table_numbers(table, [0, 1], cells, _FakeRuns(by_name), "o_ave")
-    rep = numbers["rep"]
-    assert rep["summary"]["accuracy"]["mean"] == pytest.approx(
-        segment_metrics(labels, np.where(np.arange(40)[:, None] < 20, labels, worse))["accuracy"]
-    )
-    assert rep["summary"]["accuracy"]["std"] == 0.0  # both seeds predicted the same
-    assert rep["diff"]["accuracy"]["ci_low"] > 0  # the paired CI sees the certain gain
+    for row, per_seed in rows_by_seed.items():
+        for seed, predictions in enumerate(per_seed):
+            saved = {"labels": labels, "model": predictions}
+            if right_labels is not None:
+                saved["right_labels"] = right_labels
+            by_name[cells[("tiny", row, seed)].experiment.name] = saved
+    return _FakeRuns(by_name)
+
+
+def _noisy(labels: np.ndarray, share: float, seed: int) -> np.ndarray:
+    """``labels`` with a ``share`` of segments swapped between class 1 and background."""
+    flip = np.random.default_rng(seed).random(labels.shape) < share
+    return np.where(flip, 28 - labels + 1, labels)
+
+
+def test_table_numbers_over_seeds_that_differ(tmp_path):
+    table = _load(_write(tmp_path, TINY_TABLE)).tables[0]
+    cells = plan([table], [0, 1])
+    labels = np.random.default_rng(0).choice([1, 28], size=(40, 10))
+    base = [_noisy(labels, 0.4, 1), _noisy(labels, 0.3, 2)]
+    fixed = np.arange(40)[:, None] < 20  # rep fixes the first 20 videos of each seed
+    rep = [np.where(fixed, labels, p) for p in base]
+    runs = _predictions(cells, {"base": base, "rep": rep}, labels)
+    numbers = table_numbers(table, [0, 1], cells, runs, "o_ave")
+    accuracies = [segment_metrics(labels, p)["accuracy"] for p in rep]
+    found = numbers["rep"]["summary"]["accuracy"]
+    assert accuracies[0] != accuracies[1]
+    assert found["mean"] == pytest.approx(np.mean(accuracies))
+    assert found["std"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert found == seed_summary(labels, rep, ["accuracy", "non_ave_f1"])["accuracy"]
+    assert numbers["rep"]["diff"]["accuracy"]["ci_low"] > 0  # the paired CI sees the gain
     assert numbers["base"]["diff"] is None and numbers["other"] is None
-    line = order_line(table, numbers, "o_ave", "accuracy")
-    assert "**reproduced**" in line and "base < rep" in line
+
+
+def test_order_verdict_per_adjacent_pair_from_the_paired_ci(tmp_path):
+    assert verdict(Decimal("0.58"), 0.01, 0.03) == "agrees"
+    assert verdict(Decimal("0.58"), -0.03, -0.01) == "contradicts"
+    assert verdict(Decimal("-1.2"), -0.03, -0.01) == "agrees"
+    assert verdict(Decimal("0.58"), -0.01, 0.02) == "cannot tell"
+    assert verdict(Decimal("0.00"), 0.01, 0.02) == "contradicts"  # the paper prints a tie
+    # three rows: base < rep by a certain margin (paper: 77.50 < 78.08), then rep2 equal to
+    # rep where the paper says higher again: cannot tell
+    data = _mutated(lambda t: t["rows"].insert(2, {**t["rows"][1], "name": "rep2"}))
+    data["tables"][0]["rows"][2]["overrides"] = {"augment.link": False, "model.dropout": 0.1}
+    data["tables"][0]["rows"][2]["paper"] = {"o_ave": {"accuracy": 79.1}}
+    table = _load(_write(tmp_path, data)).tables[0]
+    cells = plan([table], [0, 1])
+    labels = np.random.default_rng(0).choice([1, 28], size=(40, 10))
+    base = [_noisy(labels, 0.4, 1), _noisy(labels, 0.3, 2)]
+    rep = [np.where(np.arange(40)[:, None] < 20, labels, p) for p in base]
+    runs = _predictions(cells, {"base": base, "rep": rep, "rep2": rep}, labels)
+    numbers = table_numbers(table, [0, 1], cells, runs, "o_ave")
+    pairs = order_pairs(table, numbers, "o_ave")
+    assert [(p["a"], p["b"]) for p in pairs] == [("base", "rep"), ("rep", "rep2")]
+    first, second = (p["metrics"]["accuracy"] for p in pairs)
+    assert first["paper"] == Decimal("0.58") and first["verdict"] == "agrees"
+    assert second["paper"] == Decimal("1.02") and second["verdict"] == "cannot tell"
+    assert (second["diff"], second["ci_low"], second["ci_high"]) == (0.0, 0.0, 0.0)
+    assert first["diff"] == pytest.approx(numbers["rep"]["diff"]["accuracy"]["diff"])
+    # swapped rows: the same certain difference now contradicts the paper
+    swapped = _predictions(cells, {"base": rep, "rep": base, "rep2": base}, labels)
+    numbers = table_numbers(table, [0, 1], cells, swapped, "o_ave")
+    assert order_pairs(table, numbers, "o_ave")[0]["metrics"]["accuracy"]["verdict"] == (
+        "contradicts"
+    )
+    text = render_markdown(table, [0, 1], {"o_ave": numbers}, "synthetic")
+    assert "| `base` → `rep` | paper +0.58<br>ours -" in text and "**contradicts**" in text
+    assert "1 contradicts, 1 cannot tell" in text
+
+
+def test_rendering_prints_the_paper_as_printed_and_the_c_ave_column(tmp_path):
+    data = json.loads(json.dumps(TINY_TABLE))
+    data["tables"][0]["rows"][1]["paper"]["c_ave"] = {"accuracy": 78.70}
+    path = _write(tmp_path, data)
+    text = path.read_text().replace("78.7\n", "78.70\n").replace("77.5\n", "77.50\n")
+    path.write_text(text)  # as a paper prints them
+    table = _load(path).tables[0]
+    cells = plan([table], [0, 1])
+    labels = np.random.default_rng(0).choice([1, 28], size=(40, 10))
+    right = np.where(np.arange(40)[:, None] < 5, 1, labels)  # corrected labels differ
+    rows = {"base": [_noisy(labels, 0.4, 1), _noisy(labels, 0.3, 2)]}
+    rows["rep"] = [np.where(np.arange(40)[:, None] < 20, labels, p) for p in rows["base"]]
+    runs = _predictions(cells, rows, labels, right)
+    o_ave = table_numbers(table, [0, 1], cells, runs, "o_ave")
+    # without corrected scores: the paper's C-AVE column, our cells not computed
+    text = render_markdown(table, [0, 1], {"o_ave": o_ave, "c_ave": None}, "synthetic")
+    o_part, c_part = text.split("## corrected labels (C-AVE)")
+    assert "paper 77.50" in o_part and "paper 78.08" in o_part
+    assert NOT_COMPUTED in c_part and ZERO_DIVISION_NOTE in o_part
+    rep_line = next(line for line in c_part.splitlines() if "(`rep`)" in line)
+    assert rep_line.endswith("| not computed<br>paper 78.70 | not computed<br>paper – |")
+    assert "Order of" not in c_part
+    # with corrected scores: our numbers on the right labels, beside the paper's
+    c_ave = table_numbers(table, [0, 1], cells, runs, "c_ave")
+    mean = np.mean([segment_metrics(right, p)["accuracy"] for p in rows["rep"]])
+    assert mean != pytest.approx(o_ave["rep"]["summary"]["accuracy"]["mean"])
+    text = render_markdown(table, [0, 1], {"o_ave": o_ave, "c_ave": c_ave}, "synthetic")
+    c_part = text.split("## corrected labels (C-AVE)")[1]
+    rep_line = next(line for line in c_part.splitlines() if "(`rep`)" in line)
+    assert rep_line.startswith(f"| DPNet + Replicate (`rep`) | **{100 * mean:.1f}** [")
+    assert "paper 78.70" in rep_line and NOT_COMPUTED not in text
 
 
 # ------------------------------------------------------------------------- end to end
@@ -241,6 +339,12 @@ def test_tiny_table_runs_renders_and_travels_through_remotes(tmp_path):
         assert re.search(rf"\*\*{100 * mean:.1f}\*\* \[", line), (line, mean)
     # a second run reuses everything
     assert "4 experiments reused, 0 to run" in _tables(repo, "run", "tiny", "--seeds", "2").stdout
+    # and so does a new commit that changes no stage input: same experiments, same numbers
+    (repo / "README.md").write_text("a README edit\n")
+    _git(repo, "add", "README.md")
+    _git(repo, "commit", "-qm", "README only")
+    assert "4 experiments reused, 0 to run" in _tables(repo, "run", "tiny", "--seeds", "2").stdout
+    assert (repo / "reports" / "tables" / "tiny.md").read_text() == text
     # share through a bare git remote and a DVC remote directory, render in a fresh clone
     remote, storage = tmp_path / "remote.git", tmp_path / "dvc-storage"
     _run(["git", "init", "-q", "--bare", str(remote)], tmp_path)
@@ -254,3 +358,30 @@ def test_tiny_table_runs_renders_and_travels_through_remotes(tmp_path):
     _dvc(clone, "exp", "pull", "--all-commits", "origin")
     _tables(clone, "render", "tiny", "--seeds", "2")
     assert (clone / "reports" / "tables" / "tiny.md").read_text() == text
+
+
+def test_experiments_of_an_earlier_commit_hold_while_no_stage_input_changes(tmp_path, monkeypatch):
+    from pipeline.tables import inputs_unchanged
+
+    monkeypatch.chdir(tmp_path)
+    stages = {"stages": {"s": {"cmd": "python s.py", "deps": ["s.py", "data/x"]}}}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(stages))
+    (tmp_path / "params.yaml").write_text("a: 1  # one\n")
+    (tmp_path / "s.py").write_text("print(1)\n")
+    _git(tmp_path, "init", "-q")
+    commits = []
+
+    def commit(path: str, text: str) -> str:
+        (tmp_path / path).write_text(text)
+        _git(tmp_path, "add", "-A")
+        _git(tmp_path, "commit", "-qm", path)
+        commits.append(_run(["git", "rev-parse", "HEAD"], tmp_path).stdout.strip())
+        return commits[-1]
+
+    base = commit("README.md", "first\n")
+    assert inputs_unchanged(base, commit("README.md", "second\n"))
+    assert inputs_unchanged(base, commit("params.yaml", "a: 1  # comment only\n"))
+    assert not inputs_unchanged(base, commit("params.yaml", "a: 2\n"))
+    before = commits[-1]
+    assert not inputs_unchanged(before, commit("s.py", "print(2)\n"))  # only code changed
+    assert not inputs_unchanged("0" * 40, base)  # a baseline that is not here

@@ -98,15 +98,21 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, present: Tensor) -> Tensor:
             against the batch dimensions of ``q``).
 
     Returns:
-        ``(..., D)`` the relation-averaged aggregation :math:`\overline{NA}_{att}`.
+        ``(..., D)`` the relation-averaged aggregation :math:`\overline{NA}_{att}`, in the
+        dtype of ``v``; computed in float32 under any autocast (fp16 overflows otherwise).
     """
-    logits = q @ k.transpose(-1, -2) / math.sqrt(q.size(-1))  # (..., S, S)
-    keys = present | ~present.any(-1, keepdim=True)  # (..., S)
-    logits = logits.masked_fill(~keys.unsqueeze(-2), float("-inf"))  # (..., S, S)
-    att = torch.softmax(logits, dim=-1)  # (..., S, S), eq 13
-    rows = present.to(q.dtype)  # (..., S)
-    rows = rows / rows.sum(-1, keepdim=True).clamp(min=1)  # (..., S): avg_r weights
-    return (rows.unsqueeze(-2) @ att @ v).squeeze(-2)  # (..., D), eq 14 averaged
+    dtype = v.dtype
+    # in float32 whatever the autocast: a dot product of D features in the hundreds leaves
+    # fp16's range (65504), and inf - inf in the softmax gives NaN
+    with torch.autocast(q.device.type, enabled=False):
+        q, k, v = q.float(), k.float(), v.float()
+        logits = q @ k.transpose(-1, -2) / math.sqrt(q.size(-1))  # (..., S, S)
+        keys = present | ~present.any(-1, keepdim=True)  # (..., S)
+        logits = logits.masked_fill(~keys.unsqueeze(-2), float("-inf"))  # (..., S, S)
+        att = torch.softmax(logits, dim=-1)  # (..., S, S), eq 13
+        rows = present.to(q.dtype)  # (..., S)
+        rows = rows / rows.sum(-1, keepdim=True).clamp(min=1)  # (..., S): avg_r weights
+        return (rows.unsqueeze(-2) @ att @ v).squeeze(-2).to(dtype)  # (..., D), eq 14
 
 
 class RGCT(MessagePassing):
