@@ -122,6 +122,11 @@ class Writer:
         (self.root / name).write_text(text)
 
 
+def _as_float(printed) -> float | None:
+    """A paper number (a :class:`~decimal.Decimal` as printed) as a chart value."""
+    return None if printed is None else float(printed)
+
+
 def _ci_text(metrics: dict, key: str) -> tuple[str, float | None]:
     value = metrics.get(key)
     if value is None:
@@ -194,7 +199,7 @@ def _table_records(table_def, numbers: dict) -> list[dict]:
                 "mean": _pct(summary["mean"]),
                 "ci_low": _pct(summary["ci_low"]),
                 "ci_high": _pct(summary["ci_high"]),
-                "paper": row.paper.o_ave.get(metric),
+                "paper": _as_float(row.paper.o_ave.get(metric)),
             }
         )
     return records
