@@ -57,6 +57,7 @@ from pipeline.data import store
 from pipeline.data.synthetic import generate_synthetic
 from pipeline.io import atomic_path, write_json
 from pipeline.precision import PRECISIONS
+from pipeline.presets import merged
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_SIZES = {"n_train": 3339, "n_val": 402, "n_test": 402, "n_background": 178}
@@ -297,12 +298,13 @@ def preset_params(
 ) -> tuple[dict, dict]:
     """The preset's params on ``device``, epochs bounded (0: as they are); its full epochs.
 
-    A paper preset reads the store ``root``; ``default`` is ``params.yaml`` as it is (the
-    embedded synthetic data).
+    A paper preset (applied to ``params.yaml``) reads the store ``root``; ``default`` is
+    ``params.yaml`` as it is (the embedded synthetic data).
     """
-    source = REPO / ("params.yaml" if name == "default" else f"presets/{name}-paper.yaml")
-    params = yaml.safe_load(source.read_text())
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
     if name != "default":
+        preset = yaml.safe_load((REPO / f"presets/{name}-paper.yaml").read_text())
+        params = merged(params, preset)
         params["data"].update({"source": "local", "local_dir": str(root)})
     params["train"].update({"device": device, "workers": workers})
     params["evaluate"]["device"] = device

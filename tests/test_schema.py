@@ -14,6 +14,7 @@ from pipeline.data.synthetic import generate_synthetic
 from pipeline.errors import PipelineError
 from pipeline.models import MODELS, check_model, declarations
 from pipeline.params import load_params
+from pipeline.presets import preset_params
 from pipeline.schema import (
     SECTIONS,
     Synthetic,
@@ -220,10 +221,11 @@ def test_model_section_is_checked_against_the_constructor(model, match):
         check_model(name, model)
 
 
-@pytest.mark.parametrize("path", [ROOT / "params.yaml", *sorted((ROOT / "presets").glob("*"))])
+@pytest.mark.parametrize("path", sorted((ROOT / "presets").glob("*")))
 def test_defaults_and_presets_pass_the_schema(path):
-    params = load_params(ALL, path)
-    model = dict(params["model"])
+    model = dict(load_params(ALL, ROOT / "params.yaml")["model"])
+    check_model(model.pop("name"), model)
+    model = dict(preset_params(path, ROOT / "params.yaml")["model"])
     check_model(model.pop("name"), model)
 
 
