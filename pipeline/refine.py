@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline import hooks
 from pipeline.data.store import BACKGROUND, N_CLASSES
 from pipeline.errors import PipelineError
 from pipeline.npz import fail, load_npz, save_npz
@@ -471,6 +472,20 @@ def estimate_slice_labels(
         ``(n, T1, C)`` bool label sets (background column ``False``).
     """
     model.eval()
+    return hooks.current().slice_labels(
+        lambda v, p: _slice_label_sets(
+            model, dataset, v, p, starts, window, tau, batch_size, device, precision
+        ),
+        videos,
+        partners,
+        batch_size,
+    )
+
+
+def _slice_label_sets(
+    model, dataset, videos, partners, starts, window, tau, batch_size, device, precision
+) -> np.ndarray:
+    """:func:`estimate_slice_labels` of ``videos`` and ``partners``, batch by batch."""
     chunks = []
     for begin in range(0, len(videos), batch_size):
         first = dataset.__getitems__(videos[begin : begin + batch_size].tolist())

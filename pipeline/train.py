@@ -10,6 +10,7 @@ evaluation and refinement (:func:`predict`); in-memory data placed on the device
 :func:`torch.compile`; and resuming after an interruption (:mod:`pipeline.resume`).
 """
 
+import functools
 import math
 import os
 import random
@@ -24,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from pipeline import hooks
 from pipeline.precision import autocast, make_scaler
 from pipeline.resume import ResumeFile, rng_state, set_rng_state
 from pipeline.schema import Train
@@ -183,11 +185,15 @@ def predict(
         **kwargs: passed to the model's forward (e.g. EDRNet's ``output``).
     """
     model.eval()
-    chunks = []
-    for batch in loader:
-        with autocast(device, precision):
-            chunks.append(forward(model, batch, device, **kwargs).float())  # (B, T, C)
-    return torch.cat(chunks).cpu().numpy()  # one copy back, one synchronisation
+
+    def run(batches) -> np.ndarray:
+        chunks = []
+        for batch in batches:
+            with autocast(device, precision):
+                chunks.append(forward(model, batch, device, **kwargs).float())  # (B, T, C)
+        return torch.cat(chunks).cpu().numpy()  # one copy back, one synchronisation
+
+    return hooks.current().forward_pass(run, loader)
 
 
 def segment_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -319,7 +325,8 @@ def fit(
     first = len(best.history) + 1
     for epoch in tqdm(range(first, epochs + 1), desc=name, disable=quiet(), initial=first - 1):
         lr = trainer.optimizer.param_groups[0]["lr"]
-        loss = trainer.run_epoch(train_loader, epoch)
+        run = functools.partial(trainer.run_epoch, train_loader, epoch)
+        loss = hooks.current().epoch(run, train_loader)
         trainer.scheduler.step()
         scores = predict(trainer.runner, val_loader, trainer.device, trainer.precision)
         accuracy = segment_accuracy(scores, val_labels)
