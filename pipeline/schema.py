@@ -1,4 +1,4 @@
-"""The one declarative schema of ``params.yaml`` (DESIGN.md §5), in pydantic v2.
+"""The one declarative schema of ``params.yaml`` (docs/design.md §5), in pydantic v2.
 
 Every section and key has a type, a range or a set of choices, a unit where it has one, and a
 one-line description; cross-key rules (milestones increasing, floors in (0, 1], the slice
@@ -33,7 +33,7 @@ from pydantic import (
 
 from pipeline.errors import PipelineError
 
-T = 10  # segments per AVE video (DESIGN.md §1)
+T = 10  # segments per AVE video (docs/design.md §1)
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 

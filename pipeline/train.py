@@ -1,9 +1,9 @@
 """The training loop, with checkpoint choice on val; the losses are in pipeline.objectives.
 
 The checkpoint kept is the epoch with the best segment accuracy on the **validation** split
-(ties: the earliest); the test split is never looked at during training (DESIGN.md §6).
+(ties: the earliest); the test split is never looked at during training (docs/design.md §6).
 
-What makes a GPU run fast (DESIGN.md §7) is here too, and tested on the CPU: mixed precision
+What makes a GPU run fast (docs/design.md §7) is here too, and tested on the CPU: mixed precision
 (:func:`autocast`, with a gradient scaler for ``fp16``), used alike by training, validation,
 evaluation and refinement (:func:`predict`); in-memory data placed on the device once
 (:func:`place`); non-blocking copies of pinned batches (:func:`forward`); an optional
@@ -35,7 +35,7 @@ Objective = Callable[[nn.Module, dict[str, torch.Tensor], int, torch.device], to
 
 
 def set_seed(seed: int) -> None:
-    """Seed python, numpy and torch (DESIGN.md §7)."""
+    """Seed python, numpy and torch (docs/design.md §7)."""
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 (seeds third-party code that uses the legacy API)
     torch.manual_seed(seed)
