@@ -16,6 +16,7 @@ from pipeline.models import MODELS, check_model, declarations
 from pipeline.params import load_params
 from pipeline.presets import preset_params
 from pipeline.schema import (
+    REFERENCE,
     SECTIONS,
     Synthetic,
     markdown_reference,
@@ -229,8 +230,8 @@ def test_defaults_and_presets_pass_the_schema(path):
     check_model(model.pop("name"), model)
 
 
-def test_readme_parameter_reference_is_generated_from_the_schema():
-    assert readme_block((ROOT / "README.md").read_text()) == markdown_reference()
+def test_the_parameter_reference_is_generated_from_the_schema():
+    assert readme_block((ROOT / REFERENCE).read_text()) == markdown_reference()
 
 
 def test_load_params_errors_name_the_file(tmp_path):
