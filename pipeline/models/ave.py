@@ -62,9 +62,9 @@ class AVEBaseline(AVELModel):
 
     hyperparameters = (
         Hyper("hidden", int, "h, the size of U^v, U^a and each LSTM direction (eqs 1-3)", ge=1),
+        Hyper("dropout", float, "dropout on h*_t before U^o (not in the paper)", ge=0, lt=1),
         Hyper("attention_dim", int, "d, the columns of z_t (seed 004 eq 1)", ge=1),
         Hyper("classifier_hidden", int, "h', the output size of U^o (seed 004 eq 5)", ge=1),
-        Hyper("dropout", float, "dropout on h*_t before U^o (not in the paper)", ge=0, lt=1),
     )
     needs_maps = True
 

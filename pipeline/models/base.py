@@ -136,7 +136,9 @@ class AVELModel(nn.Module):
     """
 
     hyperparameters: ClassVar[tuple[Hyper, ...]] = ()
-    """The keys of ``params.yaml: model`` that this model reads (params schema, README)."""
+    """The keys of ``params.yaml: model`` that this model reads (params schema, docs). Their
+    order is that of the constructor arguments saved in a checkpoint: changing it changes
+    the checkpoints' bytes (not their weights)."""
 
     family: ClassVar[str] = ""
     """How the generated parameter table names the models sharing these declarations

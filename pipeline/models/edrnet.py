@@ -319,6 +319,7 @@ class EDRNet(AVELModel):
     hyperparameters = (
         Hyper("hidden", int, "width d of every DC/RC layer", ge=1),
         Hyper("kernel", int, "temporal kernel k (seed 002 eqs 2-4)", "segments", ge=2, le=5),
+        Hyper("dropout", float, "dropout on the classifier input", ge=0, lt=1),
         Hyper("layers", int, "DC (and RC) layers L, at most L_max of k (eq 2)", ge=1),
         Hyper(
             "branches",
@@ -327,7 +328,6 @@ class EDRNet(AVELModel):
             choices=BRANCHES,
             rule=_branches_problem,
         ),
-        Hyper("dropout", float, "dropout on the classifier input", ge=0, lt=1),
         Hyper("visual_kernel", int, "size of the visual 2D convolution", choices=(1, 3, 5, 7)),
         Hyper("seg_weight", float, "lambda_1 of the segment loss (seed 002)", ge=0),
         Hyper("lss_weight", float, "lambda_2 of the Land-Shore-Sea loss (0: off)", ge=0),

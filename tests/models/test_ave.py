@@ -169,9 +169,9 @@ def test_registry_unknown_keys_are_named_with_accepted_keys() -> None:
 def test_model_hyperparameters_exclude_data_dims() -> None:
     assert list(declarations(["ave"])["ave"]) == [
         "hidden",
+        "dropout",
         "attention_dim",
         "classifier_hidden",
-        "dropout",
     ]
 
 

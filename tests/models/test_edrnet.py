@@ -268,9 +268,9 @@ def test_registry_builds_edrnet_from_the_flat_model_section() -> None:
     assert list(declarations(["edrnet"])["edrnet"]) == [
         "hidden",
         "kernel",
+        "dropout",
         "layers",
         "branches",
-        "dropout",
         "visual_kernel",
         "seg_weight",
         "lss_weight",
