@@ -1,21 +1,24 @@
-"""The one declarative schema of ``params.yaml`` (DESIGN.md §5), in pydantic v2.
+"""The one declarative schema of ``params.yaml`` (docs/design.md §5), in pydantic v2.
 
 Every section and key has a type, a range or a set of choices, a unit where it has one, and a
 one-line description; cross-key rules (milestones increasing, floors in (0, 1], the slice
 window of seed 004 eq 14) are validators of the section they belong to. A stage validates the
 sections it reads before doing any work (:func:`pipeline.params.load_params`); a bad value
 ends the stage with one line per mistake that names the key, the value found and what is
-allowed. The model section types every hyperparameter here; whether the chosen model accepts
-the combination is checked against its constructor by :func:`pipeline.models.check_model`.
+allowed. The model section is generated from the hyperparameters that the registered models
+declare (:class:`pipeline.models.Hyper`); whether the chosen model accepts the combination
+is checked against its constructor by :func:`pipeline.models.check_model`.
 
-``python -m pipeline.schema`` prints the parameter reference of the README from this file;
-``python -m pipeline.schema --write`` rewrites it there (a test keeps the two equal).
+``python -m pipeline.schema`` prints the parameter reference (``docs/parameters.md``) from
+this file; ``python -m pipeline.schema --write`` rewrites it there (a test keeps the two
+equal).
 """
 
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 import annotated_types
 from pydantic import (
@@ -25,13 +28,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
+    create_model,
     model_validator,
 )
 
 from pipeline.errors import PipelineError
 
-T = 10  # segments per AVE video (DESIGN.md §1)
+T = 10  # segments per AVE video (docs/design.md §1)
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -74,7 +77,8 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class RuleError(ValueError):
-    """A cross-key rule broken; ``key`` is the key the message is about, within its section."""
+    """A cross-key rule broken; ``key`` is the key the message is about, within its section
+    (``""``: the section as a whole)."""
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
@@ -179,34 +183,6 @@ class Data(Section):
             if self.source == source and not getattr(self, key):
                 raise RuleError(key, f"must name a directory when data.source is {source}")
         return self
-
-
-class Model(Section):
-    """``model``: one flat section; each model reads its own keys (DESIGN.md §5)."""
-
-    name: str = _field("registry name of the model (pipeline.models.MODELS)")
-    hidden: int = _optional("dpnet, edrnet: feature size d; ave: LSTM hidden size h", ge=1)
-    blocks: int = _optional("dpnet family: number of blocks B (seed 001 supplement)", ge=1)
-    kernel: int = _optional("dpnet family: TCN kernel k; edrnet: temporal kernel k", ge=2)
-    order: Literal["graph_first", "graph_second"] = _optional("dpnet: order in a block")
-    dropout: Number = _optional("dpnet: RGCT dropout; ave, edrnet: dropout", ge=0, lt=1)
-    attention_dim: int = _optional("ave: d of seed 004 eq 1", ge=1)
-    classifier_hidden: int = _optional("ave: h' of seed 004 eq 5", ge=1)
-    layers: int = _optional("edrnet: temporal convolutions L of the decomposition", ge=1)
-    branches: list[Literal["a", "v", "av"]] = _optional(
-        "edrnet: decomposition branches kept (seed 002 Table 4)"
-    )
-    visual_kernel: int = _optional("edrnet: visual 2D convolution size", ge=1)
-    seg_weight: Number = _optional("edrnet: lambda_1 of the segment loss", ge=0)
-    lss_weight: Number = _optional("edrnet: lambda_2 of the Land-Shore-Sea loss", ge=0)
-    lss_margin: Number = _optional("edrnet: triplet margin alpha (seed 002 eq 10)", ge=0)
-
-    @field_validator("branches")
-    @classmethod
-    def _distinct_branches(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value) or not {"a", "v"} & set(value):
-            raise ValueError("expected distinct branches including 'a' or 'v'")
-        return value
 
 
 class Augment(Section):
@@ -317,9 +293,131 @@ class Predict(Section):
     device: Device = _field("auto (CUDA when present), cpu, cuda or cuda:N")
 
 
-SECTIONS: dict[str, type[Section]] = {
+# ---------------------------------------------------------------------------------------
+# The model section, generated from the hyperparameters the registered models declare.
+
+
+_CHECKED: set[tuple[str, str]] = set()  # (name, keys) combinations the constructor accepted
+
+
+class ModelSection(Section):
+    """``model``: one flat section; each model reads its own keys (docs/design.md §5).
+
+    Generated by :func:`model_section`: ``name`` is a registered model, and each key has
+    the type and the loosest bounds of the models that declare it. The chosen model's
+    own declaration of each key it reads is checked here too; keys it does not read are
+    left for other models (the training stages report them as ignored).
+    """
+
+    declared: ClassVar[dict[str, dict[str, Any]]] = {}
+    check: ClassVar[Any] = None  # check(name, hyperparameters): the constructor's own checks
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The keys set in the section besides ``name``, in the schema's order."""
+        chosen = self.model_fields_set - {"name"}
+        return {key: getattr(self, key) for key in type(self).model_fields if key in chosen}
+
+    @model_validator(mode="after")
+    def _valid_for_the_chosen_model(self) -> "ModelSection":
+        own = self.declared[self.name]
+        for key in sorted(self.model_fields_set & set(own)):
+            value = getattr(self, key)
+            problem = own[key].problem(value)
+            if problem is not None:
+                raise RuleError(key, f"{problem} for model {self.name}, found {value!r}")
+        combination = (self.name, repr(sorted(self.hyperparameters().items())))
+        if self.check is not None and combination not in _CHECKED:
+            try:
+                self.check(self.name, self.hyperparameters())
+            except PipelineError as err:
+                raise RuleError("", str(err)) from None
+            _CHECKED.add(combination)  # ablations.yaml checks the same rows many times
+        return self
+
+
+def _annotation(hyper: Any) -> Any:
+    """The pydantic type of a key declared by ``hyper`` (a :class:`~pipeline.models.Hyper`)."""
+    if hyper.kind is list:
+        return list if hyper.choices is None else list[Literal[hyper.choices]]
+    if hyper.choices is not None:
+        return Literal[hyper.choices]
+    return Number if hyper.kind is float else hyper.kind
+
+
+def _loosest(hypers: list[Any], strict: str, inclusive: str, pick: Any) -> dict[str, float]:
+    """The loosest of the bounds on one side, e.g. ``{"ge": 0}``; none if one is unbounded."""
+    bounds = []
+    for hyper in hypers:
+        for key in (inclusive, strict):
+            if getattr(hyper, key) is not None:
+                bounds.append((getattr(hyper, key), key == inclusive))
+                break
+        else:
+            return {}
+    value = pick(bound for bound, _ in bounds)
+    inclusive_at_value = any(incl for bound, incl in bounds if bound == value)
+    return {inclusive if inclusive_at_value else strict: value}
+
+
+def _merged_field(key: str, readers: dict[str, Any]) -> tuple[Any, Any]:
+    """The flat field of ``key`` from its declarations ``{reader label: Hyper}``."""
+    hypers = list(readers.values())
+    kinds = {hyper.kind for hyper in hypers}
+    if len(kinds) != 1:
+        raise TypeError(f"model.{key}: declared with different kinds {kinds} by {list(readers)}")
+    choices = None
+    if all(hyper.choices is not None for hyper in hypers):
+        choices = tuple(dict.fromkeys(c for hyper in hypers for c in hyper.choices))
+    annotation = _annotation(replace(hypers[0], choices=choices))
+    limits = {**_loosest(hypers, "gt", "ge", min), **_loosest(hypers, "lt", "le", max)}
+    differ = len({(hyper.choices, tuple(hyper.bounds.items())) for hyper in hypers}) > 1
+    texts: dict[str, list[str]] = {}
+    for label, hyper in readers.items():
+        text = f"{hyper.description} ({hyper.expected()})" if differ else hyper.description
+        texts.setdefault(text, []).append(label)
+    description = "; ".join(f"{', '.join(labels)}: {text}" for text, labels in texts.items())
+    unit = "/".join(dict.fromkeys(hyper.unit for hyper in hypers if hyper.unit))
+    return annotation, _optional(description, unit, **limits)
+
+
+def model_section(
+    declared: dict[str, dict[str, Any]], families: dict[str, str], check: Any = None
+) -> type:
+    """The ``model`` section's schema class from the models' declarations.
+
+    Args:
+        declared: ``{model name: {key: Hyper}}`` (:func:`pipeline.models.declarations`).
+        families: ``{model name: label}``: how descriptions name the models reading a key.
+        check: ``check(name, hyperparameters)`` raising :class:`PipelineError` for a
+            combination the chosen model's constructor rejects (default ``None``: none).
+    """
+    readers: dict[str, dict[str, Any]] = {}
+    for name, hypers in declared.items():
+        for key, hyper in hypers.items():
+            readers.setdefault(key, {})[families[name]] = hyper
+    fields = {key: _merged_field(key, by_label) for key, by_label in readers.items()}
+    name = Literal[tuple(declared)]
+    described = _field("the model: a name registered in pipeline/models (@register)")
+    section = create_model("Model", __base__=ModelSection, name=(name, described), **fields)
+    section.declared, section.check = declared, staticmethod(check) if check else None
+    return section
+
+
+def registered_model_section() -> type:
+    """:func:`model_section` of the models registered in :mod:`pipeline.models`.
+
+    Imported here, when the section is checked, so that the stages that do not read the
+    ``model`` section neither import the models (and torch) nor depend on their files.
+    """
+    from pipeline.models import MODELS, check_model, declarations  # noqa: PLC0415 (docstring)
+
+    families = {name: cls.family or name for name, cls in MODELS.items()}
+    return model_section(declarations(), families, check_model)
+
+
+SECTIONS: dict[str, type[Section] | None] = {
     "data": Data,
-    "model": Model,
+    "model": None,  # generated: section_class("model")
     "augment": Augment,
     "refine": Refine,
     "train": Train,
@@ -328,11 +426,16 @@ SECTIONS: dict[str, type[Section]] = {
 }
 
 
+def section_class(name: str) -> type[Section]:
+    """The schema class of section ``name`` (the model section generated now)."""
+    return registered_model_section() if name == "model" else SECTIONS[name]
+
+
 def _key(loc: tuple, error: dict) -> str:
     parts = [str(part) for part in loc if not isinstance(part, int)]
     indices = [part for part in loc if isinstance(part, int)]
     rule = (error.get("ctx") or {}).get("error")
-    if isinstance(rule, RuleError):
+    if isinstance(rule, RuleError) and rule.key:
         parts.append(rule.key)
     key = ".".join(parts)
     return key + "".join(f"[{i}]" for i in indices)
@@ -340,7 +443,7 @@ def _key(loc: tuple, error: dict) -> str:
 
 def _owner_class(loc: tuple) -> type[Section]:
     """The schema class of the mapping that holds the key at ``loc``."""
-    cls = SECTIONS[loc[0]]
+    cls = section_class(loc[0])
     for part in loc[1:-1]:
         annotation = cls.model_fields[part].annotation if part in cls.model_fields else None
         if isinstance(annotation, type) and issubclass(annotation, Section):
@@ -368,18 +471,23 @@ def _message(error: dict) -> str:
 
 
 def validate_params(
-    params: dict[str, Any], sections: tuple[str, ...], source: str = "params.yaml"
+    params: dict[str, Any],
+    sections: tuple[str, ...],
+    source: str = "params.yaml",
+    typed: bool = False,
 ) -> dict[str, Any]:
     """Check ``sections`` of ``params`` against the schema.
 
     Args:
-        params: the whole parameter mapping (as read from YAML).
+        params: the whole parameter mapping (as read from YAML, or already checked).
         sections: the sections the caller reads; each must be present and valid.
         source: the file named in messages (default: ``params.yaml``).
+        typed: give each checked section as its schema object (:class:`Train`, ...)
+            instead of a mapping (default ``False``).
 
     Returns:
         ``params`` with each checked section as validated (numbers from exponent strings
-        converted; keys left out stay left out).
+        converted; keys left out stay left out): a mapping, or with ``typed`` the object.
 
     Raises:
         PipelineError: an unknown section, or any bad key of the checked sections; the
@@ -396,22 +504,26 @@ def validate_params(
         if name not in params:
             lines.append(f"{name}: missing section")
             continue
+        given = params[name]
         try:
-            value = SECTIONS[name].model_validate(params[name])
+            value = section_class(name).model_validate(
+                given.model_dump(exclude_unset=True) if isinstance(given, Section) else given
+            )
         except ValidationError as err:
             for error in err.errors():
                 error["loc"] = (name, *error["loc"])
                 lines.append(_message(error))
             continue
-        checked[name] = value.model_dump(exclude_unset=True)
+        checked[name] = value if typed else value.model_dump(exclude_unset=True)
     if lines:
         raise PipelineError("\n".join(f"{source}: {line}" for line in lines))
     return checked
 
 
 # ---------------------------------------------------------------------------------------
-# The README's parameter reference, generated from the schema.
+# The parameter reference (docs/parameters.md), generated from the schema.
 
+REFERENCE = "docs/parameters.md"  # where the generated parameter reference lives
 README_START = "<!-- parameters: generated by `python -m pipeline.schema --write` -->"
 README_END = "<!-- end of parameters -->"
 
@@ -458,8 +570,8 @@ def _rows(prefix: str, cls: type[Section]) -> list[str]:
 def markdown_reference() -> str:
     """The parameter reference: one table row per key, from the schema."""
     lines = ["| key | type | range | unit | description |", "|---|---|---|---|---|"]
-    for name, cls in SECTIONS.items():
-        lines += _rows(name, cls)
+    for name in SECTIONS:
+        lines += _rows(name, section_class(name))
     return "\n".join(lines) + "\n"
 
 
@@ -483,6 +595,6 @@ def write_readme(
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write"]:
-        write_readme(Path("README.md"))
+        write_readme(Path(REFERENCE))
     else:
         print(markdown_reference(), end="")
