@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import PipelineError
-from pipeline.models.checks import check_int, check_probability
+from pipeline.models.checks import check_int, check_map_inputs, check_probability
 
 # The official code adds this to every L1 normalisation's denominator (rows pruned to zero).
 EPS = 1e-8
@@ -37,36 +37,6 @@ def run_lstm(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast("cpu", enabled=False):
             return lstm(x.float())[0]
     return lstm(x)[0]
-
-
-def check_inputs(
-    owner: str, audio: torch.Tensor, visual: torch.Tensor, dims: tuple
-) -> torch.Tensor:
-    """Check ``(B, T, A)`` audio and ``(B, T, H, W, C)`` maps; return ``(B, T, R, C)`` regions.
-
-    Args:
-        owner: the model's name, for the messages.
-        audio: the audio features.
-        visual: ``(B, T, H, W, C)`` maps or ``(B, T, R, C)`` regions.
-        dims: ``(audio_dim, n_regions, visual_dim)`` expected.
-    """
-    audio_dim, n_regions, visual_dim = dims
-    if audio.dim() != 3 or audio.shape[-1] != audio_dim:
-        raise PipelineError(
-            f"{owner} audio: expected shape (B, T, {audio_dim}), found {tuple(audio.shape)}"
-        )
-    regions = visual.flatten(2, 3) if visual.dim() == 5 else visual  # (B, T, R, C)
-    if regions.dim() != 4 or regions.shape[2:] != (n_regions, visual_dim):
-        raise PipelineError(
-            f"{owner} visual: expected shape (B, T, H, W, {visual_dim}) with H*W = {n_regions} "
-            f"or (B, T, {n_regions}, {visual_dim}), found {tuple(visual.shape)}"
-        )
-    if visual.shape[:2] != audio.shape[:2]:
-        raise PipelineError(
-            f"{owner} audio and visual: expected the same (B, T), found "
-            f"{tuple(audio.shape[:2])} and {tuple(visual.shape[:2])}"
-        )
-    return regions
 
 
 class AudioGuidedAttention(nn.Module):
@@ -355,7 +325,7 @@ class PSP(nn.Module):
         self, audio: torch.Tensor, visual: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The Bi-LSTM streams ``(a, v)``, each ``(B, T, 2 hidden)``, before PSP."""
-        regions = check_inputs("PSP", audio, visual, self.dims)  # (B, T, R, C)
+        regions = check_map_inputs("PSP", audio, visual, self.dims)  # (B, T, R, C)
         audio = self.audio_encoder(audio)  # (B, T, h)
         visual = self.visual_encoder(self.attention(audio, regions))  # (B, T, h)
         return run_lstm(self.lstm_a, audio), run_lstm(self.lstm_v, visual)  # (B, T, 2h) each
