@@ -185,13 +185,19 @@ class Model(Section):
     """``model``: one flat section; each model reads its own keys (DESIGN.md §5)."""
 
     name: str = _field("registry name of the model (pipeline.models.MODELS)")
-    hidden: int = _optional("dpnet, edrnet: feature size d; ave: LSTM hidden size h", ge=1)
+    hidden: int = _optional(
+        "dpnet, edrnet: feature size d; ave, psp: LSTM hidden size h; cmran: model width d", ge=1
+    )
     blocks: int = _optional("dpnet family: number of blocks B (seed 001 supplement)", ge=1)
     kernel: int = _optional("dpnet family: TCN kernel k; edrnet: temporal kernel k", ge=2)
     order: Literal["graph_first", "graph_second"] = _optional("dpnet: order in a block")
-    dropout: Number = _optional("dpnet: RGCT dropout; ave, edrnet: dropout", ge=0, lt=1)
-    attention_dim: int = _optional("ave: d of seed 004 eq 1", ge=1)
-    classifier_hidden: int = _optional("ave: h' of seed 004 eq 5", ge=1)
+    dropout: Number = _optional(
+        "dpnet: RGCT dropout; ave, edrnet: dropout; psp: in the PSP module; cmran: in attention",
+        ge=0,
+        lt=1,
+    )
+    attention_dim: int = _optional("ave: d of seed 004 eq 1; psp: the same in its attention", ge=1)
+    classifier_hidden: int = _optional("ave: h' of seed 004 eq 5; psp: classifier width", ge=1)
     layers: int = _optional("edrnet: temporal convolutions L of the decomposition", ge=1)
     branches: list[Literal["a", "v", "av"]] = _optional(
         "edrnet: decomposition branches kept (seed 002 Table 4)"
@@ -200,6 +206,19 @@ class Model(Section):
     seg_weight: Number = _optional("edrnet: lambda_1 of the segment loss", ge=0)
     lss_weight: Number = _optional("edrnet: lambda_2 of the Land-Shore-Sea loss", ge=0)
     lss_margin: Number = _optional("edrnet: triplet margin alpha (seed 002 eq 10)", ge=0)
+    embed_hidden: int = _optional("psp: inner width of the audio and visual encoders", ge=1)
+    attention_hidden: int = _optional(
+        "psp: width of the audio-guided attention; cmran: channel attention width", ge=1
+    )
+    psp_threshold: Number = _optional("psp: pruning threshold tau of the PSP module", ge=0, lt=1)
+    avps_weight: Number = _optional("psp: lambda of the AVPS loss (SEL)", ge=0)
+    heads: int = _optional("cmran: heads of the temporal and cross-modal attentions", ge=1)
+    av_heads: int = _optional("cmran: heads of the audio-video interaction", ge=1)
+    encoder_layers: int = _optional("cmran: internal temporal relation layers", ge=1)
+    decoder_layers: int = _optional("cmran: cross-modal relation attention layers", ge=1)
+    feedforward: int = _optional("cmran: feed-forward width of the attention layers", ge=1)
+    bottleneck: int = _optional("cmran: channel bottleneck and spatial attention width", ge=1)
+    input_dropout: Number = _optional("cmran: dropout after the visual input FC", ge=0, lt=1)
 
     @field_validator("branches")
     @classmethod

@@ -173,7 +173,7 @@ def test_schema_keys_are_exactly_what_the_code_takes():
 @pytest.mark.parametrize(
     ("model", "match"),
     [
-        ({"name": "foo"}, "model.name: unknown model 'foo'; valid names: ave, dpnet"),
+        ({"name": "foo"}, "model.name: unknown model 'foo'; valid names: ave, cmran, dpnet"),
         ({"name": "edrnet", "kernel": 5, "layers": 4}, r"model.layers: expected .* \[1, 2\]"),
     ],
 )

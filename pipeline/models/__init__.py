@@ -14,11 +14,19 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.models.ave import AVEBaseline
+from pipeline.models.cmran import CMRAN
 from pipeline.models.dpnet import DPNET_VARIANTS
 from pipeline.models.edrnet import EDRNet
+from pipeline.models.psp import PSP
 from pipeline.signature import keyword_names
 
-MODELS: dict[str, type[nn.Module]] = {"ave": AVEBaseline, **DPNET_VARIANTS, "edrnet": EDRNet}
+MODELS: dict[str, type[nn.Module]] = {
+    "ave": AVEBaseline,
+    **DPNET_VARIANTS,
+    "edrnet": EDRNet,
+    "psp": PSP,
+    "cmran": CMRAN,
+}
 
 # Constructor arguments that the trainer derives from the data, not from ``params.yaml``.
 DATA_DIMS = ("audio_dim", "visual_dim", "n_regions", "n_classes")
