@@ -14,6 +14,7 @@ from pipeline.models.cmran import (
     segment_scores,
     video_event_class,
 )
+from tests.models.chain import run_chain, tiny_params
 
 SMALL = {
     "audio_dim": 6,
@@ -192,3 +193,9 @@ def test_bad_shapes_raise_pipeline_error(model) -> None:
 def test_bad_hyperparameters_raise_pipeline_error(kwargs, match) -> None:
     with pytest.raises(PipelineError, match=match):
         CMRAN(**kwargs)
+
+
+def test_cmran_runs_through_train_evaluate_refine_and_retrain(tiny_store, tmp_path, monkeypatch):
+    tiny = {"hidden": 8, "heads": 2, "av_heads": 2, "feedforward": 8, "encoder_layers": 1}
+    params = tiny_params("cmran", {**tiny, "attention_hidden": 4, "bottleneck": 4})
+    run_chain(tiny_store, tmp_path, monkeypatch, params)

@@ -14,6 +14,7 @@ from pipeline.models.psp import (
     avps_target,
     propagation_matrices,
 )
+from tests.models.chain import run_chain, tiny_params
 
 # Small dims: 6-d audio, 2x2 maps of 8 channels, 5 classes (index 4 = background).
 SMALL = {
@@ -219,3 +220,9 @@ def test_bad_shapes_raise_pipeline_error(model, audio_shape, visual_shape, match
 def test_bad_hyperparameters_raise_pipeline_error(kwargs, match) -> None:
     with pytest.raises(PipelineError, match=match):
         PSP(**kwargs)
+
+
+def test_psp_runs_through_train_evaluate_refine_and_retrain(tiny_store, tmp_path, monkeypatch):
+    tiny = {"hidden": 4, "embed_hidden": 4, "attention_hidden": 4, "attention_dim": 3}
+    params = tiny_params("psp", {**tiny, "classifier_hidden": 4, "dropout": 0.1})
+    run_chain(tiny_store, tmp_path, monkeypatch, params)
