@@ -100,17 +100,27 @@ def make_scheduler(
 
     Args:
         name: ``constant``; ``step`` (multiply by ``gamma`` every ``step_size`` epochs);
-            ``cosine`` (anneal to 0 over ``epochs``); ``cosine_restarts`` (DPNet's schedule,
-            :func:`warm_restart_factor`, restarting every ``step_size`` epochs).
+            ``multistep`` (multiply by ``gamma`` at each epoch of ``milestones``: PSP's and
+            CMRAN's official schedules); ``cosine`` (anneal to 0 over ``epochs``);
+            ``cosine_restarts`` (DPNet's schedule, :func:`warm_restart_factor`, restarting
+            every ``step_size`` epochs).
         optimizer: the optimizer.
         epochs: number of epochs.
         step_size: epochs between decays of ``step`` / restarts of ``cosine_restarts``.
-        gamma: decay factor of ``step``.
-        milestones: phase ends of ``cosine_restarts`` (default: ``None``).
+        gamma: decay factor of ``step`` and ``multistep``.
+        milestones: phase ends of ``cosine_restarts``, decay epochs of ``multistep``
+            (default: ``None``).
         floors: per-phase floors of ``cosine_restarts`` (default: ``None``).
     """
     if name == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
+    if name == "multistep":
+        if not milestones:
+            raise PipelineError(
+                f"params.yaml: train.milestones must name the decay epochs of multistep, "
+                f"found {milestones}"
+            )
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=gamma)
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     if name == "cosine_restarts":

@@ -129,6 +129,13 @@ def test_table_of_mistakes(key, value, expected):
     assert f"params.yaml: {expected}" in _error(key, value)
 
 
+def test_multistep_needs_a_decay_epoch():
+    params = _with("train.scheduler", "multistep")
+    params["train"]["milestones"] = []
+    with pytest.raises(PipelineError, match="train.milestones: multistep needs at least one"):
+        validate_params(params, ALL)
+
+
 def test_exponent_strings_are_numbers_and_defaults_pass():
     checked = validate_params(_with("train.lr", "1e-4"), ALL)
     assert checked["train"]["lr"] == pytest.approx(1e-4)

@@ -64,6 +64,19 @@ def test_step_scheduler_decays_by_gamma():
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.25)
 
 
+def test_multistep_scheduler_decays_by_gamma_at_each_milestone():
+    optimizer = make_optimizer("adam", [nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = make_scheduler("multistep", optimizer, 10, 1, 0.5, [2, 3])
+    rates = []
+    for _ in range(5):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([1.0, 1.0, 0.5, 0.25, 0.25])
+    with pytest.raises(PipelineError, match="train.milestones must name the decay epochs"):
+        make_scheduler("multistep", optimizer, 10, 1, 0.5, [])
+
+
 def test_segment_accuracy():
     scores = np.zeros((1, 4, 3))
     scores[0, [0, 1, 2, 3], [0, 1, 2, 0]] = 1.0
