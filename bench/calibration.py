@@ -51,7 +51,7 @@ from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.data.pooled import pool_store, pool_visual
 from pipeline.data.synthetic import SyntheticPlan, generate_synthetic
 from pipeline.metrics import gt_repeat, segment_metrics
-from pipeline.models import build_model
+from pipeline.models import AVELModel, build_model
 from pipeline.objectives import Supervised
 from pipeline.train import Trainer, fit, make_optimizer, make_scheduler, predict, set_seed
 
@@ -147,8 +147,11 @@ def background_shares(plan: SyntheticPlan, rows: np.ndarray) -> dict[str, float]
     return {kind: count / total for kind, count in counts.items()}
 
 
-class OneModality(nn.Module):
-    """A model whose input of the ``dropped`` modality (``audio`` or ``visual``) is zeroed."""
+class OneModality(AVELModel):
+    """A model whose input of the ``dropped`` modality (``audio`` or ``visual``) is zeroed.
+
+    It wraps a DPNet-family model: no feature loss and unit segment weight, the defaults.
+    """
 
     def __init__(self, model: nn.Module, dropped: str | None) -> None:
         super().__init__()

@@ -1,10 +1,14 @@
-"""Weak labels, the MIL video prediction and the training losses (seed 004 §3, §4.1).
+"""Weak labels, the MIL video predictions and the training losses (seed 004 §3, §4.1).
 
 ``scores`` are a model's raw segment-level class scores ``(B, T, C)`` (seed 004 §4.1 eq 5).
-Weakly-supervised training (WSEL) matches the video-level prediction of eq 6 to the
-presence labels of §3 with :func:`mil_loss`; supervised training (SEL) uses
-:func:`sel_loss` on the segment labels.
+Weakly-supervised training (WSEL) matches a video-level prediction to the presence labels
+of §3: the AVE baseline's max pooling of eq 6 with :func:`mil_loss`, or the mean pooling of
+DPNet and EDRNet (the default of :class:`pipeline.models.base.AVELModel`) with
+:func:`mean_pooled_loss`. Supervised training (SEL) uses :func:`sel_loss` on the segment
+labels.
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +55,65 @@ def mil_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
         The scalar loss.
     """
     return F.multilabel_soft_margin_loss(video_prediction(scores), video_labels)
+
+
+def _log_mean_pooled(scores: torch.Tensor) -> torch.Tensor:
+    """Log of the mean over time of the segment softmax, ``(B, T, C)`` -> ``(B, C)``."""
+    log_segments = scores.log_softmax(dim=-1)  # (B, T, C): log y_t
+    return log_segments.logsumexp(dim=1) - math.log(scores.shape[1])  # (B, C)
+
+
+def mean_pooled_probabilities(scores: torch.Tensor) -> torch.Tensor:
+    r"""MIL video-level prediction: the mean of the segment predictions (seed 001 §3.2).
+
+    .. math::
+        \hat{y} = \frac{1}{T} \sum_t \hat{y}_t, \quad
+        \hat{y}_t = \mathrm{Softmax}(x_t) \text{ (seed 001 eq 11; seed 002 eq 7)}
+
+    Args:
+        scores: ``(B, T, C)`` raw segment scores.
+
+    Returns:
+        ``(B, C)`` class probabilities.
+    """
+    return _log_mean_pooled(scores).exp()  # (B, C)
+
+
+def mean_pooled_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
+    r"""WSEL loss: MIL mean pooling and cross-entropy with the video label (seed 001 §3.2).
+
+    "we use MIL pooling to aggregate the segment predictions into a video level
+    prediction :math:`\hat{y}`" and "the cross-entropy loss": the segment predictions
+    are the softmax outputs :math:`\hat{y}_t`, pooled by their mean
+    (:func:`mean_pooled_probabilities`),
+
+    .. math::
+        \mathcal{L}_{WSEL} = -\sum_c \bar{y}^c \log \hat{y}^c, \quad
+        \bar{y}^c = y^c / \textstyle\sum_{c'} y^{c'},
+
+    averaged over the batch. The mean is a distribution over classes (a max over time
+    is not, and cross-entropy needs one) and gives every segment a gradient.
+    :math:`y` is one-hot in seed 001 §3.1; presence labels with several classes are
+    normalised to a distribution. Seed 002 names, for WSEL, only the mean pooling of its
+    eq 7; EDRNet uses this loss too.
+
+    Args:
+        scores: ``(B, T, C)`` raw segment scores.
+        video_labels: ``(B, C)`` float labels in {0, 1}, at least one 1 per video.
+
+    Returns:
+        The scalar loss.
+    """
+    if video_labels.shape != (scores.shape[0], scores.shape[2]):
+        raise PipelineError(
+            f"video_labels: expected shape {(scores.shape[0], scores.shape[2])}, "
+            f"found {tuple(video_labels.shape)}"
+        )
+    totals = video_labels.sum(dim=-1, keepdim=True)  # (B, 1)
+    if (totals <= 0).any():
+        raise PipelineError("video_labels: expected at least one class per video")
+    log_video = _log_mean_pooled(scores)  # (B, C)
+    return -(video_labels / totals * log_video).sum(dim=-1).mean()
 
 
 def sel_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -5,8 +5,9 @@ one-line description; cross-key rules (milestones increasing, floors in (0, 1], 
 window of seed 004 eq 14) are validators of the section they belong to. A stage validates the
 sections it reads before doing any work (:func:`pipeline.params.load_params`); a bad value
 ends the stage with one line per mistake that names the key, the value found and what is
-allowed. The model section types every hyperparameter here; whether the chosen model accepts
-the combination is checked against its constructor by :func:`pipeline.models.check_model`.
+allowed. The model section is generated from the hyperparameters that the registered models
+declare (:class:`pipeline.models.Hyper`); whether the chosen model accepts the combination
+is checked against its constructor by :func:`pipeline.models.check_model`.
 
 ``python -m pipeline.schema`` prints the parameter reference of the README from this file;
 ``python -m pipeline.schema --write`` rewrites it there (a test keeps the two equal).
@@ -14,8 +15,9 @@ the combination is checked against its constructor by :func:`pipeline.models.che
 
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 import annotated_types
 from pydantic import (
@@ -25,7 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
+    create_model,
     model_validator,
 )
 
@@ -181,53 +183,6 @@ class Data(Section):
         return self
 
 
-class Model(Section):
-    """``model``: one flat section; each model reads its own keys (DESIGN.md §5)."""
-
-    name: str = _field("registry name of the model (pipeline.models.MODELS)")
-    hidden: int = _optional(
-        "dpnet, edrnet: feature size d; ave, psp: LSTM hidden size h; cmran: model width d", ge=1
-    )
-    blocks: int = _optional("dpnet family: number of blocks B (seed 001 supplement)", ge=1)
-    kernel: int = _optional("dpnet family: TCN kernel k; edrnet: temporal kernel k", ge=2)
-    order: Literal["graph_first", "graph_second"] = _optional("dpnet: order in a block")
-    dropout: Number = _optional(
-        "dpnet: RGCT dropout; ave, edrnet: dropout; psp: in the PSP module; cmran: in attention",
-        ge=0,
-        lt=1,
-    )
-    attention_dim: int = _optional("ave: d of seed 004 eq 1; psp: the same in its attention", ge=1)
-    classifier_hidden: int = _optional("ave: h' of seed 004 eq 5; psp: classifier width", ge=1)
-    layers: int = _optional("edrnet: temporal convolutions L of the decomposition", ge=1)
-    branches: list[Literal["a", "v", "av"]] = _optional(
-        "edrnet: decomposition branches kept (seed 002 Table 4)"
-    )
-    visual_kernel: int = _optional("edrnet: visual 2D convolution size", ge=1)
-    seg_weight: Number = _optional("edrnet: lambda_1 of the segment loss", ge=0)
-    lss_weight: Number = _optional("edrnet: lambda_2 of the Land-Shore-Sea loss", ge=0)
-    lss_margin: Number = _optional("edrnet: triplet margin alpha (seed 002 eq 10)", ge=0)
-    embed_hidden: int = _optional("psp: inner width of the audio and visual encoders", ge=1)
-    attention_hidden: int = _optional(
-        "psp: width of the audio-guided attention; cmran: channel attention width", ge=1
-    )
-    psp_threshold: Number = _optional("psp: pruning threshold tau of the PSP module", ge=0, lt=1)
-    avps_weight: Number = _optional("psp: lambda of the AVPS loss (SEL)", ge=0)
-    heads: int = _optional("cmran: heads of the temporal and cross-modal attentions", ge=1)
-    av_heads: int = _optional("cmran: heads of the audio-video interaction", ge=1)
-    encoder_layers: int = _optional("cmran: internal temporal relation layers", ge=1)
-    decoder_layers: int = _optional("cmran: cross-modal relation attention layers", ge=1)
-    feedforward: int = _optional("cmran: feed-forward width of the attention layers", ge=1)
-    bottleneck: int = _optional("cmran: channel bottleneck and spatial attention width", ge=1)
-    input_dropout: Number = _optional("cmran: dropout after the visual input FC", ge=0, lt=1)
-
-    @field_validator("branches")
-    @classmethod
-    def _distinct_branches(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value) or not {"a", "v"} & set(value):
-            raise ValueError("expected distinct branches including 'a' or 'v'")
-        return value
-
-
 class Augment(Section):
     """``augment``: Replicate-and-Link (seed 001 §3.4) and SMB fusion (seed 002 Alg. 1)."""
 
@@ -336,15 +291,122 @@ class Predict(Section):
     device: Device = _field("auto (CUDA when present), cpu, cuda or cuda:N")
 
 
-SECTIONS: dict[str, type[Section]] = {
+# ---------------------------------------------------------------------------------------
+# The model section, generated from the hyperparameters the registered models declare.
+
+
+class ModelSection(Section):
+    """``model``: one flat section; each model reads its own keys (docs/design.md §5).
+
+    Generated by :func:`model_section`: ``name`` is a registered model, and each key has
+    the type and the loosest bounds of the models that declare it. The chosen model's
+    own declaration of each key it reads is checked here too; keys it does not read are
+    left for other models (the training stages report them as ignored).
+    """
+
+    declared: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @model_validator(mode="after")
+    def _valid_for_the_chosen_model(self) -> "ModelSection":
+        own = self.declared[self.name]
+        for key in sorted(self.model_fields_set & set(own)):
+            value = getattr(self, key)
+            problem = own[key].problem(value)
+            if problem is not None:
+                raise RuleError(key, f"{problem} for model {self.name}, found {value!r}")
+        return self
+
+
+def _annotation(hyper: Any) -> Any:
+    """The pydantic type of a key declared by ``hyper`` (a :class:`~pipeline.models.Hyper`)."""
+    if hyper.kind is list:
+        return list if hyper.choices is None else list[Literal[hyper.choices]]
+    if hyper.choices is not None:
+        return Literal[hyper.choices]
+    return Number if hyper.kind is float else hyper.kind
+
+
+def _loosest(hypers: list[Any], strict: str, inclusive: str, pick: Any) -> dict[str, float]:
+    """The loosest of the bounds on one side, e.g. ``{"ge": 0}``; none if one is unbounded."""
+    bounds = []
+    for hyper in hypers:
+        for key in (inclusive, strict):
+            if getattr(hyper, key) is not None:
+                bounds.append((getattr(hyper, key), key == inclusive))
+                break
+        else:
+            return {}
+    value = pick(bound for bound, _ in bounds)
+    inclusive_at_value = any(incl for bound, incl in bounds if bound == value)
+    return {inclusive if inclusive_at_value else strict: value}
+
+
+def _merged_field(key: str, readers: dict[str, Any]) -> tuple[Any, Any]:
+    """The flat field of ``key`` from its declarations ``{reader label: Hyper}``."""
+    hypers = list(readers.values())
+    kinds = {hyper.kind for hyper in hypers}
+    if len(kinds) != 1:
+        raise TypeError(f"model.{key}: declared with different kinds {kinds} by {list(readers)}")
+    choices = None
+    if all(hyper.choices is not None for hyper in hypers):
+        choices = tuple(dict.fromkeys(c for hyper in hypers for c in hyper.choices))
+    annotation = _annotation(replace(hypers[0], choices=choices))
+    limits = {**_loosest(hypers, "gt", "ge", min), **_loosest(hypers, "lt", "le", max)}
+    differ = len({(hyper.choices, tuple(hyper.bounds.items())) for hyper in hypers}) > 1
+    texts: dict[str, list[str]] = {}
+    for label, hyper in readers.items():
+        text = f"{hyper.description} ({hyper.expected()})" if differ else hyper.description
+        texts.setdefault(text, []).append(label)
+    description = "; ".join(f"{', '.join(labels)}: {text}" for text, labels in texts.items())
+    unit = "/".join(dict.fromkeys(hyper.unit for hyper in hypers if hyper.unit))
+    return annotation, _optional(description, unit, **limits)
+
+
+def model_section(declared: dict[str, dict[str, Any]], families: dict[str, str]) -> type:
+    """The ``model`` section's schema class from the models' declarations.
+
+    Args:
+        declared: ``{model name: {key: Hyper}}`` (:func:`pipeline.models.declarations`).
+        families: ``{model name: label}``: how descriptions name the models reading a key.
+    """
+    readers: dict[str, dict[str, Any]] = {}
+    for name, hypers in declared.items():
+        for key, hyper in hypers.items():
+            readers.setdefault(key, {})[families[name]] = hyper
+    fields = {key: _merged_field(key, by_label) for key, by_label in readers.items()}
+    name = Literal[tuple(declared)]
+    described = _field("the model: a name registered in pipeline/models (@register)")
+    section = create_model("Model", __base__=ModelSection, name=(name, described), **fields)
+    section.declared = declared
+    return section
+
+
+def registered_model_section() -> type:
+    """:func:`model_section` of the models registered in :mod:`pipeline.models`.
+
+    Imported here, when the section is checked, so that the stages that do not read the
+    ``model`` section neither import the models (and torch) nor depend on their files.
+    """
+    from pipeline.models import MODELS, declarations  # noqa: PLC0415 (see the docstring)
+
+    families = {name: cls.family or name for name, cls in MODELS.items()}
+    return model_section(declarations(), families)
+
+
+SECTIONS: dict[str, type[Section] | None] = {
     "data": Data,
-    "model": Model,
+    "model": None,  # generated: section_class("model")
     "augment": Augment,
     "refine": Refine,
     "train": Train,
     "evaluate": Evaluate,
     "predict": Predict,
 }
+
+
+def section_class(name: str) -> type[Section]:
+    """The schema class of section ``name`` (the model section generated now)."""
+    return registered_model_section() if name == "model" else SECTIONS[name]
 
 
 def _key(loc: tuple, error: dict) -> str:
@@ -359,7 +421,7 @@ def _key(loc: tuple, error: dict) -> str:
 
 def _owner_class(loc: tuple) -> type[Section]:
     """The schema class of the mapping that holds the key at ``loc``."""
-    cls = SECTIONS[loc[0]]
+    cls = section_class(loc[0])
     for part in loc[1:-1]:
         annotation = cls.model_fields[part].annotation if part in cls.model_fields else None
         if isinstance(annotation, type) and issubclass(annotation, Section):
@@ -416,7 +478,7 @@ def validate_params(
             lines.append(f"{name}: missing section")
             continue
         try:
-            value = SECTIONS[name].model_validate(params[name])
+            value = section_class(name).model_validate(params[name])
         except ValidationError as err:
             for error in err.errors():
                 error["loc"] = (name, *error["loc"])
@@ -477,8 +539,8 @@ def _rows(prefix: str, cls: type[Section]) -> list[str]:
 def markdown_reference() -> str:
     """The parameter reference: one table row per key, from the schema."""
     lines = ["| key | type | range | unit | description |", "|---|---|---|---|---|"]
-    for name, cls in SECTIONS.items():
-        lines += _rows(name, cls)
+    for name in SECTIONS:
+        lines += _rows(name, section_class(name))
     return "\n".join(lines) + "\n"
 
 

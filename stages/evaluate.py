@@ -51,7 +51,7 @@ def _predictions(model, dataset: AVEDataset, config: dict, labels: np.ndarray, d
         video_probs = model.video_probabilities(torch.from_numpy(scores).to(device))  # (n, C)
     video_probs = video_probs.cpu().numpy()
     predictions = strategy_predictions(scores, video_probs, labels, bool(config["b2ilc"]))
-    for output in getattr(model, "outputs", ())[:-1]:  # EDRNet's single-branch outputs
+    for output in model.outputs[:-1]:  # EDRNet's single-branch outputs
         branch = predict(model, loader, device, precision, output=output).argmax(-1)  # (n, T)
         predictions[f"model_output_{output}"] = branch
     return predictions

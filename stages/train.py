@@ -53,7 +53,7 @@ def _sel(params: dict, name: str, hyper: dict, config: dict) -> None:
         per_video = len(pool.labels) // len(rows)
         replicas = ComposedDataset(paths.STORE, pool.sources, pool.labels, pooled)
         objective = WithReplicas(replicas, per_video, len(rows), bool(augment["link"]))
-        linked = bool(augment["link"]) and getattr(MODELS[name], "uses_graph", False)
+        linked = bool(augment["link"]) and MODELS[name].uses_graph
     metrics = {
         "smb_videos": n_smb,
         "replicate": bool(augment["replicate"]),

@@ -7,6 +7,7 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.losses import mil_loss, sel_loss, video_labels_from_segments
+from pipeline.models.base import AVELModel
 from pipeline.models.graph import PairedBatch
 from pipeline.objectives import (
     Supervised,
@@ -21,7 +22,7 @@ CPU = torch.device("cpu")
 T, C = 10, 29
 
 
-class _Recorder(nn.Module):
+class _Recorder(AVELModel):
     """Scores from the audio's first feature, remembering every call's inputs."""
 
     uses_graph = True
@@ -35,7 +36,8 @@ class _Recorder(nn.Module):
         self.calls.append({"audio": audio, "visual": visual, "graph": graph})
         return audio[..., :1] * self.weight  # (B, T, C)
 
-    wsel_loss = staticmethod(mil_loss)
+    def wsel_loss(self, scores, video_labels):
+        return mil_loss(scores, video_labels)
 
 
 class _Pool:

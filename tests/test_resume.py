@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+from pipeline.models.base import AVELModel
 from pipeline.objectives import Supervised
 from pipeline.params import load_params
 from pipeline.resume import ResumeFile, fingerprint, rng_state, set_rng_state
@@ -34,6 +35,7 @@ def save_then_die(self, state):
     if state["epoch"] == int(sys.argv[2]):
         os.kill(os.getpid(), signal.SIGKILL)
 resume.ResumeFile.save = save_then_die
+from pipeline.models.base import AVELModel
 from pipeline.objectives import Supervised
 from pipeline.params import load_params
 from stages.train import main
@@ -172,7 +174,7 @@ def test_a_resume_state_of_other_params_is_ignored(workdir, tmp_path, monkeypatc
     assert not (other / ".resume").exists()
 
 
-class _Table(torch.nn.Module):
+class _Table(AVELModel):
     """Scores from a learnable table, whatever the input."""
 
     def __init__(self):

@@ -19,6 +19,7 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.losses import mil_loss, video_prediction
+from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_map_inputs, check_probability
 
 
@@ -202,7 +203,8 @@ def video_event_class(labels: torch.Tensor, background: int) -> torch.Tensor:
     return torch.where(highest < 0, background, highest)
 
 
-class CMRAN(nn.Module):
+@register("cmran")
+class CMRAN(AVELModel):
     r"""CMRAN for SEL and WSEL (Xu et al., ACM MM 2020).
 
     Visual maps pass an FC with ReLU and dropout (the official code's optional adapter,
@@ -247,8 +249,20 @@ class CMRAN(nn.Module):
         input_dropout: dropout after the visual adapter FC (default 0.2).
     """
 
-    needs_maps: bool = True
-    seg_weight: float = 0.0  # the SEL loss is CMRAN's own (feature_loss)
+    hyperparameters = (
+        Hyper("hidden", int, "model width d of ITR, CMRA and the interaction", ge=1),
+        Hyper("heads", int, "heads of the ITR and CMRA attentions (divides hidden)", ge=1),
+        Hyper("av_heads", int, "heads of the audio-video interaction (divides hidden)", ge=1),
+        Hyper("encoder_layers", int, "internal temporal relation (ITR) layers", ge=1),
+        Hyper("decoder_layers", int, "cross-modal relation attention (CMRA) layers", ge=1),
+        Hyper("feedforward", int, "feed-forward width of the ITR and CMRA layers", ge=1),
+        Hyper("attention_hidden", int, "channel width of the spatial-channel attention", ge=1),
+        Hyper("bottleneck", int, "channel bottleneck and spatial width of AGSCA", ge=1),
+        Hyper("dropout", float, "dropout inside the attentions and feed-forwards", ge=0, lt=1),
+        Hyper("input_dropout", float, "dropout after the visual input FC", ge=0, lt=1),
+    )
+    needs_maps = True
+    seg_weight = 0.0  # the SEL loss is CMRAN's own (feature_loss), not the cross-entropy
 
     def __init__(
         self,
@@ -345,29 +359,31 @@ class CMRAN(nn.Module):
 
     def forward(
         self, audio: torch.Tensor, visual: torch.Tensor, return_features: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Raw segment scores ``(B, T, n_classes)`` (:func:`segment_scores`).
 
         Args:
             audio: ``(B, T, audio_dim)`` audio features.
             visual: ``(B, T, H, W, visual_dim)`` maps or ``(B, T, n_regions, visual_dim)``.
-            return_features: also return ``(relevance (B, T), class logits (B, C))`` for
-                :meth:`feature_loss`.
+            return_features: also return ``(B, T, 1 + n_classes)`` for
+                :meth:`feature_loss`: the relevance logit :math:`e_t`, then the video's
+                class logits :math:`k` (the same at every segment).
         """
-        relevance, class_logits = self.heads(audio, visual)
+        relevance, class_logits = self.heads(audio, visual)  # (B, T), (B, C)
         scores = segment_scores(relevance, class_logits, self.background)  # (B, T, C)
-        return (scores, (relevance, class_logits)) if return_features else scores
+        if not return_features:
+            return scores
+        repeated = class_logits.unsqueeze(1).expand(-1, relevance.shape[1], -1)  # (B, T, C)
+        return scores, torch.cat([relevance.unsqueeze(-1), repeated], dim=-1)
 
-    def feature_loss(
-        self, features: tuple[torch.Tensor, torch.Tensor], labels: torch.Tensor
-    ) -> torch.Tensor:
+    def feature_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         r"""CMRAN's SEL loss: :math:`\mathrm{BCE}(e_t, [y_t \ne bg]) + \mathrm{CE}(k, c_{video})`.
 
         Args:
-            features: ``(relevance (B, T), class logits (B, C))`` from ``forward``.
+            features: ``(B, T, 1 + C)`` from ``forward(..., return_features=True)``.
             labels: ``(B, T)`` long segment classes.
         """
-        relevance, class_logits = features
+        relevance, class_logits = features[..., 0], features[:, 0, 1:]  # (B, T), (B, C)
         is_event = (labels != self.background).to(relevance.dtype)  # (B, T)
         event = video_event_class(labels, self.background)  # (B,)
         return F.binary_cross_entropy_with_logits(relevance, is_event) + F.cross_entropy(

@@ -46,6 +46,7 @@ from torch_geometric.nn import RGATConv
 from torch_geometric.utils import scatter, softmax
 
 from pipeline.errors import PipelineError
+from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_probability
 from pipeline.models.graph import (
     RELATIONS,
@@ -392,13 +393,7 @@ def he_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def _log_video_probabilities(scores: torch.Tensor) -> torch.Tensor:
-    """Log of the mean over time of the segment softmax, ``(B, T, C)`` -> ``(B, C)``."""
-    log_segments = scores.log_softmax(dim=-1)  # (B, T, C): log y_t
-    return log_segments.logsumexp(dim=1) - math.log(scores.shape[1])  # (B, C)
-
-
-class PerspectiveNetwork(nn.Module):
+class PerspectiveNetwork(AVELModel):
     r"""Input projections, a backbone of perspective stages, gating and classifier.
 
     The shared frame of DPNet and its Table 3 variants (seed 001 §3.2). The visual maps
@@ -413,6 +408,8 @@ class PerspectiveNetwork(nn.Module):
 
     Subclasses define the backbone in :meth:`stages`. ``uses_graph`` says whether the
     backbone has a graph layer, i.e. whether a linked graph (eqs 17-21) changes anything.
+    WSEL pools the segment predictions by their mean and fits them with the cross-entropy
+    (seed 001 §3.2): the defaults of :class:`~pipeline.models.base.AVELModel`.
 
     Args:
         audio_dim: audio feature size :math:`d_a` (default 128, VGGish).
@@ -427,8 +424,16 @@ class PerspectiveNetwork(nn.Module):
             registry name takes the same ``model`` params (default ``"graph_first"``).
     """
 
-    needs_maps: bool = False
-    uses_graph: bool = True
+    hyperparameters = (
+        Hyper("hidden", int, "feature size d of every transformation", ge=1),
+        Hyper("blocks", int, "number of blocks B (seed 001 eq 8; supplement Fig. 2)", ge=1),
+        Hyper("kernel", int, "TCN kernel size k (seed 001 eqs 5-6)", "segments", ge=2),
+        Hyper("order", str, "DPNet's order in a block; the others ignore it", choices=ORDERS),
+        Hyper("dropout", float, "RGCT dropout (RGAT: attention dropout)", ge=0, lt=1),
+    )
+    family = "dpnet family"
+    needs_maps = False
+    uses_graph = True
 
     def __init__(
         self,
@@ -512,59 +517,8 @@ class PerspectiveNetwork(nn.Module):
             audio, visual = stage(audio, visual, graph)  # (B, T, d) each, eq 8
         return self.classifier(self.gate(audio, visual))  # (B, T, n_classes), eqs 9-11
 
-    @staticmethod
-    def video_probabilities(scores: torch.Tensor) -> torch.Tensor:
-        r"""MIL video-level prediction: the mean of the segment predictions (seed 001 §3.2).
 
-        .. math::
-            \hat{y} = \frac{1}{T} \sum_t \hat{y}_t, \quad
-            \hat{y}_t = \mathrm{Softmax}(x_t) \text{ (eq 11)}
-
-        Args:
-            scores: ``(B, T, C)`` raw segment scores.
-
-        Returns:
-            ``(B, C)`` class probabilities.
-        """
-        return _log_video_probabilities(scores).exp()  # (B, C)
-
-    @staticmethod
-    def wsel_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
-        r"""WSEL loss: MIL mean pooling and cross-entropy with the video label (seed 001 §3.2).
-
-        "we use MIL pooling to aggregate the segment predictions into a video level
-        prediction :math:`\hat{y}`" and "the cross-entropy loss": the segment predictions
-        are the softmax outputs :math:`\hat{y}_t` of eq 11, pooled by their mean
-        (:meth:`video_probabilities`),
-
-        .. math::
-            \mathcal{L}_{WSEL} = -\sum_c \bar{y}^c \log \hat{y}^c, \quad
-            \bar{y}^c = y^c / \textstyle\sum_{c'} y^{c'},
-
-        averaged over the batch. The mean is a distribution over classes (a max over time
-        is not, and cross-entropy needs one) and gives every segment a gradient.
-        :math:`y` is one-hot in §3.1; presence labels with several classes are
-        normalised to a distribution.
-
-        Args:
-            scores: ``(B, T, C)`` raw segment scores.
-            video_labels: ``(B, C)`` float labels in {0, 1}, at least one 1 per video.
-
-        Returns:
-            The scalar loss.
-        """
-        if video_labels.shape != (scores.shape[0], scores.shape[2]):
-            raise PipelineError(
-                f"video_labels: expected shape {(scores.shape[0], scores.shape[2])}, "
-                f"found {tuple(video_labels.shape)}"
-            )
-        totals = video_labels.sum(dim=-1, keepdim=True)  # (B, 1)
-        if (totals <= 0).any():
-            raise PipelineError("video_labels: expected at least one class per video")
-        log_video = _log_video_probabilities(scores)  # (B, C)
-        return -(video_labels / totals * log_video).sum(dim=-1).mean()
-
-
+@register("dpnet")
 class DPNet(PerspectiveNetwork):
     r"""Dual Perspective Network (seed 001 §3.2, eqs 5-11; Table 3 rows 7-8).
 
@@ -583,6 +537,7 @@ class DPNet(PerspectiveNetwork):
         return [DPBlock(hidden, kernel, dropout, order) for _ in range(blocks)]
 
 
+@register("dpnet_graph_second")
 class DPNetGraphSecond(DPNet):
     """DPNet with graph-second DPBlocks (seed 001 Table 3 row 7); ignores ``order``."""
 
@@ -593,6 +548,7 @@ class DPNetGraphSecond(DPNet):
         return super().stages(hidden, blocks, kernel, dropout, "graph_second")
 
 
+@register("dpnet_pp")
 class DPNetPP(PerspectiveNetwork):
     """DPNet with Parallel Perspective Blocks (seed 001 Table 3 row 6)."""
 
@@ -603,6 +559,7 @@ class DPNetPP(PerspectiveNetwork):
         return [PPBlock(hidden, kernel, dropout) for _ in range(blocks)]
 
 
+@register("tcn_rgct")
 class TCNThenRGCT(PerspectiveNetwork):
     """Serial TCN -> RGCT network (seed 001 Table 3 row 4).
 
@@ -619,6 +576,7 @@ class TCNThenRGCT(PerspectiveNetwork):
         return streams + [RGCTStage(hidden, dropout) for _ in range(blocks)]
 
 
+@register("rgct_tcn")
 class RGCTThenTCN(PerspectiveNetwork):
     """Serial RGCT -> TCN network (seed 001 Table 3 row 5).
 
@@ -654,6 +612,7 @@ class MatchedStack(PerspectiveNetwork):
         return [make() for _ in range(depth)]
 
 
+@register("rgct")
 class RGCTOnly(MatchedStack):
     """RGCT-only network (seed 001 Table 3 row 2): a depth-matched stack of RGCT layers."""
 
@@ -662,6 +621,7 @@ class RGCTOnly(MatchedStack):
         return RGCTStage(hidden, dropout)
 
 
+@register("tcn")
 class TCNOnly(MatchedStack):
     """TCN-only network (seed 001 Table 3 row 3): a depth-matched stack of TCN pairs.
 
@@ -676,6 +636,7 @@ class TCNOnly(MatchedStack):
         return StreamTCN(hidden, kernel)
 
 
+@register("rgat")
 class RGATOnly(PerspectiveNetwork):
     """RGAT-only network (seed 001 Table 3 row 1): ``blocks`` size-matched RGAT layers.
 
@@ -690,15 +651,3 @@ class RGATOnly(PerspectiveNetwork):
         block = partial(DPBlock, hidden, kernel, dropout)
         heads = matched_count(1, block, partial(RGATStage, hidden, dropout))
         return [RGATStage(hidden, dropout, heads) for _ in range(blocks)]
-
-
-DPNET_VARIANTS: dict[str, type[nn.Module]] = {
-    "rgat": RGATOnly,
-    "rgct": RGCTOnly,
-    "tcn": TCNOnly,
-    "tcn_rgct": TCNThenRGCT,
-    "rgct_tcn": RGCTThenTCN,
-    "dpnet_pp": DPNetPP,
-    "dpnet_graph_second": DPNetGraphSecond,
-    "dpnet": DPNet,
-}

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import PipelineError
+from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_map_inputs, check_probability
 
 # The official code adds this to every L1 normalisation's denominator (rows pruned to zero).
@@ -216,7 +217,8 @@ def avps_loss(visual: torch.Tensor, audio: torch.Tensor, target: torch.Tensor) -
     return F.mse_loss(normalised, target.to(normalised.dtype))
 
 
-class PSP(nn.Module):
+@register("psp")
+class PSP(AVELModel):
     r"""PSP network for SEL and WSEL (Zhou et al., CVPR 2021).
 
     Encoders (§3.1, official fully supervised code): the audio :math:`f^a_t` through two
@@ -255,10 +257,19 @@ class PSP(nn.Module):
         psp_threshold: pruning threshold :math:`\tau` (default 0.099, official SEL code).
         avps_weight: :math:`\lambda` of the AVPS loss (default 100, official SEL code).
         dropout: dropout in the PSP module (default 0.1).
-        background: the background class index (default 28; the last class).
     """
 
-    needs_maps: bool = True
+    hyperparameters = (
+        Hyper("hidden", int, "LSTM hidden size per direction; PSP works at 2x it (§3.1)", ge=1),
+        Hyper("embed_hidden", int, "inner width of the audio and visual encoders", ge=1),
+        Hyper("attention_hidden", int, "width of U_v, U_a of the audio-guided attention", ge=1),
+        Hyper("attention_dim", int, "columns of z in the audio-guided attention", ge=1),
+        Hyper("classifier_hidden", int, "width of the classifier's first FC", ge=1),
+        Hyper("psp_threshold", float, "pruning threshold tau of the PSP module (§3.2)", ge=0, lt=1),
+        Hyper("avps_weight", float, "lambda of the AVPS loss in SEL (eq 10)", ge=0),
+        Hyper("dropout", float, "dropout inside the PSP module", ge=0, lt=1),
+    )
+    needs_maps = True
 
     def __init__(
         self,
@@ -338,17 +349,18 @@ class PSP(nn.Module):
         Args:
             audio: ``(B, T, audio_dim)`` audio features.
             visual: ``(B, T, H, W, visual_dim)`` maps or ``(B, T, n_regions, visual_dim)``.
-            return_features: also return ``(B, T, 2, 2 hidden)``: :math:`v^{psp}` and
-                :math:`a^{psp}` stacked, for :meth:`feature_loss`.
+            return_features: also return ``(B, T, 4 hidden)``: :math:`[v^{psp}; a^{psp}]`,
+                for :meth:`feature_loss`.
         """
         v_psp, a_psp = self.psp(*self.streams(audio, visual))  # (B, T, 2h) each
         scores = self.classifier((v_psp + a_psp) / 2)  # (B, T, n_classes)
-        return (scores, torch.stack([v_psp, a_psp], dim=2)) if return_features else scores
+        return (scores, torch.cat([v_psp, a_psp], dim=-1)) if return_features else scores
 
     def feature_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        r""":math:`\lambda \mathcal{L}_{avps}` (eq 10) of ``(B, T, 2, d)`` features."""
+        r""":math:`\lambda \mathcal{L}_{avps}` (eq 10) of ``(B, T, 2d)`` features ``[v; a]``."""
         target = avps_target(labels, self.background)  # (B, T)
-        return self.avps_weight * avps_loss(features[:, :, 0], features[:, :, 1], target)
+        visual, audio = features.chunk(2, dim=-1)  # (B, T, d) each
+        return self.avps_weight * avps_loss(visual, audio, target)
 
     def segment_weights(self, scores: torch.Tensor) -> torch.Tensor:
         r"""The temporal weights :math:`w_t = \sigma(\mathrm{ReLU}(x_t W_w))`, ``(B, T, 1)``."""

@@ -113,8 +113,14 @@ def test_video_event_class() -> None:
     assert video_event_class(labels, background=4).tolist() == [1, 4, 3]
 
 
+def pack(relevance: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The ``(B, T, 1 + C)`` features of ``forward(..., return_features=True)``."""
+    repeated = logits.unsqueeze(1).expand(-1, relevance.shape[1], -1)
+    return torch.cat([relevance.unsqueeze(-1), repeated], dim=-1)
+
+
 def test_sel_loss_by_hand(model) -> None:
-    features = (torch.zeros(B, T), torch.zeros(B, 5))
+    features = pack(torch.zeros(B, T), torch.zeros(B, 5))
     # BCE of logit 0 is log 2 for every segment; CE of uniform logits is log 5.
     loss = model.feature_loss(features, LABELS)
     assert loss.item() == pytest.approx(math.log(2) + math.log(5))
@@ -123,7 +129,7 @@ def test_sel_loss_by_hand(model) -> None:
     logits[0, 1] = logits[1, 4] = logits[2, 2] = 50.0  # each video's class (2: highest)
     is_event = (LABELS != 4).float()
     expected = F.binary_cross_entropy_with_logits(relevance, is_event)
-    assert model.feature_loss((relevance, logits), LABELS).item() == pytest.approx(
+    assert model.feature_loss(pack(relevance, logits), LABELS).item() == pytest.approx(
         expected.item(), rel=1e-5
     )
     assert CMRAN.seg_weight == 0.0
@@ -161,9 +167,10 @@ def test_default_dims_take_7x7x512_maps() -> None:
 @pytest.mark.parametrize("setting", ["sel", "wsel"])
 def test_shapes_and_finite_gradients(model, inputs, setting) -> None:
     if setting == "sel":
-        scores, (relevance, logits) = model(*inputs, return_features=True)
-        assert relevance.shape == (B, T) and logits.shape == (B, 5)
-        loss = model.feature_loss((relevance, logits), LABELS)
+        scores, features = model(*inputs, return_features=True)
+        assert features.shape == (B, T, 1 + 5)
+        assert torch.equal(features[:, 0, 1:], features[:, -1, 1:])  # one k per video
+        loss = model.feature_loss(features, LABELS)
     else:
         scores = model(*inputs)
         labels = video_labels_from_segments(LABELS, n_classes=5, background=4)

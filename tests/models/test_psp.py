@@ -122,8 +122,8 @@ def test_feature_loss_is_the_weighted_avps_loss(model, inputs) -> None:
     model.eval()
     scores, features = model(*inputs, return_features=True)
     assert scores.shape == (B, T, 5)
-    assert features.shape == (B, T, 2, 8)
-    expected = avps_loss(features[:, :, 0], features[:, :, 1], avps_target(LABELS, 4))
+    assert features.shape == (B, T, 16)  # [v_psp; a_psp], 2 hidden each
+    expected = avps_loss(features[..., :8], features[..., 8:], avps_target(LABELS, 4))
     assert model.feature_loss(features, LABELS).item() == pytest.approx(100 * expected.item())
 
 
