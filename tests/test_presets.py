@@ -53,3 +53,33 @@ def test_ave_preset_runs_the_papers_wsel_chain():
         True,
     )
     assert (params["train"]["epochs"], refine["retrain_epochs"]) == (200, 100)
+
+
+def test_psp_preset_holds_the_official_codes_settings():
+    params = load_params(path=ROOT / "presets" / "psp-paper.yaml")
+    model, train = params["model"], params["train"]
+    assert (model["name"], model["psp_threshold"], model["avps_weight"]) == ("psp", 0.099, 100)
+    assert (model["hidden"], model["embed_hidden"], model["attention_hidden"]) == (128, 256, 512)
+    assert (train["epochs"], train["batch_size"], train["lr"]) == (300, 128, 0.001)
+    assert (train["scheduler"], train["milestones"], train["gamma"]) == (
+        "multistep",
+        [60, 120],
+        0.8,
+    )
+
+
+def test_cmran_preset_holds_the_official_codes_settings():
+    params = load_params(path=ROOT / "presets" / "cmran-paper.yaml")
+    model, train = params["model"], params["train"]
+    assert (model["name"], model["hidden"], model["heads"], model["feedforward"]) == (
+        "cmran",
+        256,
+        4,
+        2048,
+    )
+    assert (train["epochs"], train["batch_size"], train["lr"]) == (200, 32, 0.0005)
+    assert (train["scheduler"], train["milestones"], train["gamma"]) == (
+        "multistep",
+        [10, 20, 30],
+        0.5,
+    )
