@@ -66,7 +66,7 @@ def create_store(root: Path, videos: int, seed: int = 0) -> None:
     rows = {"train": np.arange(videos), "val": np.array([videos]), "test": np.array([n - 1])}
     for split, split_rows in rows.items():
         store.write_array(root / store.order_file(split), store.ORDER_KEY, split_rows)
-    block = rng.random((WRITE_BLOCK, store.T, *store.OFFICIAL_MAP))  # (b, T, 7, 7, 512)
+    block = rng.random((min(WRITE_BLOCK, n), store.T, *store.OFFICIAL_MAP))  # (b, T, 7, 7, 512)
     with atomic_path(root / store.VISUAL) as tmp, h5py.File(tmp, "w") as h5:
         shape = (n, store.T, *store.OFFICIAL_MAP)
         maps = h5.create_dataset(store.FEATURE_KEY, shape=shape, dtype=np.float64)
