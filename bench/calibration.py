@@ -53,6 +53,7 @@ from pipeline.data.synthetic import SyntheticPlan, generate_synthetic
 from pipeline.metrics import gt_repeat, segment_metrics
 from pipeline.models import AVELModel, build_model
 from pipeline.objectives import Supervised
+from pipeline.schema import Train
 from pipeline.train import Trainer, fit, make_optimizer, make_scheduler, predict, set_seed
 
 BG = store.BACKGROUND
@@ -205,12 +206,15 @@ def train_variants(
     item = sets["train"][0]
     dims = {"audio_dim": item["audio"].shape[-1], "visual_dim": item["visual"].shape[-1]}
     device = torch.device("cpu")
+    config = Train.model_construct(  # the keys make_optimizer and make_scheduler read
+        optimizer="adam", lr=1e-3, weight_decay=0.0, scheduler="cosine", epochs=epochs
+    )
     results = {}
     for variant in variants:
         set_seed(seed)
         model, output = _variant(model_name, variant, dims, hidden)
-        optimizer = make_optimizer("adam", model.parameters(), 1e-3)
-        scheduler = make_scheduler("cosine", optimizer, epochs, 1, 1.0)
+        optimizer = make_optimizer(config, model.parameters())
+        scheduler = make_scheduler(config, optimizer)
         start = time.perf_counter()
         trainer = Trainer(model, Supervised(), optimizer, scheduler, device)
         result = fit(

@@ -76,7 +76,8 @@ Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
 class RuleError(ValueError):
-    """A cross-key rule broken; ``key`` is the key the message is about, within its section."""
+    """A cross-key rule broken; ``key`` is the key the message is about, within its section
+    (``""``: the section as a whole)."""
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
@@ -295,6 +296,9 @@ class Predict(Section):
 # The model section, generated from the hyperparameters the registered models declare.
 
 
+_CHECKED: set[tuple[str, str]] = set()  # (name, keys) combinations the constructor accepted
+
+
 class ModelSection(Section):
     """``model``: one flat section; each model reads its own keys (docs/design.md §5).
 
@@ -305,6 +309,12 @@ class ModelSection(Section):
     """
 
     declared: ClassVar[dict[str, dict[str, Any]]] = {}
+    check: ClassVar[Any] = None  # check(name, hyperparameters): the constructor's own checks
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The keys set in the section besides ``name``, in the schema's order."""
+        chosen = self.model_fields_set - {"name"}
+        return {key: getattr(self, key) for key in type(self).model_fields if key in chosen}
 
     @model_validator(mode="after")
     def _valid_for_the_chosen_model(self) -> "ModelSection":
@@ -314,6 +324,13 @@ class ModelSection(Section):
             problem = own[key].problem(value)
             if problem is not None:
                 raise RuleError(key, f"{problem} for model {self.name}, found {value!r}")
+        combination = (self.name, repr(sorted(self.hyperparameters().items())))
+        if self.check is not None and combination not in _CHECKED:
+            try:
+                self.check(self.name, self.hyperparameters())
+            except PipelineError as err:
+                raise RuleError("", str(err)) from None
+            _CHECKED.add(combination)  # ablations.yaml checks the same rows many times
         return self
 
 
@@ -362,12 +379,16 @@ def _merged_field(key: str, readers: dict[str, Any]) -> tuple[Any, Any]:
     return annotation, _optional(description, unit, **limits)
 
 
-def model_section(declared: dict[str, dict[str, Any]], families: dict[str, str]) -> type:
+def model_section(
+    declared: dict[str, dict[str, Any]], families: dict[str, str], check: Any = None
+) -> type:
     """The ``model`` section's schema class from the models' declarations.
 
     Args:
         declared: ``{model name: {key: Hyper}}`` (:func:`pipeline.models.declarations`).
         families: ``{model name: label}``: how descriptions name the models reading a key.
+        check: ``check(name, hyperparameters)`` raising :class:`PipelineError` for a
+            combination the chosen model's constructor rejects (default ``None``: none).
     """
     readers: dict[str, dict[str, Any]] = {}
     for name, hypers in declared.items():
@@ -377,7 +398,7 @@ def model_section(declared: dict[str, dict[str, Any]], families: dict[str, str])
     name = Literal[tuple(declared)]
     described = _field("the model: a name registered in pipeline/models (@register)")
     section = create_model("Model", __base__=ModelSection, name=(name, described), **fields)
-    section.declared = declared
+    section.declared, section.check = declared, staticmethod(check) if check else None
     return section
 
 
@@ -387,10 +408,10 @@ def registered_model_section() -> type:
     Imported here, when the section is checked, so that the stages that do not read the
     ``model`` section neither import the models (and torch) nor depend on their files.
     """
-    from pipeline.models import MODELS, declarations  # noqa: PLC0415 (see the docstring)
+    from pipeline.models import MODELS, check_model, declarations  # noqa: PLC0415 (docstring)
 
     families = {name: cls.family or name for name, cls in MODELS.items()}
-    return model_section(declarations(), families)
+    return model_section(declarations(), families, check_model)
 
 
 SECTIONS: dict[str, type[Section] | None] = {
@@ -413,7 +434,7 @@ def _key(loc: tuple, error: dict) -> str:
     parts = [str(part) for part in loc if not isinstance(part, int)]
     indices = [part for part in loc if isinstance(part, int)]
     rule = (error.get("ctx") or {}).get("error")
-    if isinstance(rule, RuleError):
+    if isinstance(rule, RuleError) and rule.key:
         parts.append(rule.key)
     key = ".".join(parts)
     return key + "".join(f"[{i}]" for i in indices)
@@ -449,18 +470,23 @@ def _message(error: dict) -> str:
 
 
 def validate_params(
-    params: dict[str, Any], sections: tuple[str, ...], source: str = "params.yaml"
+    params: dict[str, Any],
+    sections: tuple[str, ...],
+    source: str = "params.yaml",
+    typed: bool = False,
 ) -> dict[str, Any]:
     """Check ``sections`` of ``params`` against the schema.
 
     Args:
-        params: the whole parameter mapping (as read from YAML).
+        params: the whole parameter mapping (as read from YAML, or already checked).
         sections: the sections the caller reads; each must be present and valid.
         source: the file named in messages (default: ``params.yaml``).
+        typed: give each checked section as its schema object (:class:`Train`, ...)
+            instead of a mapping (default ``False``).
 
     Returns:
         ``params`` with each checked section as validated (numbers from exponent strings
-        converted; keys left out stay left out).
+        converted; keys left out stay left out): a mapping, or with ``typed`` the object.
 
     Raises:
         PipelineError: an unknown section, or any bad key of the checked sections; the
@@ -477,14 +503,17 @@ def validate_params(
         if name not in params:
             lines.append(f"{name}: missing section")
             continue
+        given = params[name]
         try:
-            value = section_class(name).model_validate(params[name])
+            value = section_class(name).model_validate(
+                given.model_dump(exclude_unset=True) if isinstance(given, Section) else given
+            )
         except ValidationError as err:
             for error in err.errors():
                 error["loc"] = (name, *error["loc"])
                 lines.append(_message(error))
             continue
-        checked[name] = value.model_dump(exclude_unset=True)
+        checked[name] = value if typed else value.model_dump(exclude_unset=True)
     if lines:
         raise PipelineError("\n".join(f"{source}: {line}" for line in lines))
     return checked

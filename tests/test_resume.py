@@ -20,6 +20,7 @@ from pipeline.params import load_params
 from pipeline.resume import ResumeFile, fingerprint, rng_state, set_rng_state
 from pipeline.train import Trainer, fit, make_optimizer, make_scheduler
 from stages import augment, database, train
+from tests.conftest import train_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS, KILLED_AFTER = 4, 2
@@ -197,8 +198,9 @@ def test_resume_states_are_written_every_k_epochs(tmp_path):
     batch["index"] = torch.tensor([0])
     loader = _Batches([batch], labels.numpy())
     model = _Table()
-    optimizer = make_optimizer("sgd", model.parameters(), lr=1.0)
-    scheduler = make_scheduler("constant", optimizer, 5, 1, 1.0)
+    config = train_config(optimizer="sgd", lr=1.0, scheduler="constant", epochs=5)
+    optimizer = make_optimizer(config, model.parameters())
+    scheduler = make_scheduler(config, optimizer)
     trainer = Trainer(model, Supervised(), optimizer, scheduler, torch.device("cpu"))
     state = ResumeFile(tmp_path / "wsel.pt", "run")
     fit(trainer, loader, loader, 5, resume=state, resume_every=2)
