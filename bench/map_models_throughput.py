@@ -15,7 +15,10 @@ losses) over the pipeline's own loader (:func:`pipeline.data.dataset.make_loader
 * the compute of a step alone (forward, loss, backward, Adam) on a batch already in memory,
   its FLOPs (PyTorch's ``FlopCounterMode``) and FLOP/s;
 * what bounds the step: ``data`` when the loader's wait is more than half of the step,
-  ``compute`` otherwise.
+  ``compute`` otherwise; and the two rates apart (the loader's videos per second of waiting,
+  the compute's videos per second), so that the bound on faster hardware can be read off:
+  once the compute's rate exceeds the loader's (a GPU's is orders of magnitude above a
+  CPU's), the loader bounds the step.
 
 Usage, from the repository root::
 
@@ -141,7 +144,10 @@ def run(root: Path, args: argparse.Namespace) -> None:
     visual_mb = len(dataset) * store.T * int(np.prod(store.OFFICIAL_MAP)) * 8 / MB
     print(f"threads: {torch.get_num_threads()}, torch {torch.__version__}, workers {args.workers}")
     print(f"store: {len(dataset)} training videos, visual file {visual_mb:.0f} MB (float64)")
-    header = "model   batch  videos/s  data %  step ms  compute ms  GFLOP/step  GFLOP/s  bound"
+    header = (
+        "model   batch  videos/s  data %  step ms  compute ms  GFLOP/step  GFLOP/s  "
+        "loader v/s  compute v/s  bound"
+    )
     print(header)
     for name in args.models:
         settings = PAPER[name]
@@ -163,7 +169,7 @@ def run(root: Path, args: argparse.Namespace) -> None:
                 f"{name:<6} {batch:>5}{paper} {args.steps * batch / seconds:>8.1f} "
                 f"{100 * share:>6.0f}  {1e3 * seconds / args.steps:>7.0f}  "
                 f"{1e3 * compute:>10.0f}  {flops / 1e9:>10.1f}  {flops / compute / 1e9:>7.1f}  "
-                f"{bound}"
+                f"{args.steps * batch / wait:>10.1f}  {batch / compute:>11.1f}  {bound}"
             )
     print("* = the paper's batch size")
 
