@@ -9,8 +9,9 @@ internal temporal relation, ITR) and then lets them attend over both modalities'
 streams; SEL scores each segment's event relevance beside one event class per video, and
 WSEL weighs the video's class scores by each segment's relevance before max pooling.
 
-Section names are the paper's; the official code's behaviour is stated where the text is
-silent or differs.
+The paper is not in this repository: its module names (AGSCA, ITR, CMRA) are used, section
+numbers (§) follow its structure as we recall it, unverified, and no equation numbers are
+cited; the official code's behaviour is stated where the text is silent or differs.
 """
 
 import torch

@@ -11,9 +11,9 @@ classifies each segment. In the fully supervised setting the audio-visual pair s
 towards the segment labels; in the weakly supervised setting a temporal weighting branch
 weighs the segments before their scores are averaged into the video prediction.
 
-Equation numbers are the paper's as we remember them, checked against the official code's
-own comments where it has them (``AVPSLoss``: "Eq.(8, 9)"); the code's behaviour is stated
-wherever it differs from the text.
+The paper is not in this repository: section numbers (§) follow its structure as we recall
+it, unverified, and the only equation numbers cited are those its official code cites (the
+AVPS loss, "Eq.(8, 9)"). The code's behaviour is stated wherever it differs from the text.
 """
 
 import torch
@@ -171,7 +171,7 @@ class PositiveSamplePropagation(nn.Module):
 
 
 def avps_target(labels: torch.Tensor, background: int) -> torch.Tensor:
-    r"""The AVPS target of PSP (eq 8): positive segments share a mass of 1 equally.
+    r"""The AVPS target of PSP (eqs 8-9): positive segments share a mass of 1 equally.
 
     A segment is positive when its audio-visual pair shows the video's event:
     :math:`y_t = 1 / |P|` for :math:`t \in P`, 0 elsewhere. Following the official code,
@@ -229,8 +229,9 @@ class PSP(AVELModel):
     gives :math:`v^{psp}, a^{psp}`; their mean :math:`o_t = (v^{psp}_t + a^{psp}_t)/2` is
     classified by a bias-free FC + ReLU + bias-free FC into raw scores :math:`x_t`.
 
-    SEL loss (eq 10): :math:`\mathcal{L}_{CE} + \lambda \mathcal{L}_{avps}` with
-    :math:`\lambda` = ``avps_weight`` (official code: 100): :meth:`feature_loss`.
+    SEL loss (the fully supervised objective):
+    :math:`\mathcal{L}_{CE} + \lambda \mathcal{L}_{avps}` with :math:`\lambda` =
+    ``avps_weight`` (official code: 100), the second term being :meth:`feature_loss`.
 
     WSEL (§3.4, official weakly supervised code): the temporal weighting branch
     :math:`w_t = \sigma(\mathrm{ReLU}(x_t W_w))` weighs each segment's scores, their mean over
@@ -266,7 +267,7 @@ class PSP(AVELModel):
         Hyper("attention_dim", int, "columns of z in the audio-guided attention", ge=1),
         Hyper("classifier_hidden", int, "width of the classifier's first FC", ge=1),
         Hyper("psp_threshold", float, "pruning threshold tau of the PSP module (§3.2)", ge=0, lt=1),
-        Hyper("avps_weight", float, "lambda of the AVPS loss in SEL (eq 10)", ge=0),
+        Hyper("avps_weight", float, "lambda of the AVPS loss in SEL (official code: LAMBDA)", ge=0),
         Hyper("dropout", float, "dropout inside the PSP module", ge=0, lt=1),
     )
     needs_maps = True
@@ -357,7 +358,7 @@ class PSP(AVELModel):
         return (scores, torch.cat([v_psp, a_psp], dim=-1)) if return_features else scores
 
     def feature_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        r""":math:`\lambda \mathcal{L}_{avps}` (eq 10) of ``(B, T, 2d)`` features ``[v; a]``."""
+        r""":math:`\lambda \mathcal{L}_{avps}` (eqs 8-9) of ``(B, T, 2d)`` features ``[v; a]``."""
         target = avps_target(labels, self.background)  # (B, T)
         visual, audio = features.chunk(2, dim=-1)  # (B, T, d) each
         return self.avps_weight * avps_loss(visual, audio, target)
