@@ -1,4 +1,4 @@
-"""Reading ``params.yaml``: the pipeline's only interface (DESIGN.md §5).
+"""Reading ``params.yaml``: the pipeline's only interface (docs/design.md §5).
 
 A stage calls :func:`load_params` with the sections it reads; they are checked against the
 schema (:mod:`pipeline.schema`) before the stage does any work, so that a typo in

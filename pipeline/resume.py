@@ -1,4 +1,4 @@
-"""Resuming an interrupted training stage from its last completed epoch (DESIGN.md §7).
+"""Resuming an interrupted training stage from its last completed epoch (docs/design.md §7).
 
 After every epoch :func:`pipeline.train.fit` writes the whole training state (model,
 optimizer, schedule, gradient scaler, every random generator, the shuffling generator of

@@ -17,7 +17,7 @@ from typing import Any
 
 from dvclive import Live
 
-from pipeline import paths
+from pipeline import hooks, paths
 from pipeline.checkpoint import save_checkpoint
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.device import resolve_device
@@ -136,7 +136,9 @@ def train_and_save(
     live = Live(str(paths.TRAIN_LOGS / task), report=None, save_dvc_exp=False, dvcyaml=None)
     result = fit(
         trainer,
-        make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed, **options),
+        hooks.current().training_loader(
+            make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed, **options)
+        ),
         make_loader(val_set, config.batch_size, **options),
         config.epochs,
         name=f"train {task}",

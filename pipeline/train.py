@@ -1,15 +1,16 @@
 """The training loop, with checkpoint choice on val; the losses are in pipeline.objectives.
 
 The checkpoint kept is the epoch with the best segment accuracy on the **validation** split
-(ties: the earliest); the test split is never looked at during training (DESIGN.md §6).
+(ties: the earliest); the test split is never looked at during training (docs/design.md §6).
 
-What makes a GPU run fast (DESIGN.md §7) is here too, and tested on the CPU: mixed precision
+What makes a GPU run fast (docs/design.md §7) is here too, and tested on the CPU: mixed precision
 (:func:`autocast`, with a gradient scaler for ``fp16``), used alike by training, validation,
 evaluation and refinement (:func:`predict`); in-memory data placed on the device once
 (:func:`place`); non-blocking copies of pinned batches (:func:`forward`); an optional
 :func:`torch.compile`; and resuming after an interruption (:mod:`pipeline.resume`).
 """
 
+import functools
 import math
 import os
 import random
@@ -24,6 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from pipeline import hooks
 from pipeline.precision import autocast, make_scaler
 from pipeline.resume import ResumeFile, rng_state, set_rng_state
 from pipeline.schema import Train
@@ -33,7 +35,7 @@ Objective = Callable[[nn.Module, dict[str, torch.Tensor], int, torch.device], to
 
 
 def set_seed(seed: int) -> None:
-    """Seed python, numpy and torch (DESIGN.md §7)."""
+    """Seed python, numpy and torch (docs/design.md §7)."""
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 (seeds third-party code that uses the legacy API)
     torch.manual_seed(seed)
@@ -189,11 +191,15 @@ def predict(
         **kwargs: passed to the model's forward (e.g. EDRNet's ``output``).
     """
     model.eval()
-    chunks = []
-    for batch in loader:
-        with autocast(device, precision):
-            chunks.append(forward(model, batch, device, **kwargs).float())  # (B, T, C)
-    return torch.cat(chunks).cpu().numpy()  # one copy back, one synchronisation
+
+    def run(batches) -> np.ndarray:
+        chunks = []
+        for batch in batches:
+            with autocast(device, precision):
+                chunks.append(forward(model, batch, device, **kwargs).float())  # (B, T, C)
+        return torch.cat(chunks).cpu().numpy()  # one copy back, one synchronisation
+
+    return hooks.current().forward_pass(run, loader)
 
 
 def segment_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -325,7 +331,8 @@ def fit(
     first = len(best.history) + 1
     for epoch in tqdm(range(first, epochs + 1), desc=name, disable=quiet(), initial=first - 1):
         lr = trainer.optimizer.param_groups[0]["lr"]
-        loss = trainer.run_epoch(train_loader, epoch)
+        run = functools.partial(trainer.run_epoch, train_loader, epoch)
+        loss = hooks.current().epoch(run, train_loader)
         trainer.scheduler.step()
         scores = predict(trainer.runner, val_loader, trainer.device, trainer.precision)
         accuracy = segment_accuracy(scores, val_labels)

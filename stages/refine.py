@@ -28,10 +28,10 @@ from pipeline.refine import (
     pseudo_label_quality,
     pseudo_segment_labels,
     save_slice_labels,
-    slice_starts,
     slice_truth,
 )
 from pipeline.schema import validate_params
+from pipeline.slices import slice_starts
 from pipeline.train import loader_options, place, predict
 
 TRAIN_READ = ("seed", "device", "batch_size", "precision")

@@ -17,9 +17,10 @@ from pipeline import paths
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset
 from pipeline.errors import PipelineError, run_stage
+from pipeline.losses import slice_label_vectors
 from pipeline.objectives import Supervised, WithSliceLabels
 from pipeline.params import load_params
-from pipeline.refine import load_slice_labels, slice_label_vectors
+from pipeline.refine import load_slice_labels
 from pipeline.runner import ModelChoice, train_and_save
 from pipeline.schema import validate_params
 from pipeline.train import set_seed

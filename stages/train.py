@@ -27,9 +27,9 @@ from pipeline.data.dataset import AVEDataset
 from pipeline.errors import PipelineError, run_stage
 from pipeline.objectives import Supervised, WithAuxiliary, WithReplicas, weak_loss
 from pipeline.params import load_params
-from pipeline.refine import slice_starts
 from pipeline.runner import ModelChoice, train_and_save
 from pipeline.schema import Augment, Refine, Train, validate_params
+from pipeline.slices import slice_starts
 from pipeline.train import set_seed
 
 

@@ -6,7 +6,13 @@ import torch
 from torch import nn
 
 from pipeline.errors import PipelineError
-from pipeline.losses import mil_loss, sel_loss, video_labels_from_segments
+from pipeline.losses import (
+    auxiliary_loss,
+    label_refinement_loss,
+    mil_loss,
+    sel_loss,
+    video_labels_from_segments,
+)
 from pipeline.models.base import AVELModel
 from pipeline.models.graph import PairedBatch
 from pipeline.objectives import (
@@ -16,7 +22,7 @@ from pipeline.objectives import (
     WithSliceLabels,
     weak_loss,
 )
-from pipeline.refine import auxiliary_loss, label_refinement_loss, synthetic_videos
+from pipeline.slices import synthetic_videos
 
 CPU = torch.device("cpu")
 T, C = 10, 29

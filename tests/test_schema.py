@@ -14,7 +14,9 @@ from pipeline.data.synthetic import generate_synthetic
 from pipeline.errors import PipelineError
 from pipeline.models import MODELS, check_model, declarations
 from pipeline.params import load_params
+from pipeline.presets import preset_params
 from pipeline.schema import (
+    REFERENCE,
     SECTIONS,
     Synthetic,
     markdown_reference,
@@ -227,15 +229,16 @@ def test_model_section_is_checked_against_the_constructor(model, match):
         check_model(name, model)
 
 
-@pytest.mark.parametrize("path", [ROOT / "params.yaml", *sorted((ROOT / "presets").glob("*"))])
+@pytest.mark.parametrize("path", sorted((ROOT / "presets").glob("*")))
 def test_defaults_and_presets_pass_the_schema(path):
-    params = load_params(ALL, path)
-    model = dict(params["model"])
+    model = dict(load_params(ALL, ROOT / "params.yaml")["model"])
+    check_model(model.pop("name"), model)
+    model = dict(preset_params(path, ROOT / "params.yaml")["model"])
     check_model(model.pop("name"), model)
 
 
-def test_readme_parameter_reference_is_generated_from_the_schema():
-    assert readme_block((ROOT / "README.md").read_text()) == markdown_reference()
+def test_the_parameter_reference_is_generated_from_the_schema():
+    assert readme_block((ROOT / REFERENCE).read_text()) == markdown_reference()
 
 
 def test_load_params_errors_name_the_file(tmp_path):

@@ -2,7 +2,7 @@
 
 Each line is ``Category&YouTubeID&Quality&Start&End``, one line per video in store row
 order; ``Start``/``End`` are whole seconds (= segments) with the end exclusive. The class
-index of a category is its order of first appearance in the file (DESIGN.md §3), which is
+index of a category is its order of first appearance in the file (docs/design.md §3), which is
 the order of the official ``labels.h5``. An empty event (``Start == End``, as in training
 row 26 of the real data) leaves the whole video background.
 """
@@ -102,7 +102,7 @@ def class_names(store: str | os.PathLike) -> list[str] | None:
     """Names of the 29 class indices of a store that holds ``Annotations.txt``, else ``None``.
 
     Event classes are named in order of first appearance in the store's ``Annotations.txt``
-    (the order of its ``labels.h5``, DESIGN.md §3); index 28 is ``background``. An index
+    (the order of its ``labels.h5``, docs/design.md §3); index 28 is ``background``. An index
     no category reaches (a store with fewer than 28 categories) keeps its number.
 
     Args:

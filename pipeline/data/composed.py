@@ -1,6 +1,6 @@
 """Videos composed of segments of the store: originals, replicas and SMB-fused videos.
 
-An augmented video (DESIGN.md §4, ``data/augmented/``) is never stored as features: it is a
+An augmented video (docs/design.md §4, ``data/augmented/``) is never stored as features: it is a
 ``(T, 2)`` array of (store row, segment) pairs, and :class:`ComposedDataset` gathers the
 features of those segments from ``data/ave/`` when a batch is read. An original training
 video is the composition ``[(row, 0), (row, 1), ..., (row, T - 1)]``

@@ -1,4 +1,4 @@
-"""The AVE store: the official file layout of DESIGN.md §3, its validation and its writer.
+"""The AVE store: the official file layout of docs/design.md §3, its validation and its writer.
 
 Every data source (synthetic, local, ave) produces this layout; :func:`validate_store` checks
 it the same way for all of them and fails with one message naming the file, the key, what
@@ -238,7 +238,7 @@ def validate_store(
     map_shape: tuple | None = None,
     remember: Remember | None = None,
 ) -> StoreInfo:
-    """Check a store directory against the data contract of DESIGN.md §3.
+    """Check a store directory against the data contract of docs/design.md §3.
 
     Checks keys, shapes, dtypes, finite feature values, one-hot labels over 29 classes,
     and split orders that are in range and pairwise disjoint. Feature files are read in

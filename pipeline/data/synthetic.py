@@ -1,6 +1,6 @@
 """A synthetic, AVE-shaped dataset that can only be solved by doing AVEL properly.
 
-The generator writes the official store layout of DESIGN.md §3 from a seed. Its world:
+The generator writes the official store layout of docs/design.md §3 from a seed. Its world:
 
 * **Classes.** 28 event classes, each with a sparse non-negative audio prototype and a
   visual prototype. Confusable pairs (:data:`CONFUSABLE_PAIRS`, standing for helicopter /

@@ -20,7 +20,7 @@ project's CPU torch; its module names are torchvision's (``stem.0``, ``layer1.0.
 ``layer2.0.downsample.0``, …), so a torchvision ``mc3_18`` state dict loads with
 ``load_state_dict(strict=True)`` once its classification layer (:data:`VIDEO_HEAD_PREFIXES`)
 is set aside. :meth:`VideoNet.forward` returns the maps before the average pool: the AVE
-store keeps 7 x 7 maps (DESIGN.md §3).
+store keeps 7 x 7 maps (docs/design.md §3).
 
 Row-to-module map of Table 1b: conv1 = ``stem``; conv2-conv5 = ``layer1.{0,1}.conv{1,2}``;
 conv6, conv7, res-conv8, conv9, conv10 = ``layer2.0.conv1``, ``layer2.0.conv2``,

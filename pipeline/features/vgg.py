@@ -1,7 +1,7 @@
 """VGG-19's convolutional trunk up to pool5, the visual extractor of the AVE release.
 
 Seed 004 §5.1: "We use VGG-19 pre-trained on ImageNet as the visual feature extractor";
-the AVE store keeps its pool5 maps, 7 x 7 x 512 for a 224 x 224 frame (DESIGN.md §3).
+the AVE store keeps its pool5 maps, 7 x 7 x 512 for a 224 x 224 frame (docs/design.md §3).
 
 Written here instead of imported from torchvision: the torchvision wheel of the package
 registry is a CUDA build that fails to import beside this project's CPU torch. The module

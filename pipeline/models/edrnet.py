@@ -182,7 +182,7 @@ def he_init(module: nn.Module) -> None:
     1/\sqrt{fan_{in}}`) a signal's scale drops by about 2 per ReLU layer, so after the
     :math:`2L` DC/RC layers the classifier sees features that hardly vary between videos.
     :math:`\mathcal{N}(0, 2 / fan_{in})` keeps the scale (as
-    :func:`pipeline.models.dpnet.he_init` does for DPNet). The classifier keeps PyTorch's
+    :func:`pipeline.models.dpnet_layers.he_init` does for DPNet). The classifier keeps PyTorch's
     default, which starts it near uniform scores (He-initialised, its initial loss is
     about twice :math:`\log C`).
 

@@ -10,16 +10,18 @@ from pipeline.errors import PipelineError
 from pipeline.losses import sel_loss, video_labels_from_segments
 from pipeline.models import MODELS
 from pipeline.models.dpnet import (
-    DPBlock,
     DPNet,
     DPNetGraphSecond,
-    Gate,
     PerspectiveNetwork,
-    PPBlock,
     RGATOnly,
-    RGATStage,
     RGCTOnly,
     TCNOnly,
+)
+from pipeline.models.dpnet_layers import (
+    DPBlock,
+    Gate,
+    PPBlock,
+    RGATStage,
     TemporalConv,
     parameter_count,
     rgat_conv,
