@@ -135,19 +135,24 @@ class PositiveSamplePropagation(nn.Module):
 
     with :math:`\phi` = ReLU then dropout, bias-free :math:`W`, and one layer norm shared by
     both streams (as in the official code). :math:`W_3` is the official fully supervised
-    code's FC after the residual; its weakly supervised code has none.
+    code's FC after the residual. The official weakly supervised code (``weak``) has no
+    :math:`W_3` (:math:`v^{psp} = \mathrm{LN}(v + \gamma^{va} a_2)`) and does not
+    renormalise after pruning.
 
     Args:
         dim: feature size :math:`d` of both streams (2x the LSTM hidden size).
         threshold: the pruning threshold :math:`\tau`.
         dropout: dropout probability inside :math:`\phi` (official code: 0.1).
+        weak: the official weakly supervised variant (default: ``False``).
     """
 
-    def __init__(self, dim: int, threshold: float, dropout: float) -> None:
+    def __init__(self, dim: int, threshold: float, dropout: float, weak: bool = False) -> None:
         super().__init__()
-        self.threshold = threshold
-        self.v_1, self.v_2, self.v_3 = (nn.Linear(dim, dim, bias=False) for _ in range(3))
-        self.a_1, self.a_2, self.a_3 = (nn.Linear(dim, dim, bias=False) for _ in range(3))
+        self.threshold, self.weak = threshold, weak
+        self.v_1, self.v_2 = (nn.Linear(dim, dim, bias=False) for _ in range(2))
+        self.a_1, self.a_2 = (nn.Linear(dim, dim, bias=False) for _ in range(2))
+        self.v_3 = nn.Identity() if weak else nn.Linear(dim, dim, bias=False)
+        self.a_3 = nn.Identity() if weak else nn.Linear(dim, dim, bias=False)
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
 
@@ -163,11 +168,13 @@ class PositiveSamplePropagation(nn.Module):
         self, audio: torch.Tensor, visual: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(v_psp, a_psp)``, each ``(B, T, d)``, of the ``(B, T, d)`` streams."""
-        gamma_va, gamma_av = propagation_matrices(self.affinity(audio, visual), self.threshold)
+        beta = self.affinity(audio, visual)  # (B, T, T)
+        gamma_va, gamma_av = propagation_matrices(beta, self.threshold, not self.weak)
         v_1, a_2 = self.phi(self.v_1(visual)), self.phi(self.a_2(audio))  # (B, T, d) each
-        v_psp = self.norm(self.phi(self.v_3(visual + gamma_va @ a_2)))  # (B, T, d)
-        a_psp = self.norm(self.phi(self.a_3(audio + gamma_av @ v_1)))  # (B, T, d)
-        return v_psp, a_psp
+        v_res, a_res = visual + gamma_va @ a_2, audio + gamma_av @ v_1  # (B, T, d) each
+        if not self.weak:
+            v_res, a_res = self.phi(self.v_3(v_res)), self.phi(self.a_3(a_res))
+        return self.norm(v_res), self.norm(a_res)
 
 
 def avps_target(labels: torch.Tensor, background: int) -> torch.Tensor:
@@ -239,11 +246,13 @@ class PSP(AVELModel):
     label by binary cross-entropy (:meth:`wsel_loss`). Since :math:`w_t > 0`, the weighting
     never changes a segment's predicted class.
 
-    Where the official code differs by setting: its weakly supervised network has no audio
-    encoder, one FC ``512 -> 128`` after the attention, no :math:`W_3` and no
-    renormalisation after pruning, and threshold 0.095 (fully supervised: 0.099); one
-    network serves both settings here, the fully supervised one, as the paper describes one
-    PSP.
+    The official code has one network per setting: ``psp_network: full`` (default) is the
+    fully supervised one above; ``weak`` is the weakly supervised one, without the audio
+    encoder (the attention and the audio LSTM take the audio as it is), one FC with bias
+    ``visual_dim -> hidden`` after the attention instead of the visual encoder, and the PSP
+    module without :math:`W_3` or renormalisation after pruning (its threshold is 0.095,
+    ``psp_threshold``). Both train in every setting here; the weighting branch exists in
+    both and is used only by the WSEL losses.
 
     Args:
         audio_dim: audio feature size (default 128, VGGish).
@@ -258,6 +267,8 @@ class PSP(AVELModel):
         psp_threshold: pruning threshold :math:`\tau` (default 0.099, official SEL code).
         avps_weight: :math:`\lambda` of the AVPS loss (default 100, official SEL code).
         dropout: dropout in the PSP module (default 0.1).
+        psp_network: ``full`` (the official fully supervised network) or ``weak`` (the
+            official weakly supervised one) (default ``full``).
     """
 
     hyperparameters = (
@@ -269,6 +280,12 @@ class PSP(AVELModel):
         Hyper("psp_threshold", float, "pruning threshold tau of the PSP module (§3.2)", ge=0, lt=1),
         Hyper("avps_weight", float, "lambda of the AVPS loss in SEL (official code: LAMBDA)", ge=0),
         Hyper("dropout", float, "dropout inside the PSP module", ge=0, lt=1),
+        Hyper(
+            "psp_network",
+            str,
+            "the official full(y supervised) or weak(ly supervised) network",
+            choices=("full", "weak"),
+        ),
     )
     needs_maps = True
 
@@ -286,8 +303,14 @@ class PSP(AVELModel):
         psp_threshold: float = 0.099,
         avps_weight: float = 100.0,
         dropout: float = 0.1,
+        psp_network: str = "full",
     ) -> None:
         super().__init__()
+        if psp_network not in ("full", "weak"):
+            raise PipelineError(
+                f"PSP psp_network: expected 'full' or 'weak', found {psp_network!r}"
+            )
+        weak = psp_network == "weak"
         sizes = {
             "audio_dim": audio_dim,
             "visual_dim": visual_dim,
@@ -312,20 +335,25 @@ class PSP(AVELModel):
         self.dims = (audio_dim, n_regions, visual_dim)
         self.background = n_classes - 1
         self.avps_weight = float(avps_weight)
-        self.audio_encoder = nn.Sequential(
-            nn.Linear(audio_dim, embed_hidden, bias=False),
-            nn.Linear(embed_hidden, hidden, bias=False),
-        )
+        if weak:  # official weakly_model.py: raw audio, one FC with bias after the attention
+            self.audio_encoder = nn.Identity()
+            self.visual_encoder = nn.Linear(visual_dim, hidden)
+        else:  # official fully_model.py: fa and fv, two bias-free FCs each
+            self.audio_encoder = nn.Sequential(
+                nn.Linear(audio_dim, embed_hidden, bias=False),
+                nn.Linear(embed_hidden, hidden, bias=False),
+            )
+            self.visual_encoder = nn.Sequential(
+                nn.Linear(visual_dim, embed_hidden, bias=False),
+                nn.Linear(embed_hidden, hidden, bias=False),
+            )
+        encoded_audio = audio_dim if weak else hidden
         self.attention = AudioGuidedAttention(
-            hidden, visual_dim, n_regions, attention_hidden, attention_dim
+            encoded_audio, visual_dim, n_regions, attention_hidden, attention_dim
         )
-        self.visual_encoder = nn.Sequential(
-            nn.Linear(visual_dim, embed_hidden, bias=False),
-            nn.Linear(embed_hidden, hidden, bias=False),
-        )
-        self.lstm_a = nn.LSTM(hidden, hidden, batch_first=True, bidirectional=True)
+        self.lstm_a = nn.LSTM(encoded_audio, hidden, batch_first=True, bidirectional=True)
         self.lstm_v = nn.LSTM(hidden, hidden, batch_first=True, bidirectional=True)
-        self.psp = PositiveSamplePropagation(2 * hidden, psp_threshold, dropout)
+        self.psp = PositiveSamplePropagation(2 * hidden, psp_threshold, dropout, weak)
         self.classifier = nn.Sequential(
             nn.Linear(2 * hidden, classifier_hidden, bias=False),
             nn.ReLU(),
@@ -338,7 +366,7 @@ class PSP(AVELModel):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """The Bi-LSTM streams ``(a, v)``, each ``(B, T, 2 hidden)``, before PSP."""
         regions = check_map_inputs("PSP", audio, visual, self.dims)  # (B, T, R, C)
-        audio = self.audio_encoder(audio)  # (B, T, h)
+        audio = self.audio_encoder(audio)  # (B, T, h), or (B, T, audio_dim) in weak
         visual = self.visual_encoder(self.attention(audio, regions))  # (B, T, h)
         return run_lstm(self.lstm_a, audio), run_lstm(self.lstm_v, visual)  # (B, T, 2h) each
 

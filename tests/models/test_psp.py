@@ -96,6 +96,40 @@ def test_psp_module_matches_the_equations_by_hand() -> None:
     assert torch.allclose(a_psp, norm(a_psp_raw, (2,), eps=1e-6), atol=1e-5)
 
 
+def test_weak_psp_module_neither_renormalises_nor_has_w3() -> None:
+    module = PositiveSamplePropagation(dim=2, threshold=0.3, dropout=0.0, weak=True)
+    with torch.no_grad():
+        for name in ("v_1", "v_2", "a_1", "a_2"):
+            getattr(module, name).weight.copy_(torch.eye(2))
+    assert not any("_3" in name for name, _ in module.named_parameters())
+    visual = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])
+    audio = torch.tensor([[[3.0, 0.0], [1.0, 1.0]]])
+    # gamma^va rows [.75, .25] -> pruned, not renormalised: [.75, 0]; [0, 1] stays
+    # gamma^av rows [1, 0] and [1/3, 2/3] stay
+    v_res = visual + torch.tensor([[[0.75 * 3.0, 0.0], [1.0, 1.0]]])
+    a_res = audio + torch.tensor([[[1.0, 0.0], [1 / 3, 4 / 3]]])
+    norm = torch.nn.functional.layer_norm
+    v_psp, a_psp = module(audio, visual)
+    assert torch.allclose(v_psp, norm(v_res, (2,), eps=1e-6), atol=1e-5)
+    assert torch.allclose(a_psp, norm(a_res, (2,), eps=1e-6), atol=1e-5)
+
+
+def test_weak_network_is_the_official_weakly_supervised_one(inputs) -> None:
+    torch.manual_seed(0)
+    model = PSP(**SMALL, psp_network="weak")
+    assert isinstance(model.audio_encoder, torch.nn.Identity)
+    assert (
+        isinstance(model.visual_encoder, torch.nn.Linear) and model.visual_encoder.bias is not None
+    )
+    assert model.lstm_a.input_size == 6  # the raw audio
+    scores = model(*inputs)
+    assert scores.shape == (B, T, 5)
+    labels = video_labels_from_segments(LABELS, n_classes=5, background=4)
+    model.wsel_loss(scores, labels).backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+
+
 def test_avps_target_spreads_one_over_the_events_segments() -> None:
     labels = torch.tensor([[4, 4, 3, 3, 3, 4], [4] * 6, [2, 2, 3, 3, 4, 4]])
     target = avps_target(labels, background=4)
@@ -215,6 +249,7 @@ def test_bad_shapes_raise_pipeline_error(model, audio_shape, visual_shape, match
         ({"psp_threshold": 1.5}, r"psp_threshold: expected a number in \[0, 1\)"),
         ({"avps_weight": -1.0}, "avps_weight: expected a number >= 0, found -1.0"),
         ({"dropout": 1.0}, r"dropout: expected a number in \[0, 1\)"),
+        ({"psp_network": "weakly"}, "psp_network: expected 'full' or 'weak', found 'weakly'"),
     ],
 )
 def test_bad_hyperparameters_raise_pipeline_error(kwargs, match) -> None:
