@@ -261,3 +261,23 @@ def test_psp_runs_through_train_evaluate_refine_and_retrain(tiny_store, tmp_path
     tiny = {"hidden": 4, "embed_hidden": 4, "attention_hidden": 4, "attention_dim": 3}
     params = tiny_params("psp", {**tiny, "classifier_hidden": 4, "dropout": 0.1})
     run_chain(tiny_store, tmp_path, monkeypatch, params)
+
+
+@pytest.mark.parametrize("setting", ["sel", "wsel"])
+def test_a_few_steps_fit_one_batch(inputs, setting) -> None:
+    torch.manual_seed(0)
+    model = PSP(**SMALL, dropout=0.0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    weak = video_labels_from_segments(LABELS, n_classes=5, background=4)
+    losses = []
+    for _ in range(40):
+        optimizer.zero_grad()
+        if setting == "sel":
+            scores, features = model(*inputs, return_features=True)
+            loss = sel_loss(scores, LABELS) + model.feature_loss(features, LABELS)
+        else:
+            loss = model.wsel_loss(model(*inputs), weak)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
