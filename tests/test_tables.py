@@ -137,7 +137,7 @@ def _mutated(change) -> dict:
         ),
         (
             lambda t: t["rows"][1]["overrides"].update({"model.name": "dpnett"}),
-            r"row rep: params.yaml: model.name: Input should be 'ave', 'dpnet'",
+            r"row rep: params.yaml: model.name: Input should be 'ave', 'cmran', 'dpnet'",
         ),
         (
             lambda t: t["rows"][1]["overrides"].update({"model.name": "ave", "model.blocks": 6}),
