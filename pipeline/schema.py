@@ -233,13 +233,14 @@ class Train(Section):
     optimizer: Literal["adam", "adamw", "sgd"] = _field("the optimizer")
     lr: Number = _field("base learning rate", gt=0)
     weight_decay: Number = _field("L2 penalty", ge=0)
-    scheduler: Literal["constant", "step", "cosine", "cosine_restarts"] = _field(
+    scheduler: Literal["constant", "step", "multistep", "cosine", "cosine_restarts"] = _field(
         "per-epoch learning-rate schedule"
     )
     step_size: int = _field("step: epochs between decays; cosine_restarts: period", "epochs", ge=1)
-    gamma: Number = _field("step: decay factor", gt=0, le=1)
+    gamma: Number = _field("step, multistep: decay factor", gt=0, le=1)
     milestones: list[Annotated[int, Field(ge=1)]] = _field(
-        "cosine_restarts: epoch where each floor ends, increasing", "epochs"
+        "cosine_restarts: epoch where each floor ends; multistep: decay epochs; increasing",
+        "epochs",
     )
     floors: list[Annotated[Number, Field(gt=0, le=1)]] = _field(
         "cosine_restarts: learning-rate factor each phase falls to, in (0, 1]"
@@ -260,6 +261,8 @@ class Train(Section):
         steps = zip(self.milestones, self.milestones[1:], strict=False)
         if any(later <= earlier for earlier, later in steps):
             raise RuleError("milestones", f"expected increasing epochs, found {self.milestones}")
+        if self.scheduler == "multistep" and not self.milestones:
+            raise RuleError("milestones", "multistep needs at least one decay epoch, found []")
         if self.scheduler == "cosine_restarts" and (
             not self.milestones or len(self.floors) != len(self.milestones)
         ):

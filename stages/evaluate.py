@@ -49,7 +49,9 @@ def _predictions(model, dataset: AVEDataset, config: dict, labels: np.ndarray, d
     resident = not model.needs_maps and place([dataset], device)
     loader = make_loader(dataset, config["batch_size"], **loader_options(device, resident))
     scores = predict(model, loader, device, precision)  # (n, T, C)
-    video_probs = model.video_probabilities(torch.from_numpy(scores)).numpy()  # (n, C)
+    with torch.no_grad():  # a weak head may have weights (PSP's temporal weighting)
+        video_probs = model.video_probabilities(torch.from_numpy(scores).to(device))  # (n, C)
+    video_probs = video_probs.cpu().numpy()
     predictions = strategy_predictions(scores, video_probs, labels, bool(config["b2ilc"]))
     for output in model.outputs[:-1]:  # EDRNet's single-branch outputs
         branch = predict(model, loader, device, precision, output=output).argmax(-1)  # (n, T)

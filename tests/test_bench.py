@@ -19,8 +19,9 @@ from bench.dpnet_throughput import (
     dpnet_step_flops,
     make_batch,
 )
+from bench.map_models_throughput import create_store, loader_run
 from pipeline.data import store
-from pipeline.data.dataset import make_loader
+from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.models import build_model
 
 
@@ -117,3 +118,23 @@ def test_scale_bench_bounds_only_the_steps_of_an_epoch():
     bounded = scale._Bounded(loader, 3)
     assert len(bounded) == 5 and len(list(bounded)) == 3
     assert bounded.generator is loader.generator
+
+
+SMALL_MAP_MODELS = {
+    "psp": {"hidden": 4, "embed_hidden": 4, "attention_hidden": 4},
+    "cmran": {"hidden": 8, "heads": 2, "av_heads": 2, "feedforward": 8, "attention_hidden": 4},
+}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_MAP_MODELS))
+def test_map_models_bench_times_steps_from_a_store_of_official_shapes(tmp_path, name):
+    create_store(tmp_path, videos=3)
+    dataset = AVEDataset(tmp_path, "train")
+    assert len(dataset) == 3 and dataset[0]["visual"].shape == (store.T, 7, 7, 512)
+    torch.manual_seed(0)
+    model = build_model(name, **SMALL_MAP_MODELS[name])
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    seconds, wait = loader_run(model, optimizer, dataset, 2, steps=3, warmup=0, workers=0)
+    assert 0 < wait < seconds  # the third step starts a second pass over the 3 videos
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))

@@ -109,3 +109,33 @@ def test_a_bad_preset_names_the_key_and_leaves_params_untouched(tmp_path):
     with pytest.raises(PipelineError, match=r"with .*bad.yaml: train.epochs: Input should be"):
         apply_preset(bad, params)
     assert params.read_text() == (ROOT / "params.yaml").read_text()
+
+
+def test_psp_preset_holds_the_official_codes_settings():
+    params = _preset("psp-paper")
+    model, train = params["model"], params["train"]
+    assert (model["name"], model["psp_threshold"], model["avps_weight"]) == ("psp", 0.099, 100)
+    assert (model["hidden"], model["embed_hidden"], model["attention_hidden"]) == (128, 256, 512)
+    assert (train["epochs"], train["batch_size"], train["lr"]) == (300, 128, 0.001)
+    assert (train["scheduler"], train["milestones"], train["gamma"]) == (
+        "multistep",
+        [60, 120],
+        0.8,
+    )
+
+
+def test_cmran_preset_holds_the_official_codes_settings():
+    params = _preset("cmran-paper")
+    model, train = params["model"], params["train"]
+    assert (model["name"], model["hidden"], model["heads"], model["feedforward"]) == (
+        "cmran",
+        256,
+        4,
+        2048,
+    )
+    assert (train["epochs"], train["batch_size"], train["lr"]) == (200, 32, 0.0005)
+    assert (train["scheduler"], train["milestones"], train["gamma"]) == (
+        "multistep",
+        [10, 20, 30],
+        0.5,
+    )

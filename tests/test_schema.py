@@ -132,6 +132,13 @@ def test_table_of_mistakes(key, value, expected):
     assert f"params.yaml: {expected}" in _error(key, value)
 
 
+def test_multistep_needs_a_decay_epoch():
+    params = _with("train.scheduler", "multistep")
+    params["train"]["milestones"] = []
+    with pytest.raises(PipelineError, match="train.milestones: multistep needs at least one"):
+        validate_params(params, ALL)
+
+
 def test_exponent_strings_are_numbers_and_defaults_pass():
     checked = validate_params(_with("train.lr", "1e-4"), ALL)
     assert checked["train"]["lr"] == pytest.approx(1e-4)
@@ -211,7 +218,7 @@ def test_each_key_is_checked_against_the_model_that_reads_it(changes, expected):
 @pytest.mark.parametrize(
     ("model", "match"),
     [
-        ({"name": "foo"}, "model.name: unknown model 'foo'; valid names: ave, dpnet"),
+        ({"name": "foo"}, "model.name: unknown model 'foo'; valid names: ave, cmran, dpnet"),
         ({"name": "edrnet", "kernel": 3, "layers": 5}, r"model.layers: expected .* \[1, 4\]"),
         ({"name": "edrnet", "kernel": 5, "layers": 4}, r"model.layers: expected .* \[1, 2\]"),
     ],

@@ -69,6 +69,18 @@ def test_step_scheduler_decays_by_gamma():
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.25)
 
 
+def test_multistep_scheduler_decays_by_gamma_at_each_milestone():
+    config = train_config(lr=1.0, scheduler="multistep", epochs=10, milestones=[2, 3], gamma=0.5)
+    optimizer = make_optimizer(config, [nn.Parameter(torch.zeros(1))])
+    scheduler = make_scheduler(config, optimizer)
+    rates = []
+    for _ in range(5):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([1.0, 1.0, 0.5, 0.25, 0.25])
+
+
 def test_segment_accuracy():
     scores = np.zeros((1, 4, 3))
     scores[0, [0, 1, 2, 3], [0, 1, 2, 0]] = 1.0

@@ -134,7 +134,7 @@ def test_feature_loss_is_detected_from_the_class():
 
 
 def test_build_model_names_unknown_models_and_keys():
-    with pytest.raises(PipelineError, match="unknown model 'nope'; valid names: ave, dpnet"):
+    with pytest.raises(PipelineError, match="unknown model 'nope'; valid names: ave, cmran, dpnet"):
         build_model("nope")
     with pytest.raises(PipelineError, match="model.width: not accepted by model 'dpnet'"):
         build_model("dpnet", width=3)

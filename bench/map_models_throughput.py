@@ -1,0 +1,191 @@
+"""Training throughput of the map models PSP and CMRAN, and what bounds a step.
+
+PSP (Zhou et al. 2021) and CMRAN (Xu et al. 2020) read the 7x7x512 visual maps, not the
+pooled features: at the real AVE size the maps are 7.7 GiB of float64 (2 MB per video),
+read from file batch by batch. This script writes a store of the official per-video shapes
+(float64 maps ``(T, 7, 7, 512)``, VGGish audio ``(T, 128)``, contiguous HDF5 like the
+official file) with ``--videos`` training videos, then for each model and batch size runs
+training steps at the paper's settings (:data:`PAPER`: the models' default dimensions and
+the papers' optimiser, Adam; PSP's SEL loss with the AVPS term, CMRAN's relevance and class
+losses) over the pipeline's own loader (:func:`pipeline.data.dataset.make_loader`, shuffled,
+``--workers`` reading processes) and reports
+
+* videos/s over the timed steps (after ``--warmup`` steps);
+* the share of the wall time spent waiting for the next batch (data loading);
+* the compute of a step alone (forward, loss, backward, Adam) on a batch already in memory,
+  its FLOPs (PyTorch's ``FlopCounterMode``) and FLOP/s;
+* what bounds the step: ``data`` when the loader's wait is more than half of the step,
+  ``compute`` otherwise; and the two rates apart (the loader's videos per second of waiting,
+  the compute's videos per second), so that the bound on faster hardware can be read off:
+  once the compute's rate exceeds the loader's (a GPU's is orders of magnitude above a
+  CPU's), the loader bounds the step.
+
+Usage, from the repository root::
+
+    python -m bench.map_models_throughput [--videos 256] [--batches 16 32 64 128]
+        [--steps 5] [--warmup 1] [--workers 0] [--models psp cmran] [--dir DIR]
+
+The store goes to a temporary directory unless ``--dir`` names one (reused when complete).
+The page cache serves a file just written: for reads from storage, evict it (as
+``bench.memory --cold`` does) or pass a ``--dir`` on a cold disk.
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from pipeline.data import store
+from pipeline.data.annotations import one_hot
+from pipeline.data.dataset import AVEDataset, make_loader
+from pipeline.io import atomic_path
+from pipeline.losses import sel_loss
+from pipeline.models.cmran import CMRAN
+from pipeline.models.psp import PSP
+
+# Paper settings (dimensions: the models' defaults, which are the official code's) and the
+# papers' batch size and learning rate (official code: PSP 128 at 1e-3; CMRAN 32 at 5e-4).
+PAPER = {
+    "psp": {"model": PSP, "batch": 128, "lr": 1e-3},
+    "cmran": {"model": CMRAN, "batch": 32, "lr": 5e-4},
+}
+WRITE_BLOCK = 32  # videos per write of the visual file (64 MB)
+MB = 1024 * 1024
+
+
+def create_store(root: Path, videos: int, seed: int = 0) -> None:
+    """A store of ``videos`` training videos (and one each for val and test), official shapes."""
+    n = videos + 2
+    rng = np.random.default_rng(seed)
+    audio = rng.random((n, store.T, store.OFFICIAL_AUDIO_DIM))  # (n, T, 128) float64
+    store.write_array(root / store.AUDIO, store.FEATURE_KEY, audio)
+    classes = rng.integers(store.N_CLASSES, size=(n, store.T))  # (n, T)
+    store.write_array(root / store.LABELS, store.FEATURE_KEY, one_hot(classes))
+    rows = {"train": np.arange(videos), "val": np.array([videos]), "test": np.array([n - 1])}
+    for split, split_rows in rows.items():
+        store.write_array(root / store.order_file(split), store.ORDER_KEY, split_rows)
+    block = rng.random((min(WRITE_BLOCK, n), store.T, *store.OFFICIAL_MAP))  # (b, T, 7, 7, 512)
+    with atomic_path(root / store.VISUAL) as tmp, h5py.File(tmp, "w") as h5:
+        shape = (n, store.T, *store.OFFICIAL_MAP)
+        maps = h5.create_dataset(store.FEATURE_KEY, shape=shape, dtype=np.float64)
+        for start in range(0, n, WRITE_BLOCK):
+            stop = min(start + WRITE_BLOCK, n)
+            maps[start:stop] = block[: stop - start]
+
+
+def step_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    """The model's SEL loss on a batch: cross-entropy (weighted) plus its feature loss."""
+    audio, visual, labels = batch["audio"].float(), batch["visual"].float(), batch["labels"]
+    scores, features = model(audio, visual, return_features=True)
+    weight = getattr(model, "seg_weight", 1.0)
+    return weight * sel_loss(scores, labels) + model.feature_loss(features, labels)
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    step_loss(model, batch).backward()
+    optimizer.step()
+
+
+def loader_run(model, optimizer, dataset, batch: int, steps: int, warmup: int, workers: int):
+    """``(seconds, seconds waiting for data)`` of ``steps`` training steps from the loader."""
+    loader = make_loader(dataset, batch, shuffle=True, workers=workers)
+    iterator, wait, start = iter(loader), 0.0, 0.0
+    for index in range(warmup + steps):
+        if index == warmup:
+            wait, start = 0.0, time.perf_counter()
+        before = time.perf_counter()
+        try:
+            data = next(iterator)
+        except StopIteration:
+            iterator = iter(loader)
+            data = next(iterator)
+        wait += time.perf_counter() - before
+        train_step(model, optimizer, data)
+    return time.perf_counter() - start, wait
+
+
+def compute_run(model, optimizer, data: dict, steps: int) -> float:
+    """Mean seconds of a training step on a batch already in memory."""
+    train_step(model, optimizer, data)  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        train_step(model, optimizer, data)
+    return (time.perf_counter() - start) / steps
+
+
+def step_flops(model: torch.nn.Module, data: dict) -> int:
+    """FLOPs of one forward and backward, counted by PyTorch from the operator shapes."""
+    with FlopCounterMode(display=False) as counter:
+        step_loss(model, data).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--videos", type=int, default=256)
+    parser.add_argument("--batches", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--models", nargs="+", choices=sorted(PAPER), default=sorted(PAPER))
+    parser.add_argument("--dir", type=Path, default=None)
+    return parser.parse_args()
+
+
+def run(root: Path, args: argparse.Namespace) -> None:
+    dataset = AVEDataset(root, "train")
+    visual_mb = len(dataset) * store.T * int(np.prod(store.OFFICIAL_MAP)) * 8 / MB
+    print(f"threads: {torch.get_num_threads()}, torch {torch.__version__}, workers {args.workers}")
+    print(f"store: {len(dataset)} training videos, visual file {visual_mb:.0f} MB (float64)")
+    header = (
+        "model   batch  videos/s  data %  step ms  compute ms  GFLOP/step  GFLOP/s  "
+        "loader v/s  compute v/s  bound"
+    )
+    print(header)
+    for name in args.models:
+        settings = PAPER[name]
+        for batch in args.batches:
+            torch.manual_seed(0)
+            model = settings["model"]()
+            model.train()
+            optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+            seconds, wait = loader_run(
+                model, optimizer, dataset, batch, args.steps, args.warmup, args.workers
+            )
+            data = dataset.__getitems__(list(range(min(batch, len(dataset)))))
+            compute = compute_run(model, optimizer, data, args.steps)
+            flops = step_flops(model, data)
+            share = wait / seconds
+            bound = "data" if share > 0.5 else "compute"
+            paper = "*" if batch == settings["batch"] else " "
+            print(
+                f"{name:<6} {batch:>5}{paper} {args.steps * batch / seconds:>8.1f} "
+                f"{100 * share:>6.0f}  {1e3 * seconds / args.steps:>7.0f}  "
+                f"{1e3 * compute:>10.0f}  {flops / 1e9:>10.1f}  {flops / compute / 1e9:>7.1f}  "
+                f"{args.steps * batch / wait:>10.1f}  {batch / compute:>11.1f}  {bound}"
+            )
+    print("* = the paper's batch size")
+
+
+def main() -> None:
+    args = parse_args()
+    if args.dir is not None:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        if not (args.dir / store.VISUAL).exists():
+            create_store(args.dir, args.videos)
+        run(args.dir, args)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        create_store(Path(tmp), args.videos)
+        run(Path(tmp), args)
+
+
+if __name__ == "__main__":
+    main()
