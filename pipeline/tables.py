@@ -27,6 +27,7 @@ from scipy.stats import kendalltau
 from tqdm import tqdm
 
 from pipeline.ablations import Cell, Experiment, Table, load_ablations, plan
+from pipeline.avvp import metrics as avvp_metrics
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import atomic_path
 from pipeline.stats import paired_difference, seed_summary
@@ -42,7 +43,22 @@ TITLES = {
     "ave_f1": "AVE F1",
     "ave_recall": "AVE R",
     "ave_precision": "AVE P",
+    "audio_segment": "Audio Seg.",
+    "audio_event": "Audio Event",
+    "visual_segment": "Visual Seg.",
+    "visual_event": "Visual Event",
+    "av_segment": "AV Seg.",
+    "av_event": "AV Event",
+    "type_segment": "Type@AV Seg.",
+    "type_event": "Type@AV Event",
+    "event_segment": "Event@AV Seg.",
+    "event_event": "Event@AV Event",
 }
+
+
+def is_avvp(cell: Cell) -> bool:
+    """Whether a cell's numbers come from the AVVP task (LLP) rather than AVEL."""
+    return cell.result.startswith("avvp_")
 
 
 def _git(*args: str) -> str:
@@ -173,7 +189,42 @@ class Runs:
 
     def data_source(self, cell: Cell) -> str | None:
         commit = self.commits.get(cell.experiment.name)
-        return None if commit is None else _read_json(commit, "metrics/download.json")["source"]
+        manifest = "metrics/avvp/download.json" if is_avvp(cell) else "metrics/download.json"
+        return None if commit is None else _read_json(commit, manifest)["source"]
+
+
+def _avvp_row_runs(
+    table: Table, row: str, seeds: list[int], cells: dict, runs: Runs
+) -> list[dict[str, np.ndarray]] | None:
+    """Each seed's per-video AVVP scores of ``row``, or ``None`` if incomplete."""
+    outputs, names = [], None
+    for seed in seeds:
+        cell = cells[(table.id, row, seed)]
+        saved = runs.predictions(cell)
+        if saved is None or cell.output not in saved:
+            return None
+        if names is not None and saved["names"] != names:
+            raise PipelineError(f"table {table.id} row {row}: seeds were scored on other videos")
+        names = saved["names"]
+        outputs.append({k: np.asarray(v) for k, v in saved[cell.output].items()})
+    return outputs
+
+
+def avvp_table_numbers(table: Table, seeds: list[int], cells: dict, runs: Runs) -> dict:
+    """:func:`table_numbers` of an AVVP table, from per-video scores."""
+    reference = _avvp_row_runs(table, table.reference, seeds, cells, runs)
+    numbers = {}
+    for row in table.rows:
+        found = _avvp_row_runs(table, row.name, seeds, cells, runs) if row.runnable else None
+        if found is None:
+            numbers[row.name] = None
+            continue
+        summary = avvp_metrics.seed_summary(found, table.metrics)
+        diff = None
+        if reference is not None and row.name != table.reference:
+            diff = avvp_metrics.paired_difference(found, reference, table.metrics)
+        numbers[row.name] = {"summary": summary, "diff": diff}
+    return numbers
 
 
 def _row_runs(
@@ -207,6 +258,9 @@ def _paper(value: float | None) -> str:
 
 def table_numbers(table: Table, seeds: list[int], cells: dict, runs: Runs, label_set: str) -> dict:
     """Per row: the seed summary and paired difference of each metric (``None`` if not run)."""
+    first = next(cells[(table.id, r.name, seeds[0])] for r in table.rows if r.runnable)
+    if is_avvp(first):
+        return avvp_table_numbers(table, seeds, cells, runs)
     labels_key = LABEL_SETS[label_set]
     reference = _row_runs(table, table.reference, seeds, cells, runs, labels_key)
     numbers = {}
@@ -262,7 +316,9 @@ def order_line(table: Table, numbers: dict, label_set: str, metric: str) -> str:
     )
 
 
-def render_markdown(table: Table, seeds: list[int], numbers: dict, source: str | None) -> str:
+def render_markdown(
+    table: Table, seeds: list[int], numbers: dict, source: str | None, avvp: bool = False
+) -> str:
     """The markdown of one table (both label sets where the runs have corrected labels)."""
     lines = [
         f"# {table.caption}",
@@ -271,16 +327,18 @@ def render_markdown(table: Table, seeds: list[int], numbers: dict, source: str |
         f"{len(seeds)} seeds (`train.seed` = {', '.join(map(str, seeds))}).",
         "",
     ]
+    dataset = "LLP" if avvp else "AVE"
     if source == "synthetic":
         lines += [
             "Computed on the embedded **synthetic** data: evidence that the machinery works, "
-            "not evidence about the methods. The paper's numbers are on real AVE.",
+            f"not evidence about the methods. The paper's numbers are on real {dataset}.",
             "",
         ]
     if table.note:
         lines += [f"Note: {table.note}", "", ""]
     for label_set, sets in numbers.items():
         title = "original labels (O-AVE)" if label_set == "o_ave" else "corrected labels (C-AVE)"
+        title = "LLP test videos" if avvp else title
         lines += [
             f"## {title}",
             "",
@@ -343,7 +401,7 @@ def render(tables: list[Table], seeds: list[int], out_dir: Path = TABLES_DIR) ->
         first = next(iter(cells[(table.id, r.name, seeds[0])] for r in table.rows if r.runnable))
         if _has_right_labels(runs, first):
             numbers["c_ave"] = table_numbers(table, seeds, cells, runs, "c_ave")
-        text = render_markdown(table, seeds, numbers, runs.data_source(first))
+        text = render_markdown(table, seeds, numbers, runs.data_source(first), is_avvp(first))
         path = out_dir / f"{table.id}.md"
         with atomic_path(path) as tmp:
             tmp.write_text(text)
@@ -355,6 +413,8 @@ def render(tables: list[Table], seeds: list[int], out_dir: Path = TABLES_DIR) ->
 
 
 def _has_right_labels(runs: Runs, cell: Cell) -> bool:
+    if is_avvp(cell):
+        return False
     saved = runs.predictions(cell)
     return saved is not None and "right_labels" in saved
 

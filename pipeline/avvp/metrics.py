@@ -204,6 +204,27 @@ def bootstrap_ci(
     return result
 
 
+def _draws(n: int, n_seeds: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    weights = video_weights(n, resamples, rng) / n  # (B, n)
+    return weights, rng.integers(n_seeds, size=(resamples, n_seeds))  # (B, S)
+
+
+def _seed_means(run_scores: np.ndarray, weights: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """``(B,)`` mean over the drawn seeds of the metric on the drawn videos."""
+    resampled = weights @ run_scores.T  # (B, S)
+    return np.take_along_axis(resampled, draws, axis=1).mean(axis=1)
+
+
+def _check_runs(runs: Sequence[dict[str, np.ndarray]], name: str = "runs") -> int:
+    if not runs:
+        raise PipelineError(f"{name}: expected the scores of at least one seed, found none")
+    sizes = {len(next(iter(run.values()))) for run in runs}
+    if len(sizes) != 1:
+        raise PipelineError(f"{name}: expected every seed scored on the same videos, found {sizes}")
+    return sizes.pop()
+
+
 def seed_summary(
     runs: Sequence[dict[str, np.ndarray]],
     metrics: Sequence[str] = tuple(METRICS),
@@ -224,18 +245,11 @@ def seed_summary(
         seed: seed of the resampling. (default: 0)
         level: coverage. (default: 0.95)
     """
-    if not runs:
-        raise PipelineError("runs: expected the scores of at least one seed, found none")
-    n = len(runs[0][metrics[0]])
-    rng = np.random.default_rng(seed)
-    weights = video_weights(n, resamples, rng) / n  # (B, n)
-    draws = rng.integers(len(runs), size=(resamples, len(runs)))  # (B, S)
+    weights, draws = _draws(_check_runs(runs), len(runs), resamples, seed)
     result = {}
     for name in metrics:
         per_seed = np.stack([run[name] for run in runs])  # (S, n)
-        resampled = weights @ per_seed.T  # (B, S)
-        means = np.take_along_axis(resampled, draws, axis=1).mean(axis=1)  # (B,)
-        low, high = _interval(means, level)
+        low, high = _interval(_seed_means(per_seed, weights, draws), level)
         values = per_seed.mean(axis=1)  # (S,)
         result[name] = {
             "mean": float(values.mean()),
@@ -244,4 +258,36 @@ def seed_summary(
             "ci_high": high,
             "seeds": len(runs),
         }
+    return result
+
+
+def paired_difference(
+    runs: Sequence[dict[str, np.ndarray]],
+    reference_runs: Sequence[dict[str, np.ndarray]],
+    metrics: Sequence[str] = tuple(METRICS),
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, dict[str, float]]:
+    """Seed mean of ``runs`` minus that of ``reference_runs``, with a paired bootstrap CI.
+
+    As :func:`pipeline.stats.paired_difference`: both sides use the same video draws and
+    seed-index draws, so the noise they share cancels.
+
+    Returns:
+        Per metric: ``diff`` (on all videos), ``ci_low``, ``ci_high``.
+    """
+    n = _check_runs(runs)
+    if _check_runs(reference_runs, "reference_runs") != n or len(runs) != len(reference_runs):
+        raise PipelineError(
+            f"reference_runs: expected {len(runs)} seeds on the same {n} videos as the row"
+        )
+    weights, draws = _draws(n, len(runs), resamples, seed)
+    result = {}
+    for name in metrics:
+        row = np.stack([run[name] for run in runs])  # (S, n)
+        ref = np.stack([run[name] for run in reference_runs])
+        diff = _seed_means(row, weights, draws) - _seed_means(ref, weights, draws)
+        low, high = _interval(diff, level)
+        result[name] = {"diff": float(row.mean() - ref.mean()), "ci_low": low, "ci_high": high}
     return result

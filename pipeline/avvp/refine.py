@@ -33,7 +33,9 @@ classes, carried over to LLP's multi-label weak labels and HAN's per-modality ou
   and the two rows share their base model.
 """
 
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -41,6 +43,7 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.models.han import HANOutput, Pooled, han_loss, mmil_pool
+from pipeline.npz import fail, load_npz, save_npz
 from pipeline.refine import synthetic_videos
 
 STREAMS = ("audio", "frames", "snippets")
@@ -225,3 +228,44 @@ def slice_quality(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float |
         f1 = 2 * hits / (n_pred + n_true) if n_pred + n_true else None
         result |= {f"{name}_precision": precision, f"{name}_recall": recall, f"{name}_f1": f1}
     return result
+
+
+@dataclass
+class AVVPSliceLabels:
+    """The per-modality slice labels of the training videos (the avvp_refine stage's file).
+
+    Args:
+        names: ``filename`` of each training video, in the split's order.
+        starts: the window starts; window: ``N``.
+        labels: ``(n, T1, 2, C)`` bool audio and visual slice labels.
+    """
+
+    names: np.ndarray
+    starts: np.ndarray
+    window: int
+    labels: np.ndarray
+
+
+def save_avvp_slice_labels(path: str | os.PathLike, labels: AVVPSliceLabels) -> None:
+    """Write :class:`AVVPSliceLabels` as an ``.npz`` file, atomically."""
+    save_npz(
+        path,
+        {
+            "names": np.asarray(labels.names, dtype=str),
+            "starts": np.asarray(labels.starts, dtype=np.int64),
+            "window": np.asarray(labels.window, dtype=np.int64),
+            "labels": np.asarray(labels.labels, dtype=bool),
+        },
+    )
+
+
+def load_avvp_slice_labels(path: str | os.PathLike, names: Sequence[str]) -> AVVPSliceLabels:
+    """Read the file of :func:`save_avvp_slice_labels` and check it fits the videos ``names``."""
+    spec = {"names": (1, "U"), "starts": (1, "i"), "window": (0, "i"), "labels": (4, "b")}
+    saved = load_npz(path, spec)
+    if saved["names"].tolist() != list(names):
+        found = f"{len(saved['names'])} other videos"
+        raise fail(path, "names", f"the {len(names)} training videos of the store", found)
+    if saved["labels"].shape[:2] != (len(names), len(saved["starts"])):
+        raise fail(path, "labels", "(videos, windows, 2, C)", str(saved["labels"].shape))
+    return AVVPSliceLabels(saved["names"], saved["starts"], int(saved["window"]), saved["labels"])

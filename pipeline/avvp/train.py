@@ -23,7 +23,9 @@ from torch import nn
 from pipeline.avvp import store as llp
 from pipeline.avvp.metrics import avvp_metrics, binarize
 from pipeline.avvp.refine import STREAMS, auxiliary_loss, refinement_loss
-from pipeline.models.han import han_loss, mmil_pool
+from pipeline.errors import PipelineError
+from pipeline.io import atomic_path
+from pipeline.models.han import HAN, han_loss, mmil_pool
 from pipeline.train import make_optimizer, make_scheduler, set_seed
 
 SELECTION = "type_segment"  # the validation metric of the checkpoint choice
@@ -211,3 +213,28 @@ def fit_han(
         if on_epoch is not None:
             on_epoch(row)
     return best
+
+
+def save_han(path: str | Path, state: dict[str, torch.Tensor], kwargs: dict, **meta: Any) -> None:
+    """Save HAN's state and constructor arguments, atomically, in the layout of
+    :func:`pipeline.checkpoint.save_checkpoint` (through a file object: the same bytes for
+    the same state)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        torch.save({"name": "han", "kwargs": kwargs, "state": state, **meta}, file)
+
+
+def load_han(path: str | Path, device: torch.device) -> tuple[HAN, dict]:
+    """Rebuild the HAN of a checkpoint on ``device``, in eval mode (``weights_only`` load)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: checkpoint not found (run avvp_train first)")
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # noqa: BLE001 (any unpickling failure means a bad file)
+        raise PipelineError(f"{path}: not a readable checkpoint ({err})") from None
+    if not isinstance(saved, dict) or saved.get("name") != "han" or "state" not in saved:
+        raise PipelineError(f"{path}: expected a HAN checkpoint (name 'han', kwargs, state)")
+    model = HAN(**saved["kwargs"]).to(device)
+    model.load_state_dict(saved["state"])
+    model.eval()
+    return model, {k: v for k, v in saved.items() if k != "state"}

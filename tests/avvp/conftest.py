@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from pipeline.avvp.synthetic import generate_llp
 
@@ -40,3 +41,12 @@ def llp_reference() -> Path:
     if not (LLP_REFERENCE / "AVVP_train.csv").is_file():
         pytest.skip(f"real LLP reference files absent ({LLP_REFERENCE})")
     return LLP_REFERENCE
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread (and do not fight the other test processes)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
