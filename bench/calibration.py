@@ -51,8 +51,9 @@ from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.data.pooled import pool_store, pool_visual
 from pipeline.data.synthetic import SyntheticPlan, generate_synthetic
 from pipeline.metrics import gt_repeat, segment_metrics
-from pipeline.models import build_model
+from pipeline.models import AVELModel, build_model
 from pipeline.objectives import Supervised
+from pipeline.schema import Train
 from pipeline.train import Trainer, fit, make_optimizer, make_scheduler, predict, set_seed
 
 BG = store.BACKGROUND
@@ -147,8 +148,11 @@ def background_shares(plan: SyntheticPlan, rows: np.ndarray) -> dict[str, float]
     return {kind: count / total for kind, count in counts.items()}
 
 
-class OneModality(nn.Module):
-    """A model whose input of the ``dropped`` modality (``audio`` or ``visual``) is zeroed."""
+class OneModality(AVELModel):
+    """A model whose input of the ``dropped`` modality (``audio`` or ``visual``) is zeroed.
+
+    It wraps a DPNet-family model: no feature loss and unit segment weight, the defaults.
+    """
 
     def __init__(self, model: nn.Module, dropped: str | None) -> None:
         super().__init__()
@@ -202,12 +206,15 @@ def train_variants(
     item = sets["train"][0]
     dims = {"audio_dim": item["audio"].shape[-1], "visual_dim": item["visual"].shape[-1]}
     device = torch.device("cpu")
+    config = Train.model_construct(  # the keys make_optimizer and make_scheduler read
+        optimizer="adam", lr=1e-3, weight_decay=0.0, scheduler="cosine", epochs=epochs
+    )
     results = {}
     for variant in variants:
         set_seed(seed)
         model, output = _variant(model_name, variant, dims, hidden)
-        optimizer = make_optimizer("adam", model.parameters(), 1e-3)
-        scheduler = make_scheduler("cosine", optimizer, epochs, 1, 1.0)
+        optimizer = make_optimizer(config, model.parameters())
+        scheduler = make_scheduler(config, optimizer)
         start = time.perf_counter()
         trainer = Trainer(model, Supervised(), optimizer, scheduler, device)
         result = fit(

@@ -53,10 +53,13 @@ import yaml
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
+from pipeline import hooks
 from pipeline.data import store
 from pipeline.data.synthetic import generate_synthetic
+from pipeline.hooks import Hooks
 from pipeline.io import atomic_path, write_json
 from pipeline.precision import PRECISIONS
+from pipeline.presets import merged
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_SIZES = {"n_train": 3339, "n_val": 402, "n_test": 402, "n_background": 178}
@@ -158,8 +161,8 @@ class _Bounded:
         return len(self.loader)
 
 
-def _instrument(steps: int, epochs: list[dict], counts: dict, passes: list[dict]) -> None:
-    """Bound and time the model's work in a stage's process.
+class _Bench(Hooks):
+    """Bound and time the model's work in a stage's process (:mod:`pipeline.hooks`).
 
     With ``steps`` > 0: each training epoch takes its first ``steps`` batches, and each
     forward pass over a dataset (validation, evaluation, ``refine``'s pseudo-labels) its
@@ -169,76 +172,64 @@ def _instrument(steps: int, epochs: list[dict], counts: dict, passes: list[dict]
     Maps read from file are counted (as stored, float64 for AVE) in shared memory, so
     that reads in DataLoader workers count too.
     """
-    from pipeline import refine, runner, train
-    from pipeline.data.dataset import FeatureFile
 
-    make_loader, run_epoch = runner.make_loader, train.Trainer.run_epoch
-    predict, estimate = train.predict, refine.estimate_slice_labels
-    maps_read = multiprocessing.Value("q", 0)  # bytes, shared with forked workers
+    def __init__(self, steps: int, epochs: list[dict], counts: dict, passes: list[dict]) -> None:
+        self.steps, self.epochs, self.counts, self.passes = steps, epochs, counts, passes
+        self.maps_read = multiprocessing.Value("q", 0)  # bytes, shared with forked workers
 
-    def counted(read):
-        def wrapper(self, *args):
-            out = read(self, *args)
-            with maps_read.get_lock():
-                maps_read.value += out.size * self._dataset().dtype.itemsize
-            return out
+    def read(self, nbytes: int) -> None:
+        with self.maps_read.get_lock():
+            self.maps_read.value += nbytes
 
-        return wrapper
+    def training_loader(self, loader):
+        return _Bounded(loader, self.steps) if self.steps else loader
 
-    FeatureFile.read = counted(FeatureFile.read)
-    FeatureFile.read_segments = counted(FeatureFile.read_segments)
-
-    def bounded_loader(dataset, batch_size, shuffle=False, **kwargs):
-        loader = make_loader(dataset, batch_size, shuffle=shuffle, **kwargs)
-        return _Bounded(loader, steps) if shuffle and steps else loader
-
-    def timed_epoch(self, loader, epoch):
-        start, read = time.perf_counter(), maps_read.value
-        with counting(counts.setdefault("train", {})) if not epochs else contextlib.nullcontext():
-            loss = run_epoch(self, loader, epoch)
+    def epoch(self, run, loader) -> float:
+        start, read = time.perf_counter(), self.maps_read.value
+        first = not self.epochs
+        with counting(self.counts.setdefault("train", {})) if first else contextlib.nullcontext():
+            loss = run()
         done = min(len(loader), getattr(loader, "steps", len(loader)))
-        seconds = time.perf_counter() - start
-        epochs.append(
+        self.epochs.append(
             {
-                "train_s": seconds,
+                "train_s": time.perf_counter() - start,
                 "steps": done,
                 "full_steps": len(loader),
-                "maps_mb_per_step": (maps_read.value - read) / MB / done,
+                "maps_mb_per_step": (self.maps_read.value - read) / MB / done,
             }
         )
         return loss
 
-    def record(seconds: float, done: int, total: int, read: int) -> None:
+    def _record(self, seconds: float, done: int, total: int, read: int) -> None:
         maps_mb = read / MB * total / done
-        passes.append({"s": seconds, "done": done, "total": total, "maps_full_mb": maps_mb})
+        self.passes.append({"s": seconds, "done": done, "total": total, "maps_full_mb": maps_mb})
+        epochs = self.epochs
         if epochs and "val_s" not in epochs[-1]:
             epochs[-1].update({"val_s": seconds, "val_full_s": seconds * total / done})
             epochs[-1]["val_maps_mb"] = maps_mb
-            counts.setdefault("val", {}).setdefault("ratio", total / done)
+            self.counts.setdefault("val", {}).setdefault("ratio", total / done)
 
-    def bounded_predict(model, loader, device, precision="fp32", **kwargs):
+    def forward_pass(self, run, loader):
         total = len(loader.dataset)
-        start, read = time.perf_counter(), maps_read.value
-        batches = list(itertools.islice(loader, steps)) if steps else loader
-        first = len(epochs) == 1 and "val_s" not in epochs[0]
-        with counting(counts.setdefault("val", {})) if first else contextlib.nullcontext():
-            scores = predict(model, batches, device, precision, **kwargs)
-        record(time.perf_counter() - start, len(scores), total, maps_read.value - read)
+        start, read = time.perf_counter(), self.maps_read.value
+        batches = list(itertools.islice(loader, self.steps)) if self.steps else loader
+        first = len(self.epochs) == 1 and "val_s" not in self.epochs[0]
+        counted = counting(self.counts.setdefault("val", {})) if first else None
+        with counted or contextlib.nullcontext():
+            scores = run(batches)
+        self._record(time.perf_counter() - start, len(scores), total, self.maps_read.value - read)
         full = np.zeros((total, *scores.shape[1:]), dtype=scores.dtype)
         full[: len(scores)] = scores
         return full
 
-    def bounded_estimate(model, dataset, videos, partners, *args):
-        k = min(len(videos), steps * args[-3]) if steps else len(videos)  # batch_size
-        start, read = time.perf_counter(), maps_read.value
-        sets = estimate(model, dataset, videos[:k], partners[:k], *args)
-        record(time.perf_counter() - start, k, len(videos), maps_read.value - read)
+    def slice_labels(self, run, videos, partners, batch_size):
+        k = min(len(videos), self.steps * batch_size) if self.steps else len(videos)
+        start, read = time.perf_counter(), self.maps_read.value
+        sets = run(videos[:k], partners[:k])
+        self._record(time.perf_counter() - start, k, len(videos), self.maps_read.value - read)
         full = np.zeros((len(videos), *sets.shape[1:]), dtype=bool)
         full[:k] = sets
         return full
-
-    runner.make_loader, train.Trainer.run_epoch = bounded_loader, timed_epoch
-    train.predict, refine.estimate_slice_labels = bounded_predict, bounded_estimate
 
 
 def _proc(name: str, key: str) -> int:
@@ -259,7 +250,7 @@ def child(stage: str, argument: str, steps: int, stats: Path) -> None:
     epochs: list[dict] = []
     counts: dict = {}
     passes: list[dict] = []
-    _instrument(steps, epochs, counts, passes)
+    hooks.install(_Bench(steps, epochs, counts, passes))
     sys.argv = [f"stages/{stage}.py"] + ([argument] if argument else [])
     counted = stage in COUNTED
     whole = counting(counts.setdefault("stage", {})) if counted else contextlib.nullcontext()
@@ -297,12 +288,13 @@ def preset_params(
 ) -> tuple[dict, dict]:
     """The preset's params on ``device``, epochs bounded (0: as they are); its full epochs.
 
-    A paper preset reads the store ``root``; ``default`` is ``params.yaml`` as it is (the
-    embedded synthetic data).
+    A paper preset (applied to ``params.yaml``) reads the store ``root``; ``default`` is
+    ``params.yaml`` as it is (the embedded synthetic data).
     """
-    source = REPO / ("params.yaml" if name == "default" else f"presets/{name}-paper.yaml")
-    params = yaml.safe_load(source.read_text())
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
     if name != "default":
+        preset = yaml.safe_load((REPO / f"presets/{name}-paper.yaml").read_text())
+        params = merged(params, preset)
         params["data"].update({"source": "local", "local_dir": str(root)})
     params["train"].update({"device": device, "workers": workers})
     params["evaluate"]["device"] = device

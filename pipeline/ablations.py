@@ -4,7 +4,9 @@
 ``params.yaml`` plus the stage targets, which evaluation feeds each row, and the paper's
 numbers. :func:`load_ablations` validates it against the schema of this module, against
 ``dvc.yaml`` (every override is a key that some stage declares, every target a stage) and
-against the params schema (every overridden value is valid).
+against the params schema and the model registry (every overridden value is valid, the
+row's model is registered and accepts it, and reads every ``model.<key>`` overridden),
+before anything is queued.
 
 :func:`plan` turns the rows of some tables into experiments: one per distinct set of
 overrides and seed (``train.seed``), with the union of the targets its rows need, so that
@@ -27,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.errors import PipelineError
+from pipeline.models import declarations
 from pipeline.schema import validate_params
 
 Metric = Literal[
@@ -209,9 +212,26 @@ def _check_rows(path: Path, ablations: Ablations, dvc_yaml: dict, params: dict) 
                 raise PipelineError(f"{where}: unknown target(s) {unknown}; stages: {valid}")
             sections = tuple(dict.fromkeys(key.split(".")[0] for key in row.overrides))
             try:
-                validate_params(apply_overrides(params, row.overrides), sections)
+                checked = validate_params(apply_overrides(params, row.overrides), sections)
             except PipelineError as err:
                 raise PipelineError(f"{where}: {err}") from None
+            _check_model_keys(where, row.overrides, checked)
+
+
+def _check_model_keys(where: str, overrides: dict[str, Any], checked: dict) -> None:
+    """Every overridden ``model.<key>`` must be read by the row's model (else: same run)."""
+    keys = [key.split(".", 1)[1] for key in overrides if key.startswith("model.")]
+    keys = [key for key in keys if key != "name"]
+    if not keys:
+        return
+    name = checked["model"]["name"]
+    reads = set(declarations([name])[name])
+    unread = [key for key in keys if key not in reads]
+    if unread:
+        raise PipelineError(
+            f"{where}: model.{unread[0]}: not read by model {name!r}, which reads "
+            f"{', '.join(sorted(reads))}"
+        )
 
 
 def load_ablations(

@@ -1,15 +1,26 @@
-"""Weak labels, the MIL video prediction and the training losses (seed 004 §3, §4.1).
+"""Weak labels, the MIL video predictions and the training losses (seed 004 §3-§4.3).
 
 ``scores`` are a model's raw segment-level class scores ``(B, T, C)`` (seed 004 §4.1 eq 5).
-Weakly-supervised training (WSEL) matches the video-level prediction of eq 6 to the
-presence labels of §3 with :func:`mil_loss`; supervised training (SEL) uses
-:func:`sel_loss` on the segment labels.
+Weakly-supervised training (WSEL) matches a video-level prediction to the presence labels
+of §3: the AVE baseline's max pooling of eq 6 with :func:`mil_loss`, or the mean pooling of
+DPNet and EDRNet (the default of :class:`pipeline.models.base.AVELModel`) with
+:func:`mean_pooled_loss`. Supervised training (SEL) uses :func:`sel_loss` on the segment
+labels, and EDRNet adds :func:`land_shore_sea_loss` (seed 002 eqs 8-10). The weak chain of
+seed 004 adds the auxiliary objective of §4.3 (:func:`union_labels`,
+:func:`auxiliary_loss`) in Step 1 and the label-refinement loss of eqs 12-13
+(:func:`label_refinement_loss`) in Step 3; both take the base model's own weak loss
+:math:`g` (:data:`VideoLoss`).
 """
+
+import math
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from pipeline.data.store import BACKGROUND
 from pipeline.errors import PipelineError
+from pipeline.slices import window_index
 
 
 def video_prediction(scores: torch.Tensor) -> torch.Tensor:
@@ -53,6 +64,65 @@ def mil_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
     return F.multilabel_soft_margin_loss(video_prediction(scores), video_labels)
 
 
+def _log_mean_pooled(scores: torch.Tensor) -> torch.Tensor:
+    """Log of the mean over time of the segment softmax, ``(B, T, C)`` -> ``(B, C)``."""
+    log_segments = scores.log_softmax(dim=-1)  # (B, T, C): log y_t
+    return log_segments.logsumexp(dim=1) - math.log(scores.shape[1])  # (B, C)
+
+
+def mean_pooled_probabilities(scores: torch.Tensor) -> torch.Tensor:
+    r"""MIL video-level prediction: the mean of the segment predictions (seed 001 §3.2).
+
+    .. math::
+        \hat{y} = \frac{1}{T} \sum_t \hat{y}_t, \quad
+        \hat{y}_t = \mathrm{Softmax}(x_t) \text{ (seed 001 eq 11; seed 002 eq 7)}
+
+    Args:
+        scores: ``(B, T, C)`` raw segment scores.
+
+    Returns:
+        ``(B, C)`` class probabilities.
+    """
+    return _log_mean_pooled(scores).exp()  # (B, C)
+
+
+def mean_pooled_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
+    r"""WSEL loss: MIL mean pooling and cross-entropy with the video label (seed 001 §3.2).
+
+    "we use MIL pooling to aggregate the segment predictions into a video level
+    prediction :math:`\hat{y}`" and "the cross-entropy loss": the segment predictions
+    are the softmax outputs :math:`\hat{y}_t`, pooled by their mean
+    (:func:`mean_pooled_probabilities`),
+
+    .. math::
+        \mathcal{L}_{WSEL} = -\sum_c \bar{y}^c \log \hat{y}^c, \quad
+        \bar{y}^c = y^c / \textstyle\sum_{c'} y^{c'},
+
+    averaged over the batch. The mean is a distribution over classes (a max over time
+    is not, and cross-entropy needs one) and gives every segment a gradient.
+    :math:`y` is one-hot in seed 001 §3.1; presence labels with several classes are
+    normalised to a distribution. Seed 002 names, for WSEL, only the mean pooling of its
+    eq 7; EDRNet uses this loss too.
+
+    Args:
+        scores: ``(B, T, C)`` raw segment scores.
+        video_labels: ``(B, C)`` float labels in {0, 1}, at least one 1 per video.
+
+    Returns:
+        The scalar loss.
+    """
+    if video_labels.shape != (scores.shape[0], scores.shape[2]):
+        raise PipelineError(
+            f"video_labels: expected shape {(scores.shape[0], scores.shape[2])}, "
+            f"found {tuple(video_labels.shape)}"
+        )
+    totals = video_labels.sum(dim=-1, keepdim=True)  # (B, 1)
+    if (totals <= 0).any():
+        raise PipelineError("video_labels: expected at least one class per video")
+    log_video = _log_mean_pooled(scores)  # (B, C)
+    return -(video_labels / totals * log_video).sum(dim=-1).mean()
+
+
 def sel_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Supervised loss: mean cross-entropy of the raw scores over all segments.
 
@@ -92,6 +162,26 @@ def video_labels_from_segments(
     present = F.one_hot(labels, n_classes).amax(dim=1).float()  # (B, C)
     present[:, background] = (labels == background).all(dim=1).float()  # (B,)
     return present
+
+
+def slice_label_vectors(sets: torch.Tensor, background: int = BACKGROUND) -> torch.Tensor:
+    r"""Presence label vectors :math:`Y^{(i;t_1)}` of event sets (seed 004 §3, §4.2 step 3).
+
+    Each event of the set is 1; background is 1 iff the set is empty, as for the video-level
+    labels of :func:`pipeline.losses.video_labels_from_segments`.
+
+    Args:
+        sets: ``(..., C)`` bool event sets (background column ignored).
+        background: index of the background class.
+
+    Returns:
+        ``(..., C)`` float labels in {0, 1}, at least one 1 per slice.
+    """
+    is_background = torch.arange(sets.shape[-1], device=sets.device) == background  # (C,)
+    events = sets.bool() & ~is_background  # (..., C)
+    vectors = events.float()  # (..., C)
+    vectors[..., background] = (~events.any(dim=-1)).float()  # (...,)
+    return vectors
 
 
 def _patches(row: list[int]) -> list[tuple[int, int, int]]:
@@ -229,3 +319,113 @@ def land_shore_sea_loss(
     gaps = _norms(features, to_land, videos) - _norms(features, to_sea, videos)  # (n,)
     terms["shore"] = _per_video_mean(torch.relu(gaps + margin), videos, batch)
     return terms
+
+
+VideoLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""A base model's weak loss ``g``: raw scores ``(B, T, C)`` and labels ``(B, C)`` → scalar,
+pooling over time itself and averaging over the batch (e.g. a model's ``wsel_loss``)."""
+
+
+def label_refinement_loss(
+    scores: torch.Tensor,
+    slice_labels: torch.Tensor,
+    starts: Sequence[int],
+    window: int,
+    video_loss: VideoLoss,
+) -> torch.Tensor:
+    r"""Label-refinement loss :math:`\mathcal{L}_{LR}` of seed 004 §4.2 eqs 12-13.
+
+    .. math::
+        \hat{Y}^{(i;t_1)} = \mathrm{SoftMax}(\mathrm{Pool}(\{x_t^{(i)}\}_{t=t_1}^{t_1+N-1})),
+        \qquad \mathcal{L}_{LR} = \frac{1}{T_1} \sum_{t_1} g(\hat{Y}^{(i;t_1)}, Y^{(i;t_1)})
+
+    on the scores of the *original* video. Each slice of ``N`` segments is one MIL bag
+    ("MIL pooling is indifferent to the number of instances"), so ``video_loss`` (the base
+    model's weak loss, which pools and applies ``g`` itself) is called once on the ``B * T1``
+    bags; its batch mean is the mean over slices of eq 13 averaged over the videos. For the
+    AVE baseline, :func:`pipeline.losses.mil_loss` on a slice is exactly the eq 12 softmax of
+    the max over the slice followed by the multilabel soft margin ``g`` of eq 6.
+
+    Args:
+        scores: ``(B, T, C)`` raw segment scores of the original videos.
+        slice_labels: ``(B, T1, C)`` float slice labels (:func:`slice_label_vectors`).
+        starts: the ``T1`` 0-based window starts.
+        window: window size ``N``.
+        video_loss: the base model's weak loss ``(B', N, C), (B', C)`` → scalar.
+
+    Returns:
+        The scalar loss.
+    """
+    batch, _, n_classes = scores.shape
+    if slice_labels.shape != (batch, len(starts), n_classes):
+        raise PipelineError(
+            f"slice labels: expected shape {(batch, len(starts), n_classes)}, "
+            f"found {tuple(slice_labels.shape)}"
+        )
+    index = torch.as_tensor(window_index(starts, window), device=scores.device)  # (T1, N)
+    slices = scores[:, index]  # (B, T1, N, C)
+    return video_loss(slices.flatten(0, 1), slice_labels.flatten(0, 1))
+
+
+def union_labels(
+    labels_i: torch.Tensor, labels_j: torch.Tensor, background: int = BACKGROUND
+) -> torch.Tensor:
+    r"""Video-level labels :math:`Y^{(ij)}` of :math:`L^{(i)} \cup L^{(j)}` (seed 004 eqs 14, 17).
+
+    Events are the union of both videos' events; background is 1 iff the union is empty,
+    the presence convention of §3 that :math:`\mathcal{L}_{MIL}` trains with. The synthetic
+    videos of a foreground :math:`V^{(i)}` and a background-only :math:`V^{(j)}` (§5.1) do
+    contain background segments, but so do most foreground videos whose label has
+    background 0; eq 14 speaks of event sets only. With a background-only :math:`V^{(j)}`
+    this is :math:`Y^{(i)}`.
+
+    Args:
+        labels_i: ``(B, C)`` presence labels of the first videos.
+        labels_j: ``(B, C)`` presence labels of the second videos.
+        background: index of the background class.
+
+    Returns:
+        ``(B, C)`` float labels in {0, 1}.
+    """
+    events = torch.maximum(labels_i, labels_j) > 0  # (B, C)
+    return slice_label_vectors(events, background)
+
+
+def auxiliary_scores(synthetic_scores: torch.Tensor) -> torch.Tensor:
+    r"""Pooled scores :math:`\tilde{x}^{(i)}` of seed 004 §4.3 eqs 15-16 with Pool = max (eq 6).
+
+    .. math::
+        \tilde{x}^{(i;t_1)} = \max_t \tilde{x}_t^{(i;t_1)}, \qquad
+        \tilde{x}^{(i)} = \max_{t_1} \tilde{x}^{(i;t_1)}
+
+    Args:
+        synthetic_scores: ``(B, T1, T, C)`` raw scores of the synthetic videos.
+
+    Returns:
+        ``(B, C)`` pooled scores.
+    """
+    return synthetic_scores.amax(dim=2).amax(dim=1)  # (B, T1, C) -> (B, C)
+
+
+def auxiliary_loss(
+    synthetic_scores: torch.Tensor, union: torch.Tensor, video_loss: VideoLoss
+) -> torch.Tensor:
+    r"""Auxiliary loss :math:`\mathcal{L}_A` of seed 004 §4.3 eqs 15-18.
+
+    Pooling within and then across the ``T1`` synthetic videos (eqs 15-16) equals pooling
+    the ``T1 * T`` segments as one MIL bag, both for max pooling (a max of maxes) and for
+    mean pooling (a mean of equal-size means). So ``video_loss`` (the base model's weak loss)
+    is applied to that bag, which applies the model's own Pool, the softmax of eq 17 and its
+    ``g`` of eq 18. For the AVE baseline with :func:`pipeline.losses.mil_loss` this is the
+    multilabel soft margin on :math:`\mathrm{SoftMax}(\tilde{x}^{(i)})`, with
+    :math:`\tilde{x}^{(i)}` of :func:`auxiliary_scores`.
+
+    Args:
+        synthetic_scores: ``(B, T1, T, C)`` raw scores of the synthetic videos.
+        union: ``(B, C)`` labels :math:`Y^{(ij)}` (:func:`union_labels`).
+        video_loss: the base model's weak loss ``(B, T', C), (B, C)`` → scalar.
+
+    Returns:
+        The scalar loss, averaged over the batch.
+    """
+    return video_loss(synthetic_scores.flatten(1, 2), union)  # bag of (B, T1 * T, C)

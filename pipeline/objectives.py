@@ -21,28 +21,29 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
 from pipeline.data.store import BACKGROUND, N_CLASSES
 from pipeline.errors import PipelineError
-from pipeline.losses import sel_loss, video_labels_from_segments
-from pipeline.models.graph import PairedBatch
-from pipeline.refine import (
+from pipeline.losses import (
     auxiliary_loss,
     label_refinement_loss,
-    synthetic_videos,
+    sel_loss,
     union_labels,
+    video_labels_from_segments,
 )
+from pipeline.models.base import AVELModel
+from pipeline.models.graph import PairedBatch
+from pipeline.slices import synthetic_videos
 
 
 def scores_and_feature_loss(
-    model: nn.Module,
+    model: AVELModel,
     audio: torch.Tensor,
     visual: torch.Tensor,
     labels: torch.Tensor,
     graph: PairedBatch | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Raw scores ``(B, T, C)`` and, for a model with a ``feature_loss``, that loss.
+    """Raw scores ``(B, T, C)`` and, for a model with a feature loss, that loss.
 
     Args:
         model: the model.
@@ -53,18 +54,18 @@ def scores_and_feature_loss(
             ``None``: each video's own graph).
     """
     kwargs = {} if graph is None else {"graph": graph}
-    if not hasattr(model, "feature_loss"):
+    if not model.has_feature_loss:
         return model(audio, visual, **kwargs), None
     scores, features = model(audio, visual, return_features=True, **kwargs)  # (B, T, C/D)
     return scores, model.feature_loss(features, labels)
 
 
-def segment_loss(model: nn.Module, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    r"""The SEL cross-entropy, weighted by the model's ``seg_weight`` when it has one.
+def segment_loss(model: AVELModel, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    r"""The SEL cross-entropy, weighted by the model's ``seg_weight``.
 
-    EDRNet's :math:`\lambda_1` (seed 002); other models weigh it 1.
+    EDRNet's :math:`\lambda_1` (seed 002); other models weigh it 1 (the default).
     """
-    return getattr(model, "seg_weight", 1.0) * sel_loss(scores, labels)
+    return model.seg_weight * sel_loss(scores, labels)
 
 
 def _to(batch: dict[str, torch.Tensor], device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -164,7 +165,7 @@ class WithReplicas:
         joined = {k: torch.cat([p[k] for p in parts]) for k in ("audio", "visual", "labels")}
         audio, visual, labels = _to(joined, device)
         graph = None
-        if self.link and getattr(model, "uses_graph", False):
+        if self.link and model.uses_graph:
             pairs, singles = int(originals.sum()), int((~originals).sum())
             graph = PairedBatch(pairs, singles)
         scores, extra = scores_and_feature_loss(model, audio, visual, labels, graph)
@@ -191,7 +192,7 @@ class WithAuxiliary:
     :math:`V^{(j)}` drawn at random from ``dataset`` (indices ``background``), so
     :math:`L^{(i)} \cap L^{(j)} = \emptyset` ("we conveniently sample the second video from
     these", §5). Its :math:`T_1` synthetic videos of eq 9 go through the model, and
-    :func:`pipeline.refine.auxiliary_loss` pools their scores within and across them
+    :func:`pipeline.losses.auxiliary_loss` pools their scores within and across them
     (eqs 15-16) and fits them to :math:`L^{(i)} \cup L^{(j)}` (eqs 17-18) with the model's
     own weak loss :math:`g`. Background-only videos of the batch are paired too (their
     label set is empty, so the pair is disjoint).
@@ -258,7 +259,7 @@ class WithSliceLabels:
 
     "We re-train from scratch imposing this additional refinement loss": the MIL loss on the
     video label plus the mean over slices of the weak loss on each slice's scores
-    (:func:`pipeline.refine.label_refinement_loss`).
+    (:func:`pipeline.losses.label_refinement_loss`).
 
     Args:
         slice_labels: ``(n, T1, C)`` float slice label vectors by dataset index.

@@ -16,7 +16,7 @@ from pipeline.schema import validate_params
 
 
 def load_params(
-    sections: tuple[str, ...] = (), path: str | os.PathLike = "params.yaml"
+    sections: tuple[str, ...] = (), path: str | os.PathLike = "params.yaml", typed: bool = False
 ) -> dict[str, Any]:
     """Load the parameter file and validate ``sections``.
 
@@ -24,6 +24,8 @@ def load_params(
         sections: the sections the caller reads (default: none; unknown sections are
             rejected either way).
         path: the YAML file (default: ``params.yaml``).
+        typed: give the checked sections as schema objects (default ``False``: mappings;
+            :func:`pipeline.schema.validate_params`).
     """
     path = Path(path)
     if not path.is_file():
@@ -35,7 +37,7 @@ def load_params(
     if not isinstance(params, dict):
         found = type(params).__name__
         raise PipelineError(f"{path}: expected a mapping of sections, found {found}")
-    return validate_params(params, sections, source=str(path))
+    return validate_params(params, sections, source=str(path), typed=typed)
 
 
 # The keys each stage reads of the sections that several stages read in part (dvc.yaml

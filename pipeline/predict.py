@@ -13,10 +13,10 @@ sequence by ``kernel - 1`` per layer and so needs ``T >= layers (kernel - 1) + 1
 
 import numpy as np
 import torch
-from torch import nn
 
 from pipeline.data.store import BACKGROUND, N_CLASSES, T
 from pipeline.errors import PipelineError
+from pipeline.models.base import AVELModel
 from pipeline.postprocess import b2ilc
 
 
@@ -35,9 +35,9 @@ def window_starts(segments: int, window: int = T) -> list[int]:
     return starts
 
 
-def check_model_length(model: nn.Module, segments: int, video: str) -> None:
+def check_model_length(model: AVELModel, segments: int, video: str) -> None:
     """Refuse a video shorter than the model's shortest input (EDRNet), naming both."""
-    needed = getattr(model, "min_segments", 1)
+    needed = model.min_segments
     if segments < needed:
         raise PipelineError(
             f"{video}: expected at least {needed} one-second segments for model "
@@ -47,7 +47,7 @@ def check_model_length(model: nn.Module, segments: int, video: str) -> None:
 
 @torch.no_grad()
 def segment_scores(
-    model: nn.Module, audio: np.ndarray, visual: np.ndarray, device: torch.device
+    model: AVELModel, audio: np.ndarray, visual: np.ndarray, device: torch.device
 ) -> np.ndarray:
     """Raw segment scores of one video, scored in windows of 10 segments.
 

@@ -1,4 +1,4 @@
-r"""Temporal label refinement, the auxiliary objective and their baselines (seed 004 §4.2-§4.3).
+r"""The slice labels of Step 2 of seed 004 §4.2 and their baselines (+LR_dummy, +PL).
 
 The math here is model-agnostic: models map ``(audio, visual)`` to raw segment scores
 ``(B, T, C)``, and each function takes those scores (or the features that go in) plus the
@@ -7,21 +7,22 @@ base model's own video-level predictor or weak loss where the paper says "the ba
 Steps of seed 004 §4.2:
 
 1. train a base model :math:`\Phi_0` weakly, with the auxiliary loss of §4.3 eqs 15-18
-   (:func:`synthetic_videos`, :func:`union_labels`, :func:`auxiliary_loss`);
+   (:func:`pipeline.losses.auxiliary_loss`);
 2. for every training video :math:`V^{(i)}` and window start :math:`t_1`
-   (:func:`slice_starts`), build the synthetic video of eq 9 with a background-only
-   :math:`V^{(j)}` (§5.1), and threshold the filtered video prediction of eqs 10-11
-   (:func:`slice_label_sets`);
-3. retrain with the slice-level loss of eqs 12-13 (:func:`label_refinement_loss`).
+   (:func:`pipeline.slices.slice_starts`), build the synthetic video of eq 9 with a
+   background-only :math:`V^{(j)}` (§5.1, :func:`pipeline.slices.synthetic_videos`), and
+   threshold the filtered video prediction of eqs 10-11 (:func:`slice_label_sets`): this
+   module;
+3. retrain with the slice-level loss of eqs 12-13
+   (:func:`pipeline.losses.label_refinement_loss`).
 
-Window starts are 0-based here: the paper's :math:`t_1 \in \{1, 1 + s, \dots, T - N + 1\}`
-is ``[0, s, ..., T - N]``. Label *sets* are ``(..., C)`` bool masks over event classes whose
+Label *sets* are ``(..., C)`` bool masks over event classes whose
 background column is always ``False``; an empty set is a background-only slice. Label
 *vectors* are the float presence labels of seed 004 §3 (background = 1 iff no event).
 """
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,103 +30,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline import hooks
 from pipeline.data.store import BACKGROUND, N_CLASSES
 from pipeline.errors import PipelineError
 from pipeline.npz import fail, load_npz, save_npz
 from pipeline.precision import autocast
-
-VideoLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-"""A base model's weak loss ``g``: raw scores ``(B, T, C)`` and labels ``(B, C)`` → scalar,
-pooling over time itself and averaging over the batch (e.g. a model's ``wsel_loss``)."""
-
-
-def validate_window(T: int, window: int, stride: int) -> None:
-    r"""Check a refinement window ``N`` and stride ``s`` (seed 004 §4.2, §4.3, App. A.2).
-
-    The rules: :math:`s \geq 1`; :math:`1 \leq N \leq T`; :math:`s \mid (T - N)` so that the
-    slices cover every segment (A.2 (i)); :math:`N < \frac{T+1}{2}` so that the complements
-    of the windows cover every segment of the second video and eq 14 holds (§4.3, A.2 (iii)).
-
-    Args:
-        T: segments per video.
-        window: window size ``N`` (``refine.window``).
-        stride: stride ``s`` (``refine.stride``).
-
-    Raises:
-        PipelineError: naming the parameter, the rule broken and the values.
-    """
-    if stride < 1:
-        raise PipelineError(f"refine.stride: expected stride >= 1, found {stride}")
-    if not 1 <= window <= T:
-        raise PipelineError(f"refine.window: expected 1 <= window <= T = {T}, found {window}")
-    if 2 * window >= T + 1:
-        raise PipelineError(
-            f"refine.window: expected window < (T + 1) / 2 = {(T + 1) / 2} (seed 004 eq 14), "
-            f"found {window}"
-        )
-    if (T - window) % stride:
-        raise PipelineError(
-            f"refine.stride: expected stride to divide T - window = {T} - {window} = "
-            f"{T - window} so the slices cover every segment, found stride {stride}"
-        )
-
-
-def slice_starts(T: int, window: int, stride: int) -> list[int]:
-    r"""0-based window starts :math:`t_1` (seed 004 §4.2 eq 13), after :func:`validate_window`.
-
-    There are :math:`T_1 = (T - N)/s + 1` of them, e.g. ``[0, 2, 4, 6]`` for
-    ``T = 10, N = 4, s = 2``.
-
-    Args:
-        T: segments per video.
-        window: window size ``N``.
-        stride: stride ``s``.
-
-    Returns:
-        The ``T1`` starts ``[0, s, ..., T - N]``.
-    """
-    validate_window(T, window, stride)
-    return list(range(0, T - window + 1, stride))
-
-
-def _window_index(starts: Sequence[int], window: int) -> np.ndarray:
-    """Segment indices of each slice: ``(T1, N)`` with row ``k`` = ``starts[k] + [0, N)``."""
-    return np.asarray(starts, dtype=np.int64)[:, None] + np.arange(window)  # (T1, N)
-
-
-def synthetic_videos(
-    first: torch.Tensor, second: torch.Tensor, starts: Sequence[int], window: int
-) -> torch.Tensor:
-    r"""The synthetic videos :math:`\tilde{V}^{(i;t_1)}` of seed 004 §4.2 eq 9, for all :math:`t_1`.
-
-    Segment ``t`` of synthetic video ``k`` is ``first[:, t]`` inside the window
-    ``[starts[k], starts[k] + N - 1]`` and ``second[:, t]`` outside it. Works for any
-    per-segment features (audio ``(B, T, A)``, visual maps ``(B, T, 7, 7, 512)``) and is
-    differentiable in both inputs.
-
-    The result is ``T1`` times the size of one input and is written once (a broadcast
-    :func:`torch.where`, no intermediate copies); callers that hold large maps should chunk
-    over the batch and flatten ``(B, T1)`` for the model.
-
-    Args:
-        first: ``(B, T, ...)`` features of the videos :math:`V^{(i)}` whose windows are kept.
-        second: ``(B, T, ...)`` features of the videos :math:`V^{(j)}` that fill the rest.
-        starts: the ``T1`` 0-based window starts (:func:`slice_starts`).
-        window: window size ``N``.
-
-    Returns:
-        ``(B, T1, T, ...)`` synthetic videos.
-    """
-    if first.shape != second.shape:
-        raise PipelineError(
-            f"synthetic videos: expected two feature tensors of the same shape, found "
-            f"{tuple(first.shape)} and {tuple(second.shape)}"
-        )
-    t = torch.arange(first.shape[1], device=first.device)  # (T,)
-    begin = torch.as_tensor(starts, device=first.device)[:, None]  # (T1, 1)
-    keep = (t >= begin) & (t < begin + window)  # (T1, T)
-    keep = keep.view(1, *keep.shape, *([1] * (first.dim() - 2)))  # (1, T1, T, 1, ...)
-    return torch.where(keep, first.unsqueeze(1), second.unsqueeze(1))  # (B, T1, T, ...)
+from pipeline.slices import synthetic_videos, window_index
 
 
 def slice_label_sets(
@@ -147,7 +57,8 @@ def slice_label_sets(
     (§5.3), so other predictors may need their own. :math:`c \in [1, C]` excludes the
     background class; the threshold is inclusive. An empty set means that no event of
     :math:`L^{(i)}` was detected in the slice: a background slice
-    (:func:`slice_label_vectors`). A background-only video therefore gets background slices.
+    (:func:`pipeline.losses.slice_label_vectors`). A background-only video therefore gets
+    background slices.
 
     Args:
         video_probabilities: ``(B, T1, C)`` video-level probabilities of the synthetic videos.
@@ -164,131 +75,6 @@ def slice_label_sets(
     sets = filtered >= tau  # (B, T1, C): eq 11
     sets[..., background] = False
     return sets
-
-
-def slice_label_vectors(sets: torch.Tensor, background: int = BACKGROUND) -> torch.Tensor:
-    r"""Presence label vectors :math:`Y^{(i;t_1)}` of event sets (seed 004 §3, §4.2 step 3).
-
-    Each event of the set is 1; background is 1 iff the set is empty, as for the video-level
-    labels of :func:`pipeline.losses.video_labels_from_segments`.
-
-    Args:
-        sets: ``(..., C)`` bool event sets (background column ignored).
-        background: index of the background class.
-
-    Returns:
-        ``(..., C)`` float labels in {0, 1}, at least one 1 per slice.
-    """
-    is_background = torch.arange(sets.shape[-1], device=sets.device) == background  # (C,)
-    events = sets.bool() & ~is_background  # (..., C)
-    vectors = events.float()  # (..., C)
-    vectors[..., background] = (~events.any(dim=-1)).float()  # (...,)
-    return vectors
-
-
-def label_refinement_loss(
-    scores: torch.Tensor,
-    slice_labels: torch.Tensor,
-    starts: Sequence[int],
-    window: int,
-    video_loss: VideoLoss,
-) -> torch.Tensor:
-    r"""Label-refinement loss :math:`\mathcal{L}_{LR}` of seed 004 §4.2 eqs 12-13.
-
-    .. math::
-        \hat{Y}^{(i;t_1)} = \mathrm{SoftMax}(\mathrm{Pool}(\{x_t^{(i)}\}_{t=t_1}^{t_1+N-1})),
-        \qquad \mathcal{L}_{LR} = \frac{1}{T_1} \sum_{t_1} g(\hat{Y}^{(i;t_1)}, Y^{(i;t_1)})
-
-    on the scores of the *original* video. Each slice of ``N`` segments is one MIL bag
-    ("MIL pooling is indifferent to the number of instances"), so ``video_loss`` (the base
-    model's weak loss, which pools and applies ``g`` itself) is called once on the ``B * T1``
-    bags; its batch mean is the mean over slices of eq 13 averaged over the videos. For the
-    AVE baseline, :func:`pipeline.losses.mil_loss` on a slice is exactly the eq 12 softmax of
-    the max over the slice followed by the multilabel soft margin ``g`` of eq 6.
-
-    Args:
-        scores: ``(B, T, C)`` raw segment scores of the original videos.
-        slice_labels: ``(B, T1, C)`` float slice labels (:func:`slice_label_vectors`).
-        starts: the ``T1`` 0-based window starts.
-        window: window size ``N``.
-        video_loss: the base model's weak loss ``(B', N, C), (B', C)`` → scalar.
-
-    Returns:
-        The scalar loss.
-    """
-    batch, _, n_classes = scores.shape
-    if slice_labels.shape != (batch, len(starts), n_classes):
-        raise PipelineError(
-            f"slice labels: expected shape {(batch, len(starts), n_classes)}, "
-            f"found {tuple(slice_labels.shape)}"
-        )
-    index = torch.as_tensor(_window_index(starts, window), device=scores.device)  # (T1, N)
-    slices = scores[:, index]  # (B, T1, N, C)
-    return video_loss(slices.flatten(0, 1), slice_labels.flatten(0, 1))
-
-
-def union_labels(
-    labels_i: torch.Tensor, labels_j: torch.Tensor, background: int = BACKGROUND
-) -> torch.Tensor:
-    r"""Video-level labels :math:`Y^{(ij)}` of :math:`L^{(i)} \cup L^{(j)}` (seed 004 eqs 14, 17).
-
-    Events are the union of both videos' events; background is 1 iff the union is empty,
-    the presence convention of §3 that :math:`\mathcal{L}_{MIL}` trains with. The synthetic
-    videos of a foreground :math:`V^{(i)}` and a background-only :math:`V^{(j)}` (§5.1) do
-    contain background segments, but so do most foreground videos whose label has
-    background 0; eq 14 speaks of event sets only. With a background-only :math:`V^{(j)}`
-    this is :math:`Y^{(i)}`.
-
-    Args:
-        labels_i: ``(B, C)`` presence labels of the first videos.
-        labels_j: ``(B, C)`` presence labels of the second videos.
-        background: index of the background class.
-
-    Returns:
-        ``(B, C)`` float labels in {0, 1}.
-    """
-    events = torch.maximum(labels_i, labels_j) > 0  # (B, C)
-    return slice_label_vectors(events, background)
-
-
-def auxiliary_scores(synthetic_scores: torch.Tensor) -> torch.Tensor:
-    r"""Pooled scores :math:`\tilde{x}^{(i)}` of seed 004 §4.3 eqs 15-16 with Pool = max (eq 6).
-
-    .. math::
-        \tilde{x}^{(i;t_1)} = \max_t \tilde{x}_t^{(i;t_1)}, \qquad
-        \tilde{x}^{(i)} = \max_{t_1} \tilde{x}^{(i;t_1)}
-
-    Args:
-        synthetic_scores: ``(B, T1, T, C)`` raw scores of the synthetic videos.
-
-    Returns:
-        ``(B, C)`` pooled scores.
-    """
-    return synthetic_scores.amax(dim=2).amax(dim=1)  # (B, T1, C) -> (B, C)
-
-
-def auxiliary_loss(
-    synthetic_scores: torch.Tensor, union: torch.Tensor, video_loss: VideoLoss
-) -> torch.Tensor:
-    r"""Auxiliary loss :math:`\mathcal{L}_A` of seed 004 §4.3 eqs 15-18.
-
-    Pooling within and then across the ``T1`` synthetic videos (eqs 15-16) equals pooling
-    the ``T1 * T`` segments as one MIL bag, both for max pooling (a max of maxes) and for
-    mean pooling (a mean of equal-size means). So ``video_loss`` (the base model's weak loss)
-    is applied to that bag, which applies the model's own Pool, the softmax of eq 17 and its
-    ``g`` of eq 18. For the AVE baseline with :func:`pipeline.losses.mil_loss` this is the
-    multilabel soft margin on :math:`\mathrm{SoftMax}(\tilde{x}^{(i)})`, with
-    :math:`\tilde{x}^{(i)}` of :func:`auxiliary_scores`.
-
-    Args:
-        synthetic_scores: ``(B, T1, T, C)`` raw scores of the synthetic videos.
-        union: ``(B, C)`` labels :math:`Y^{(ij)}` (:func:`union_labels`).
-        video_loss: the base model's weak loss ``(B, T', C), (B, C)`` → scalar.
-
-    Returns:
-        The scalar loss, averaged over the batch.
-    """
-    return video_loss(synthetic_scores.flatten(1, 2), union)  # bag of (B, T1 * T, C)
 
 
 def pseudo_segment_labels(
@@ -358,7 +144,7 @@ def slice_truth(
             f"found values in [{int(labels.min())}, {int(labels.max())}]"
         )
     present = np.eye(n_classes, dtype=bool)[labels]  # (n, T, C)
-    sets = present[:, _window_index(starts, window)].any(axis=2)  # (n, T1, C)
+    sets = present[:, window_index(starts, window)].any(axis=2)  # (n, T1, C)
     sets[..., background] = False
     return sets
 
@@ -471,6 +257,20 @@ def estimate_slice_labels(
         ``(n, T1, C)`` bool label sets (background column ``False``).
     """
     model.eval()
+    return hooks.current().slice_labels(
+        lambda v, p: _slice_label_sets(
+            model, dataset, v, p, starts, window, tau, batch_size, device, precision
+        ),
+        videos,
+        partners,
+        batch_size,
+    )
+
+
+def _slice_label_sets(
+    model, dataset, videos, partners, starts, window, tau, batch_size, device, precision
+) -> np.ndarray:
+    """:func:`estimate_slice_labels` of ``videos`` and ``partners``, batch by batch."""
     chunks = []
     for begin in range(0, len(videos), batch_size):
         first = dataset.__getitems__(videos[begin : begin + batch_size].tolist())

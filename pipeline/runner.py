@@ -2,26 +2,29 @@
 
 ``train@sel``, ``train@wsel`` and ``retrain@wsel`` differ only in their training set and
 objective (:mod:`pipeline.objectives`); :func:`train_and_save` does the rest the same way
-for all three: the model from the flat ``model`` section, the optimizer and schedule from
-the ``train`` section, the best checkpoint on val, the per-epoch log (dvclive) and the
-metrics, the data placed on the device, and the resume state of an interrupted run.
+for all three: the model chosen by the checked ``model`` section (:class:`ModelChoice`,
+its class resolved once), the optimizer and schedule from the checked ``train`` section
+(a :class:`pipeline.schema.Train`, read by attribute), the best checkpoint on val, the
+per-epoch log (dvclive) and the metrics, the data placed on the device, and the resume
+state of an interrupted run.
 """
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dvclive import Live
-from torch import nn
 
-from pipeline import paths
+from pipeline import hooks, paths
 from pipeline.checkpoint import save_checkpoint
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.device import resolve_device
 from pipeline.io import write_json
-from pipeline.models import MODELS, build_model, check_model, model_arguments
+from pipeline.models import AVELModel, build_model, model_arguments, model_class
 from pipeline.resume import ResumeFile, fingerprint
+from pipeline.schema import ModelSection, Train
 from pipeline.train import (
     Objective,
     Trainer,
@@ -30,24 +33,32 @@ from pipeline.train import (
     make_optimizer,
     make_scheduler,
     place,
-    set_seed,
 )
 
 
-def model_section(params: dict) -> tuple[str, dict]:
-    """``(name, hyperparameters)`` of the validated ``model`` section, checked against the
-    chosen model's constructor (:func:`pipeline.models.check_model`)."""
-    hyper = dict(params["model"])
-    name = hyper.pop("name")
-    check_model(name, hyper)
-    return name, hyper
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model a training stage trains, resolved once from the checked ``model`` section.
 
+    Args:
+        name: its registry name (``model.name``).
+        cls: its class.
+        hyperparameters: the keys of the section besides ``name``.
+    """
 
-def train_section(params: dict) -> dict:
-    """The validated ``train`` section; seeds everything (DESIGN.md §7)."""
-    config = params["train"]
-    set_seed(config["seed"])
-    return config
+    name: str
+    cls: type[AVELModel]
+    hyperparameters: dict[str, Any]
+
+    @classmethod
+    def of(cls, section: ModelSection) -> "ModelChoice":
+        """Resolve the checked section (its values passed the model's own checks)."""
+        return cls(section.name, model_class(section.name), section.hyperparameters())
+
+    @property
+    def pooled(self) -> Path | None:
+        """The pooled features it reads, or ``None`` for a model that reads the maps."""
+        return paths.pooled_features(self.cls.needs_maps)
 
 
 def data_dimensions(dataset) -> dict[str, int]:
@@ -72,16 +83,15 @@ def _log_epoch(live: Live, row: dict[str, float]) -> None:
 
 def train_and_save(
     task: str,
-    name: str,
-    hyper: dict,
-    config: dict,
+    model: ModelChoice,
+    config: Train,
     train_set,
     objective: Objective,
     metrics: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
     inputs: Sequence[Path] = (),
-) -> nn.Module:
-    """Fit model ``name`` and write ``data/models/<task>.pt``, its log and its metrics.
+) -> AVELModel:
+    """Fit ``model`` and write ``data/models/<task>.pt``, its log and its metrics.
 
     The per-epoch log goes through dvclive to ``metrics/train_log/<task>/``
     (``metrics.json``, the latest epoch, which ``dvc exp show`` lists while the stage runs,
@@ -91,9 +101,8 @@ def train_and_save(
 
     Args:
         task: the output name (``sel``, ``wsel`` or ``wsel_refined``).
-        name: registry name of the model.
-        hyper: the ``model`` section without ``name``.
-        config: the checked ``train`` section (:func:`train_section`).
+        model: the chosen model (:meth:`ModelChoice.of`).
+        config: the checked ``train`` section.
         train_set: the training dataset (items as in :class:`AVEDataset`).
         objective: the loss of a mini-batch (:mod:`pipeline.objectives`).
         metrics: extra entries of ``metrics/train/<task>.json`` (default: none).
@@ -105,60 +114,58 @@ def train_and_save(
     Returns:
         The trained model (last epoch; the checkpoint holds the best on val).
     """
-    device = resolve_device(config["device"])
-    val_set = AVEDataset(paths.STORE, "val", paths.pooled_features(MODELS[name].needs_maps))
-    kwargs, ignored = model_arguments(name, hyper, data_dimensions(train_set))
-    model = build_model(name, **kwargs).to(device)
-    optimizer = make_optimizer(
-        config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
-    )
-    scheduler = make_scheduler(
-        config["scheduler"],
-        optimizer,
-        config["epochs"],
-        config["step_size"],
-        config["gamma"],
-        config["milestones"],
-        config["floors"],
-    )
-    resident = not MODELS[name].needs_maps and place([train_set, val_set, objective], device)
-    options = loader_options(device, resident, config["workers"])
+    device = resolve_device(config.device)
+    val_set = AVEDataset(paths.STORE, "val", model.pooled)
+    kwargs, ignored = model_arguments(model.name, model.hyperparameters, data_dimensions(train_set))
+    network = build_model(model.name, **kwargs).to(device)
+    optimizer = make_optimizer(config, network.parameters())
+    scheduler = make_scheduler(config, optimizer)
+    resident = not model.cls.needs_maps and place([train_set, val_set, objective], device)
+    options = loader_options(device, resident, config.workers)
     trainer = Trainer(
-        model, objective, optimizer, scheduler, device, config["precision"], config["compile"]
+        network, objective, optimizer, scheduler, device, config.precision, config.compile
     )
-    identity = {"task": task, "model": name, "hyper": hyper, "train": config, **(settings or {})}
+    identity = {
+        "task": task,
+        "model": model.name,
+        "hyper": model.hyperparameters,
+        "train": config.model_dump(exclude_unset=True),
+        **(settings or {}),
+    }
     resume = ResumeFile(paths.resume_state(task), fingerprint(identity, inputs))
     live = Live(str(paths.TRAIN_LOGS / task), report=None, save_dvc_exp=False, dvcyaml=None)
     result = fit(
         trainer,
-        make_loader(train_set, config["batch_size"], shuffle=True, seed=config["seed"], **options),
-        make_loader(val_set, config["batch_size"], **options),
-        config["epochs"],
+        hooks.current().training_loader(
+            make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed, **options)
+        ),
+        make_loader(val_set, config.batch_size, **options),
+        config.epochs,
         name=f"train {task}",
         resume=resume,
         on_epoch=functools.partial(_log_epoch, live),
-        resume_every=config["resume_every"],
+        resume_every=config.resume_every,
     )
     live.end()
     save_checkpoint(
         paths.checkpoint(task),
         result.best_state,
-        name,
+        model.name,
         kwargs,
         task=task,
         epoch=result.best_epoch,
         val_accuracy=result.best_val_accuracy,
     )
     summary = {
-        "model": name,
+        "model": model.name,
         "ignored_model_keys": ", ".join(ignored),
         "best_epoch": result.best_epoch,
         "best_val_accuracy": result.best_val_accuracy,
         "final_train_loss": result.history[-1]["train_loss"],
         "train_videos": len(train_set),
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": sum(p.numel() for p in network.parameters()),
     }
     write_json(paths.TRAIN_METRICS / f"{task}.json", {**summary, **(metrics or {})})
     resume.remove()
     print(f"{task}: best val accuracy {result.best_val_accuracy:.3f} at epoch {result.best_epoch}")
-    return model
+    return network

@@ -2,16 +2,14 @@
 
 import inspect
 from collections.abc import Callable
+from typing import Any
 
 
-def keyword_names(func: Callable, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Names of the parameters of ``func`` that have defaults, minus ``exclude``.
+def keyword_defaults(func: Callable) -> dict[str, Any]:
+    """The parameters of ``func`` that have defaults, with their defaults, in order.
 
     Used to check ``params.yaml`` sections against the functions and model constructors
     that take them (every argument they accept from params has a default).
     """
-    return [
-        name
-        for name, p in inspect.signature(func).parameters.items()
-        if p.default is not inspect.Parameter.empty and name not in exclude
-    ]
+    parameters = inspect.signature(func).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}

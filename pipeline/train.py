@@ -10,6 +10,7 @@ evaluation and refinement (:func:`predict`); in-memory data placed on the device
 :func:`torch.compile`; and resuming after an interruption (:mod:`pipeline.resume`).
 """
 
+import functools
 import math
 import os
 import random
@@ -24,15 +25,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.errors import PipelineError
+from pipeline import hooks
 from pipeline.precision import autocast, make_scaler
 from pipeline.resume import ResumeFile, rng_state, set_rng_state
+from pipeline.schema import Train
 
 # One mini-batch's loss: objective(model, batch, epoch, device) (pipeline.objectives).
 Objective = Callable[[nn.Module, dict[str, torch.Tensor], int, torch.device], torch.Tensor]
-
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULERS = ("constant", "step", "cosine", "cosine_restarts")
 
 
 def set_seed(seed: int) -> None:
@@ -47,22 +46,19 @@ def quiet() -> bool:
     return bool(os.environ.get("CI")) or not sys.stderr.isatty()
 
 
-def make_optimizer(
-    name: str, parameters, lr: float, weight_decay: float = 0.0
-) -> torch.optim.Optimizer:
-    """Adam (seed 004 §5.1), AdamW or SGD with momentum 0.9.
+def make_optimizer(config: Train, parameters) -> torch.optim.Optimizer:
+    """``train.optimizer``: Adam (seed 004 §5.1), AdamW or SGD with momentum 0.9.
 
     Args:
-        name: ``adam``, ``adamw`` or ``sgd``.
+        config: the checked ``train`` section (``optimizer``, ``lr``, ``weight_decay``).
         parameters: the model's parameters.
-        lr: learning rate.
-        weight_decay: L2 penalty (default: 0).
     """
-    if name == "adam":
-        return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
-    return torch.optim.SGD(parameters, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    options = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, **options)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, **options)
+    return torch.optim.SGD(parameters, momentum=0.9, **options)
 
 
 def warm_restart_factor(
@@ -88,39 +84,29 @@ def warm_restart_factor(
 
 
 def make_scheduler(
-    name: str,
-    optimizer: torch.optim.Optimizer,
-    epochs: int,
-    step_size: int,
-    gamma: float,
-    milestones: list[int] | None = None,
-    floors: list[float] | None = None,
+    config: Train, optimizer: torch.optim.Optimizer
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-epoch learning-rate schedule.
+    """``train.scheduler``: the per-epoch learning-rate schedule.
+
+    ``constant``; ``step`` (multiply by ``gamma`` every ``step_size`` epochs); ``cosine``
+    (anneal to 0 over ``epochs``); ``cosine_restarts`` (DPNet's schedule,
+    :func:`warm_restart_factor`, restarting every ``step_size`` epochs, with the
+    ``milestones`` and ``floors`` whose agreement the schema checks).
 
     Args:
-        name: ``constant``; ``step`` (multiply by ``gamma`` every ``step_size`` epochs);
-            ``cosine`` (anneal to 0 over ``epochs``); ``cosine_restarts`` (DPNet's schedule,
-            :func:`warm_restart_factor`, restarting every ``step_size`` epochs).
+        config: the checked ``train`` section.
         optimizer: the optimizer.
-        epochs: number of epochs.
-        step_size: epochs between decays of ``step`` / restarts of ``cosine_restarts``.
-        gamma: decay factor of ``step``.
-        milestones: phase ends of ``cosine_restarts`` (default: ``None``).
-        floors: per-phase floors of ``cosine_restarts`` (default: ``None``).
     """
-    if name == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
-    if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    if name == "cosine_restarts":
-        if not milestones or len(milestones) != len(floors or []):
-            raise PipelineError(
-                "params.yaml: train.milestones and train.floors must be lists of equal, "
-                f"non-zero length for cosine_restarts, found {milestones} and {floors}"
-            )
+    if config.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=config.step_size, gamma=config.gamma
+        )
+    if config.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.scheduler == "cosine_restarts":
+        period, milestones, floors = config.step_size, config.milestones, config.floors
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda e: warm_restart_factor(e, step_size, milestones, floors)
+            optimizer, lambda e: warm_restart_factor(e, period, milestones, floors)
         )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
@@ -199,11 +185,15 @@ def predict(
         **kwargs: passed to the model's forward (e.g. EDRNet's ``output``).
     """
     model.eval()
-    chunks = []
-    for batch in loader:
-        with autocast(device, precision):
-            chunks.append(forward(model, batch, device, **kwargs).float())  # (B, T, C)
-    return torch.cat(chunks).cpu().numpy()  # one copy back, one synchronisation
+
+    def run(batches) -> np.ndarray:
+        chunks = []
+        for batch in batches:
+            with autocast(device, precision):
+                chunks.append(forward(model, batch, device, **kwargs).float())  # (B, T, C)
+        return torch.cat(chunks).cpu().numpy()  # one copy back, one synchronisation
+
+    return hooks.current().forward_pass(run, loader)
 
 
 def segment_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -335,7 +325,8 @@ def fit(
     first = len(best.history) + 1
     for epoch in tqdm(range(first, epochs + 1), desc=name, disable=quiet(), initial=first - 1):
         lr = trainer.optimizer.param_groups[0]["lr"]
-        loss = trainer.run_epoch(train_loader, epoch)
+        run = functools.partial(trainer.run_epoch, train_loader, epoch)
+        loss = hooks.current().epoch(run, train_loader)
         trainer.scheduler.step()
         scores = predict(trainer.runner, val_loader, trainer.device, trainer.precision)
         accuracy = segment_accuracy(scores, val_labels)

@@ -14,9 +14,9 @@ from pathlib import Path
 from pipeline import paths
 from pipeline.avvp import store as llp
 from pipeline.avvp.sources import build_llp_store
-from pipeline.data.download import sha256_file
 from pipeline.data.ledger import FileLedger
 from pipeline.errors import run_stage
+from pipeline.fetch import sha256_file
 from pipeline.io import write_json
 from pipeline.params import load_params
 

@@ -24,7 +24,7 @@ from pipeline.device import resolve_device
 from pipeline.errors import run_stage
 from pipeline.io import write_json
 from pipeline.params import load_params
-from pipeline.refine import slice_starts
+from pipeline.slices import slice_starts
 
 PARAMS = (
     "avvp.refine.window",

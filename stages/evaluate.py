@@ -49,7 +49,7 @@ def _predictions(model, dataset: AVEDataset, config: dict, labels: np.ndarray, d
     scores = predict(model, loader, device, precision)  # (n, T, C)
     video_probs = model.video_probabilities(torch.from_numpy(scores)).numpy()  # (n, C)
     predictions = strategy_predictions(scores, video_probs, labels, bool(config["b2ilc"]))
-    for output in getattr(model, "outputs", ())[:-1]:  # EDRNet's single-branch outputs
+    for output in model.outputs[:-1]:  # EDRNet's single-branch outputs
         branch = predict(model, loader, device, precision, output=output).argmax(-1)  # (n, T)
         predictions[f"model_output_{output}"] = branch
     return predictions

@@ -28,9 +28,10 @@ from pipeline.refine import (
     pseudo_label_quality,
     pseudo_segment_labels,
     save_slice_labels,
-    slice_starts,
     slice_truth,
 )
+from pipeline.schema import validate_params
+from pipeline.slices import slice_starts
 from pipeline.train import loader_options, place, predict
 
 TRAIN_READ = ("seed", "device", "batch_size", "precision")
@@ -48,10 +49,11 @@ def _partners(dataset: AVEDataset, n: int, seed: int) -> np.ndarray:
 
 
 def main(params: dict) -> None:
+    params = validate_params(params, SECTIONS, typed=True)
     config, train = params["refine"], params["train"]
-    kind = config["labels"]
-    starts = slice_starts(store.T, config["window"], config["stride"])
-    device = resolve_device(train["device"])
+    kind = config.labels
+    starts = slice_starts(store.T, config.window, config.stride)
+    device = resolve_device(train.device)
     model, _ = load_checkpoint(paths.checkpoint("wsel"), device)
     pooled = paths.pooled_features(model.needs_maps)
     dataset = AVEDataset(paths.STORE, "train", pooled, background_videos=True)
@@ -65,34 +67,32 @@ def main(params: dict) -> None:
             model,
             dataset,
             np.arange(n),
-            _partners(dataset, n, train["seed"]),
+            _partners(dataset, n, train.seed),
             starts,
-            config["window"],
-            config["tau"],
-            train["batch_size"],
+            config.window,
+            config.tau,
+            train.batch_size,
             device,
-            train["precision"],
+            train.precision,
         )
     elif kind == "dummy":
         sets = dummy_slice_labels(video_labels, len(starts)).numpy() > 0
         sets[..., store.BACKGROUND] = False
     else:
         subset = torch.utils.data.Subset(dataset, range(n))
-        loader = make_loader(subset, train["batch_size"], **loader_options(device, resident))
-        scores = torch.from_numpy(predict(model, loader, device, train["precision"]))  # (n, T, C)
+        loader = make_loader(subset, train.batch_size, **loader_options(device, resident))
+        scores = torch.from_numpy(predict(model, loader, device, train.precision))  # (n, T, C)
         segments = pseudo_segment_labels(scores, video_labels).numpy()  # (n, T)
-        sets = slice_truth(segments, starts, config["window"])
-    truth = slice_truth(truth_segments, starts, config["window"])
+        sets = slice_truth(segments, starts, config.window)
+    truth = slice_truth(truth_segments, starts, config.window)
     rows = store.split_order(paths.STORE, "train")
-    save_slice_labels(
-        paths.REFINED, SliceLabels(kind, rows, starts, config["window"], sets, segments)
-    )
+    save_slice_labels(paths.REFINED, SliceLabels(kind, rows, starts, config.window, sets, segments))
     quality = pseudo_label_quality(sets, truth)
     if kind == "pseudo":
         quality["segment_accuracy"] = float(np.mean(segments == truth_segments))
-    write_json(paths.REFINE_METRICS, {"labels": kind, "tau": config["tau"], **quality})
+    write_json(paths.REFINE_METRICS, {"labels": kind, "tau": config.tau, **quality})
     print(f"refine ({kind}): slice F1 {quality['f1']}, exact match {quality['exact_match']}")
 
 
 if __name__ == "__main__":
-    run_stage(lambda: main(load_params(SECTIONS)))
+    run_stage(lambda: main(load_params(SECTIONS, typed=True)))

@@ -17,25 +17,27 @@ from pipeline import paths
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset
 from pipeline.errors import PipelineError, run_stage
-from pipeline.models import MODELS
+from pipeline.losses import slice_label_vectors
 from pipeline.objectives import Supervised, WithSliceLabels
 from pipeline.params import load_params
-from pipeline.refine import load_slice_labels, slice_label_vectors
-from pipeline.runner import model_section, train_and_save, train_section
+from pipeline.refine import load_slice_labels
+from pipeline.runner import ModelChoice, train_and_save
+from pipeline.schema import validate_params
+from pipeline.train import set_seed
 
 TASK = "wsel_refined"
 SECTIONS = ("model", "train", "refine")
 
 
 def main(params: dict) -> None:
-    name, hyper = model_section(params)
-    config = dict(train_section(params))
+    params = validate_params(params, SECTIONS, typed=True)
+    model = ModelChoice.of(params["model"])
     # seed 004 §5.1: Step 1 200 epochs, Step 3 100
-    config["epochs"] = params["refine"]["retrain_epochs"]
+    config = params["train"].model_copy(update={"epochs": params["refine"].retrain_epochs})
+    set_seed(config.seed)
     refined = load_slice_labels(paths.REFINED)
-    pooled = paths.pooled_features(MODELS[name].needs_maps)
     train_set = AVEDataset(
-        paths.STORE, "train", pooled, background_videos=bool(config["background_videos"])
+        paths.STORE, "train", model.pooled, background_videos=config.background_videos
     )
     if not np.array_equal(refined.rows, store.split_order(paths.STORE, "train")):
         raise PipelineError(
@@ -52,9 +54,9 @@ def main(params: dict) -> None:
         objective = WithSliceLabels(vectors, refined.starts, refined.window)
     metrics = {"labels": refined.kind, "background_videos": m}
     inputs = (paths.STORE, paths.REFINED)
-    settings = {"retrain_epochs": config["epochs"]}
-    train_and_save(TASK, name, hyper, config, train_set, objective, metrics, settings, inputs)
+    settings = {"retrain_epochs": config.epochs}
+    train_and_save(TASK, model, config, train_set, objective, metrics, settings, inputs)
 
 
 if __name__ == "__main__":
-    run_stage(lambda: main(load_params(SECTIONS)))
+    run_stage(lambda: main(load_params(SECTIONS, typed=True)))

@@ -25,77 +25,77 @@ from pipeline.data import store
 from pipeline.data.composed import ComposedDataset, identity_sources
 from pipeline.data.dataset import AVEDataset
 from pipeline.errors import PipelineError, run_stage
-from pipeline.models import MODELS
 from pipeline.objectives import Supervised, WithAuxiliary, WithReplicas, weak_loss
 from pipeline.params import load_params
-from pipeline.refine import slice_starts
-from pipeline.runner import model_section, train_and_save, train_section
+from pipeline.runner import ModelChoice, train_and_save
+from pipeline.schema import Augment, Refine, Train, validate_params
+from pipeline.slices import slice_starts
+from pipeline.train import set_seed
 
 
-def _sel(params: dict, name: str, hyper: dict, config: dict) -> None:
-    augment = params["augment"]
-    pooled = paths.pooled_features(MODELS[name].needs_maps)
+def _sel(model: ModelChoice, config: Train, augment: Augment) -> None:
     rows = store.split_order(paths.STORE, "train")
     sources, labels = identity_sources(rows), store.segment_labels(paths.STORE)[rows]
     n_smb = 0
-    if augment["smb_per_class"] > 0:
+    if augment.smb_per_class > 0:
         smb = load_compositions(paths.SMB)
         sources, labels = (
             np.concatenate([sources, smb.sources]),
             np.concatenate([labels, smb.labels]),
         )
         n_smb = len(smb.labels)
-    train_set = ComposedDataset(paths.STORE, sources, labels, pooled)
+    train_set = ComposedDataset(paths.STORE, sources, labels, model.pooled)
     objective = Supervised()
     linked = False
-    if augment["replicate"]:
+    if augment.replicate:
         pool = load_compositions(paths.REPLICAS)
         per_video = len(pool.labels) // len(rows)
-        replicas = ComposedDataset(paths.STORE, pool.sources, pool.labels, pooled)
-        objective = WithReplicas(replicas, per_video, len(rows), bool(augment["link"]))
-        linked = bool(augment["link"]) and getattr(MODELS[name], "uses_graph", False)
+        replicas = ComposedDataset(paths.STORE, pool.sources, pool.labels, model.pooled)
+        objective = WithReplicas(replicas, per_video, len(rows), augment.link)
+        linked = augment.link and model.cls.uses_graph
     metrics = {
         "smb_videos": n_smb,
-        "replicate": bool(augment["replicate"]),
+        "replicate": augment.replicate,
         "link_applied": linked,
-        "link_ignored": bool(augment["replicate"] and augment["link"]) and not linked,
+        "link_ignored": augment.replicate and augment.link and not linked,
     }
     inputs = (paths.STORE, paths.AUGMENTED)
-    train_and_save("sel", name, hyper, config, train_set, objective, metrics, augment, inputs)
+    settings = augment.model_dump(exclude_unset=True)
+    train_and_save("sel", model, config, train_set, objective, metrics, settings, inputs)
 
 
-def _wsel(params: dict, name: str, hyper: dict, config: dict) -> None:
-    refine = params["refine"]
-    pooled = paths.pooled_features(MODELS[name].needs_maps)
-    with_background = bool(config["background_videos"])
-    train_set = AVEDataset(paths.STORE, "train", pooled, background_videos=with_background)
+def _wsel(model: ModelChoice, config: Train, refine: Refine) -> None:
+    train_set = AVEDataset(
+        paths.STORE, "train", model.pooled, background_videos=config.background_videos
+    )
     objective = weak_loss
-    if refine["auxiliary"]:
+    if refine.auxiliary:
         # partners: the background-only videos, whether or not they are trained on
-        partners = AVEDataset(paths.STORE, "train", pooled, background_videos=True)
+        partners = AVEDataset(paths.STORE, "train", model.pooled, background_videos=True)
         n = len(partners) - partners.n_background_videos
         objective = WithAuxiliary(
             partners,
             np.arange(n, len(partners)),
-            slice_starts(store.T, refine["window"], refine["stride"]),
-            refine["window"],
-            config["seed"],
+            slice_starts(store.T, refine.window, refine.stride),
+            refine.window,
+            config.seed,
         )
-    metrics = {
-        "background_videos": train_set.n_background_videos,
-        "auxiliary": bool(refine["auxiliary"]),
-    }
-    inputs = [paths.STORE]
-    train_and_save("wsel", name, hyper, config, train_set, objective, metrics, refine, inputs)
+    metrics = {"background_videos": train_set.n_background_videos, "auxiliary": refine.auxiliary}
+    settings = refine.model_dump(exclude_unset=True)
+    train_and_save("wsel", model, config, train_set, objective, metrics, settings, [paths.STORE])
 
 
 SECTIONS = {"sel": ("model", "train", "augment"), "wsel": ("model", "train", "refine")}
 
 
 def main(params: dict, task: str) -> None:
-    name, hyper = model_section(params)
-    config = train_section(params)
-    (_sel if task == "sel" else _wsel)(params, name, hyper, config)
+    params = validate_params(params, SECTIONS[task], typed=True)
+    model, config = ModelChoice.of(params["model"]), params["train"]
+    set_seed(config.seed)
+    if task == "sel":
+        _sel(model, config, params["augment"])
+    else:
+        _wsel(model, config, params["refine"])
 
 
 def _task(argv: list[str]) -> str:
@@ -108,7 +108,7 @@ def _task(argv: list[str]) -> str:
 def run(argv: list[str]) -> None:
     """Check the task and the sections it reads, then train."""
     task = _task(argv)
-    main(load_params(SECTIONS[task]), task)
+    main(load_params(SECTIONS[task], typed=True), task)
 
 
 if __name__ == "__main__":

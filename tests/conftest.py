@@ -8,9 +8,11 @@ import h5py
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from pipeline.data.pooled import pool_store
 from pipeline.data.synthetic import generate_synthetic
+from pipeline.schema import Train, validate_params
 
 # Small enough that generating and reading the store takes a few tens of milliseconds.
 TINY_STORE_KWARGS = {
@@ -106,3 +108,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+def train_config(**changes) -> Train:
+    """The default ``train`` section of ``params.yaml`` with ``changes``, checked."""
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    return validate_params({"train": {**params["train"], **changes}}, ("train",), typed=True)[
+        "train"
+    ]

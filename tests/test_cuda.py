@@ -20,6 +20,7 @@ from pipeline.train import (
     place,
     predict,
 )
+from tests.conftest import train_config
 
 pytestmark = pytest.mark.cuda
 CUDA = torch.device("cuda")
@@ -54,8 +55,9 @@ def test_every_precision_trains_on_the_gpu(tiny_store, precision, tiny_pooled):
     train_set = AVEDataset(tiny_store, "train", pooled=tiny_pooled)
     val_set = AVEDataset(tiny_store, "val", pooled=tiny_pooled)
     assert place([train_set, val_set], CUDA)
-    optimizer = make_optimizer("adam", model.parameters(), lr=1e-2)
-    scheduler = make_scheduler("constant", optimizer, 3, 1, 1.0)
+    config = train_config(lr=1e-2, scheduler="constant", epochs=3)
+    optimizer = make_optimizer(config, model.parameters())
+    scheduler = make_scheduler(config, optimizer)
     trainer = Trainer(model, Supervised(), optimizer, scheduler, CUDA, precision)
     result = fit(trainer, make_loader(train_set, 8, shuffle=True), make_loader(val_set, 8), 3)
     assert all(np.isfinite(row["train_loss"]) for row in result.history)

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from pipeline import paths
-from pipeline.imports import local_imports
+from pipeline.imports import local_imports, with_code_deps
 from pipeline.params import (
     AUGMENT_BUILD_KEYS,
     AUGMENT_TRAIN_KEYS,
@@ -57,6 +57,53 @@ def test_local_imports_follows_imports_transitively(tmp_path):
         "pkg/b.py",
         "pkg/c.py",
     ]
+
+
+def test_code_deps_are_generated_and_have_not_drifted():
+    text = (ROOT / "dvc.yaml").read_text()
+    assert with_code_deps(text, ROOT) == text  # else: python -m pipeline.imports --write
+
+
+def test_generated_code_deps_replace_only_the_py_entries(tmp_path):
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages" / "a.py").write_text("import stages.b\n")
+    (tmp_path / "stages" / "b.py").write_text("")
+    text = (
+        "stages:\n  a:\n    cmd: python -m stages.a\n    deps:\n      - data/x\n"
+        "      - stages/old.py\n    outs:\n      - data/y\n"
+    )
+    assert with_code_deps(text, tmp_path) == text.replace(
+        "      - stages/old.py\n", "      - stages/a.py\n      - stages/b.py\n"
+    )
+
+
+def test_a_package_that_imports_all_its_modules_brings_them_all(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text(
+        "from pkg.tools import import_modules\n\nimport_modules(__name__, __path__)\n"
+    )
+    (tmp_path / "pkg" / "tools.py").write_text("")
+    (tmp_path / "pkg" / "model.py").write_text("def f():\n    import pkg.lazy\n")
+    (tmp_path / "pkg" / "lazy.py").write_text("")
+    (tmp_path / "main.py").write_text("import pkg\n")
+    # every module of pkg, but not what a function imports lazily (lazy.py: by the glob)
+    assert local_imports("main.py", tmp_path) == [
+        "main.py",
+        "pkg/__init__.py",
+        "pkg/lazy.py",
+        "pkg/model.py",
+        "pkg/tools.py",
+    ]
+    (tmp_path / "other.py").write_text("def g():\n    import pkg.lazy\n")
+    assert local_imports("other.py", tmp_path) == ["other.py"]
+
+
+@pytest.mark.parametrize("name", ["train_sel", "train_wsel", "retrain_wsel"])
+def test_stages_reading_the_model_section_depend_on_every_model_file(name):
+    # pipeline.schema imports the registry lazily, so these stages must import it themselves
+    _, deps = _script_and_deps(STAGES[name])
+    models = {str(p.relative_to(ROOT)) for p in (ROOT / "pipeline" / "models").glob("*.py")}
+    assert models <= deps
 
 
 def _keys(section: str, keys) -> list[str]:

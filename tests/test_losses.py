@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from pipeline.errors import PipelineError
-from pipeline.losses import mil_loss, sel_loss, video_labels_from_segments, video_prediction
+from pipeline.losses import (
+    mean_pooled_loss,
+    mean_pooled_probabilities,
+    mil_loss,
+    sel_loss,
+    video_labels_from_segments,
+    video_prediction,
+)
 
 # One video, T = 2 segments, 3 classes: the max over time is [1, 2, 0].
 SCORES = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, -1.0]]])  # (1, 2, 3)
@@ -88,3 +95,25 @@ def test_video_labels_default_to_29_classes_with_background_28() -> None:
 def test_video_labels_reject_out_of_range_classes(bad) -> None:
     with pytest.raises(PipelineError, match=r"expected class indices in \[0, 4\)"):
         video_labels_from_segments(torch.tensor([[0, bad]]), n_classes=4, background=3)
+
+
+def test_mean_pooled_loss_by_hand() -> None:
+    # T = 2, C = 2: softmax([0, 0]) = [0.5, 0.5], softmax([ln 3, 0]) = [0.75, 0.25];
+    # their mean is the video prediction [0.625, 0.375].
+    scores = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])  # (1, 2, 2)
+    one = mean_pooled_loss(scores, torch.tensor([[1.0, 0.0]]))
+    assert one.item() == pytest.approx(-math.log(0.625), abs=1e-6)
+    both = mean_pooled_loss(scores, torch.tensor([[1.0, 1.0]]))  # normalised to [0.5, 0.5]
+    assert both.item() == pytest.approx(-(math.log(0.625) + math.log(0.375)) / 2, abs=1e-6)
+    probabilities = mean_pooled_probabilities(scores)
+    assert torch.allclose(probabilities, torch.tensor([[0.625, 0.375]]))
+    batch = mean_pooled_loss(scores.repeat(2, 1, 1), torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
+    assert batch.item() == pytest.approx((one.item() + both.item()) / 2, abs=1e-6)
+
+
+def test_mean_pooled_loss_rejects_bad_labels() -> None:
+    scores = torch.zeros(2, 10, 3)
+    with pytest.raises(PipelineError, match="video_labels: expected shape"):
+        mean_pooled_loss(scores, torch.ones(2, 4))
+    with pytest.raises(PipelineError, match="at least one class"):
+        mean_pooled_loss(scores, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))

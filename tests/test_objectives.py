@@ -6,7 +6,14 @@ import torch
 from torch import nn
 
 from pipeline.errors import PipelineError
-from pipeline.losses import mil_loss, sel_loss, video_labels_from_segments
+from pipeline.losses import (
+    auxiliary_loss,
+    label_refinement_loss,
+    mil_loss,
+    sel_loss,
+    video_labels_from_segments,
+)
+from pipeline.models.base import AVELModel
 from pipeline.models.graph import PairedBatch
 from pipeline.objectives import (
     Supervised,
@@ -15,13 +22,13 @@ from pipeline.objectives import (
     WithSliceLabels,
     weak_loss,
 )
-from pipeline.refine import auxiliary_loss, label_refinement_loss, synthetic_videos
+from pipeline.slices import synthetic_videos
 
 CPU = torch.device("cpu")
 T, C = 10, 29
 
 
-class _Recorder(nn.Module):
+class _Recorder(AVELModel):
     """Scores from the audio's first feature, remembering every call's inputs."""
 
     uses_graph = True
@@ -35,7 +42,8 @@ class _Recorder(nn.Module):
         self.calls.append({"audio": audio, "visual": visual, "graph": graph})
         return audio[..., :1] * self.weight  # (B, T, C)
 
-    wsel_loss = staticmethod(mil_loss)
+    def wsel_loss(self, scores, video_labels):
+        return mil_loss(scores, video_labels)
 
 
 class _Pool:

@@ -20,6 +20,7 @@ from pipeline.train import (
     place,
     predict,
 )
+from tests.conftest import train_config
 
 CPU = torch.device("cpu")
 
@@ -35,8 +36,9 @@ def _model(tiny_store, name: str, seed: int = 0) -> torch.nn.Module:
 
 
 def _trainer(model, precision: str = "fp32", compile: bool = False) -> Trainer:
-    optimizer = make_optimizer("adam", model.parameters(), lr=1e-2)
-    scheduler = make_scheduler("constant", optimizer, 2, 1, 1.0)
+    config = train_config(lr=1e-2, scheduler="constant", epochs=2)
+    optimizer = make_optimizer(config, model.parameters())
+    scheduler = make_scheduler(config, optimizer)
     return Trainer(model, Supervised(), optimizer, scheduler, CPU, precision, compile)
 
 

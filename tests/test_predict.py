@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.models import build_model
+from pipeline.models.base import AVELModel
 from pipeline.predict import (
     check_model_length,
     default_class_names,
@@ -19,7 +19,7 @@ from stages import predict
 CPU = torch.device("cpu")
 
 
-class _Echo(nn.Module):
+class _Echo(AVELModel):
     """Scores class ``audio[..., 0]`` for each segment; records each window's length."""
 
     def __init__(self, needs_maps: bool) -> None:

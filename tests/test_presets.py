@@ -1,22 +1,35 @@
-"""The presets hold the papers' settings (tests/test_schema.py checks them against the schema)."""
+"""The presets: the papers' settings as differences from params.yaml, applied by one command."""
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from pipeline.params import load_params
+import pytest
+import yaml
+
+from pipeline.errors import PipelineError
+from pipeline.presets import apply_preset, differences, merged, preset_params
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
+PRESETS = sorted((ROOT / "presets").glob("*.yaml"))
+
+
+def _preset(name: str) -> dict:
+    return preset_params(ROOT / "presets" / f"{name}.yaml", ROOT / "params.yaml")
 
 
 def test_dpnet_preset_holds_the_papers_settings():
-    params = load_params(path=ROOT / "presets" / "dpnet-paper.yaml")
-    assert params["model"] == {
-        "name": "dpnet",
-        "hidden": 768,
-        "blocks": 4,
-        "kernel": 3,
-        "order": "graph_first",
-        "dropout": 0.2,
-    }
+    params = _preset("dpnet-paper")
+    model = params["model"]
+    assert (model["name"], model["hidden"], model["blocks"], model["kernel"]) == (
+        "dpnet",
+        768,
+        4,
+        3,
+    )
+    assert (model["order"], model["dropout"]) == ("graph_first", 0.2)
     train = params["train"]
     assert (train["batch_size"], train["epochs"], train["scheduler"]) == (
         48,
@@ -31,7 +44,7 @@ def test_dpnet_preset_holds_the_papers_settings():
 
 
 def test_edrnet_preset_holds_the_papers_settings():
-    params = load_params(path=ROOT / "presets" / "edrnet-paper.yaml")
+    params = _preset("edrnet-paper")
     model = params["model"]
     assert (model["name"], model["kernel"], model["layers"], model["hidden"]) == (
         "edrnet",
@@ -44,7 +57,7 @@ def test_edrnet_preset_holds_the_papers_settings():
 
 
 def test_ave_preset_runs_the_papers_wsel_chain():
-    params = load_params(path=ROOT / "presets" / "ave-paper.yaml")
+    params = _preset("ave-paper")
     refine = params["refine"]
     assert (refine["window"], refine["stride"], refine["tau"], refine["auxiliary"]) == (
         4,
@@ -53,3 +66,46 @@ def test_ave_preset_runs_the_papers_wsel_chain():
         True,
     )
     assert (params["train"]["epochs"], refine["retrain_epochs"]) == (200, 100)
+    assert (params["model"]["hidden"], params["model"]["attention_dim"]) == (128, 49)
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
+def test_a_preset_holds_only_what_differs_from_the_defaults(path):
+    preset = yaml.safe_load(path.read_text())
+    assert differences(preset, DEFAULTS) == preset
+    assert merged(DEFAULTS, preset) != DEFAULTS
+
+
+def test_merged_and_differences_by_hand():
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": 2}
+    changes = {"a": {"y": [3]}, "c": 4}
+    assert merged(base, changes) == {"a": {"x": 1, "y": [3]}, "b": 2, "c": 4}
+    assert differences(merged(base, changes), base) == changes
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 2}  # not modified
+
+
+def test_applying_a_preset_rewrites_params_keeping_comments(tmp_path):
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.presets", str(ROOT / "presets" / "dpnet-paper.yaml")],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    text = params.read_text()
+    assert yaml.safe_load(text) == _preset("dpnet-paper")
+    assert "# seed 001 §4 (seed 004 §5.1 uses 64)" in text  # a comment of params.yaml kept
+    assert "  hidden: 768              # dpnet, edrnet: feature size d" in text
+
+
+def test_a_bad_preset_names_the_key_and_leaves_params_untouched(tmp_path):
+    params = tmp_path / "params.yaml"
+    shutil.copy(ROOT / "params.yaml", params)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epochs: 0\n")
+    with pytest.raises(PipelineError, match=r"with .*bad.yaml: train.epochs: Input should be"):
+        apply_preset(bad, params)
+    assert params.read_text() == (ROOT / "params.yaml").read_text()

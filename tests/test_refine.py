@@ -7,25 +7,25 @@ import pytest
 import torch
 
 from pipeline.errors import PipelineError
-from pipeline.losses import mil_loss
-from pipeline.refine import (
-    SliceLabels,
+from pipeline.losses import (
     auxiliary_loss,
     auxiliary_scores,
-    dummy_slice_labels,
     label_refinement_loss,
+    mil_loss,
+    slice_label_vectors,
+    union_labels,
+)
+from pipeline.refine import (
+    SliceLabels,
+    dummy_slice_labels,
     load_slice_labels,
     pseudo_label_quality,
     pseudo_segment_labels,
     save_slice_labels,
     slice_label_sets,
-    slice_label_vectors,
-    slice_starts,
     slice_truth,
-    synthetic_videos,
-    union_labels,
-    validate_window,
 )
+from pipeline.slices import slice_starts, synthetic_videos, validate_window
 
 # Small label space for hand examples: classes 0-2 are events, 3 is background.
 BG = 3

@@ -14,11 +14,13 @@ import pytest
 import torch
 import yaml
 
+from pipeline.models.base import AVELModel
 from pipeline.objectives import Supervised
 from pipeline.params import load_params
 from pipeline.resume import ResumeFile, fingerprint, rng_state, set_rng_state
 from pipeline.train import Trainer, fit, make_optimizer, make_scheduler
 from stages import augment, database, train
+from tests.conftest import train_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS, KILLED_AFTER = 4, 2
@@ -34,6 +36,7 @@ def save_then_die(self, state):
     if state["epoch"] == int(sys.argv[2]):
         os.kill(os.getpid(), signal.SIGKILL)
 resume.ResumeFile.save = save_then_die
+from pipeline.models.base import AVELModel
 from pipeline.objectives import Supervised
 from pipeline.params import load_params
 from stages.train import main
@@ -172,7 +175,7 @@ def test_a_resume_state_of_other_params_is_ignored(workdir, tmp_path, monkeypatc
     assert not (other / ".resume").exists()
 
 
-class _Table(torch.nn.Module):
+class _Table(AVELModel):
     """Scores from a learnable table, whatever the input."""
 
     def __init__(self):
@@ -195,8 +198,9 @@ def test_resume_states_are_written_every_k_epochs(tmp_path):
     batch["index"] = torch.tensor([0])
     loader = _Batches([batch], labels.numpy())
     model = _Table()
-    optimizer = make_optimizer("sgd", model.parameters(), lr=1.0)
-    scheduler = make_scheduler("constant", optimizer, 5, 1, 1.0)
+    config = train_config(optimizer="sgd", lr=1.0, scheduler="constant", epochs=5)
+    optimizer = make_optimizer(config, model.parameters())
+    scheduler = make_scheduler(config, optimizer)
     trainer = Trainer(model, Supervised(), optimizer, scheduler, torch.device("cpu"))
     state = ResumeFile(tmp_path / "wsel.pt", "run")
     fit(trainer, loader, loader, 5, resume=state, resume_every=2)

@@ -4,6 +4,7 @@ import copy
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import yaml
@@ -11,16 +12,18 @@ from annotated_types import Ge, Gt, Le, Lt
 
 from pipeline.data.synthetic import generate_synthetic
 from pipeline.errors import PipelineError
-from pipeline.models import all_hyperparameters, check_model
+from pipeline.models import MODELS, check_model, declarations
 from pipeline.params import load_params
+from pipeline.presets import preset_params
 from pipeline.schema import (
     SECTIONS,
     Synthetic,
     markdown_reference,
     readme_block,
+    section_class,
     validate_params,
 )
-from pipeline.signature import keyword_names
+from pipeline.signature import keyword_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -46,7 +49,7 @@ def _error(key: str, value) -> str:
 
 def _numeric_fields():
     """(dotted key, an out-of-range value, the bound) for every key with a numeric bound."""
-    sections = [(name, cls) for name, cls in SECTIONS.items()] + [("data.synthetic", Synthetic)]
+    sections = [(name, section_class(name)) for name in SECTIONS] + [("data.synthetic", Synthetic)]
     for prefix, cls in sections:
         for key, field in cls.model_fields.items():
             for meta in field.metadata:
@@ -109,8 +112,7 @@ def test_a_value_outside_the_range_names_key_value_and_bound(key, value, bound):
         ("refine.window", 6, "refine.window: expected window < (T + 1) / 2 = 5.5 (eq 14)"),
         ("refine.stride", 4, "refine.stride: expected a divisor of T - window = 6"),
         ("refine.labels", "gt", "refine.labels: Input should be 'refined', 'dummy' or 'pseudo'"),
-        ("model.branches", ["a", "a"], "model.branches: expected distinct branches"),
-        ("model.branches", ["av"], "model.branches: expected distinct branches including 'a'"),
+        ("model.branches", ["a", "x"], "model.branches[1]: Input should be 'a', 'v' or 'av'"),
         ("model.order", "first", "model.order: Input should be 'graph_first' or 'graph_second'"),
         ("data.source", "s3", "data.source: Input should be 'synthetic', 'local', 'ave' or"),
         ("data.source", "local", "data.local_dir: must name a directory when data.source is"),
@@ -165,15 +167,51 @@ def test_keys_left_out_stay_left_out():
 
 
 def test_schema_keys_are_exactly_what_the_code_takes():
-    assert set(Synthetic.model_fields) == set(keyword_names(generate_synthetic))
-    model_keys = set(SECTIONS["model"].model_fields) - {"name"}
-    assert model_keys == set(all_hyperparameters())
+    assert set(Synthetic.model_fields) == set(keyword_defaults(generate_synthetic))
+    model_keys = set(section_class("model").model_fields) - {"name"}
+    assert model_keys == {key for keys in declarations().values() for key in keys}
+    assert set(get_args(section_class("model").model_fields["name"].annotation)) == set(MODELS)
+
+
+def _edrnet(**changes) -> dict:
+    params = copy.deepcopy(DEFAULTS)
+    params["model"].update(name="edrnet", **changes)
+    return params
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"kernel": 6}, "model.kernel: expected an integer ≥ 2 and ≤ 5 for model edrnet, found 6"),
+        (
+            {"branches": ["a", "a"]},
+            "model.branches: expected distinct branches including 'a' or 'v' for model edrnet, "
+            "found ['a', 'a']",
+        ),
+        (
+            {"branches": ["av"]},
+            "model.branches: expected distinct branches including 'a' or 'v' for model edrnet, "
+            "found ['av']",
+        ),
+        ({"visual_kernel": 2}, "model.visual_kernel: Input should be 1, 3, 5 or 7, found 2"),
+    ],
+)
+def test_each_key_is_checked_against_the_model_that_reads_it(changes, expected):
+    with pytest.raises(PipelineError) as info:
+        validate_params(_edrnet(**changes), ("model",))
+    assert str(info.value) == f"params.yaml: {expected}"
+    # the same values pass when the chosen model does not read them (dpnet: kernel >= 2)
+    params = _edrnet(**changes)
+    params["model"]["name"] = "dpnet"
+    if "visual_kernel" not in changes:
+        assert validate_params(params, ("model",))["model"]["name"] == "dpnet"
 
 
 @pytest.mark.parametrize(
     ("model", "match"),
     [
         ({"name": "foo"}, "model.name: unknown model 'foo'; valid names: ave, dpnet"),
+        ({"name": "edrnet", "kernel": 3, "layers": 5}, r"model.layers: expected .* \[1, 4\]"),
         ({"name": "edrnet", "kernel": 5, "layers": 4}, r"model.layers: expected .* \[1, 2\]"),
     ],
 )
@@ -183,10 +221,11 @@ def test_model_section_is_checked_against_the_constructor(model, match):
         check_model(name, model)
 
 
-@pytest.mark.parametrize("path", [ROOT / "params.yaml", *sorted((ROOT / "presets").glob("*"))])
+@pytest.mark.parametrize("path", sorted((ROOT / "presets").glob("*")))
 def test_defaults_and_presets_pass_the_schema(path):
-    params = load_params(ALL, path)
-    model = dict(params["model"])
+    model = dict(load_params(ALL, ROOT / "params.yaml")["model"])
+    check_model(model.pop("name"), model)
+    model = dict(preset_params(path, ROOT / "params.yaml")["model"])
     check_model(model.pop("name"), model)
 
 

@@ -103,6 +103,20 @@ def _mutated(change) -> dict:
             lambda t: t["rows"][1]["overrides"].update({"model.blocks": 0}),
             r"row rep: params.yaml: model.blocks: Input should be greater than or equal to 1",
         ),
+        (
+            lambda t: t["rows"][1]["overrides"].update({"model.name": "dpnett"}),
+            r"row rep: params.yaml: model.name: Input should be 'ave', 'dpnet'",
+        ),
+        (
+            lambda t: t["rows"][1]["overrides"].update({"model.name": "ave", "model.blocks": 6}),
+            r"row rep: model.blocks: not read by model 'ave', which reads attention_dim",
+        ),
+        (
+            lambda t: t["rows"][1]["overrides"].update(
+                {"model.name": "edrnet", "model.kernel": 5, "model.layers": 4}
+            ),
+            r"row rep: params.yaml: model: EDRNet model.layers: expected an integer in \[1, 2\]",
+        ),
         (lambda t: t["rows"][1].update(targets=["evaluate@test"]), r"unknown target\(s\)"),
         (lambda t: t.update(reference="other"), r"reference 'other' is not a runnable row"),
         (lambda t: t["rows"][2].update(result="sel"), r"a not_run row has no overrides"),

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.errors import PipelineError
+from pipeline.models.base import AVELModel
 from pipeline.objectives import Supervised
 from pipeline.train import (
     Trainer,
@@ -17,6 +17,7 @@ from pipeline.train import (
     segment_accuracy,
     warm_restart_factor,
 )
+from tests.conftest import train_config
 
 
 def test_warm_restart_factor_follows_the_dpnet_schedule():
@@ -34,8 +35,17 @@ def test_warm_restart_factor_follows_the_dpnet_schedule():
 
 def test_cosine_restarts_scheduler_sets_the_learning_rate_per_epoch():
     weight = nn.Parameter(torch.zeros(1))
-    optimizer = make_optimizer("sgd", [weight], lr=2.0)
-    scheduler = make_scheduler("cosine_restarts", optimizer, 40, 4, 0.5, [4, 8], [0.5, 0.25])
+    config = train_config(
+        optimizer="sgd",
+        lr=2.0,
+        scheduler="cosine_restarts",
+        epochs=40,
+        step_size=4,
+        milestones=[4, 8],
+        floors=[0.5, 0.25],
+    )
+    optimizer = make_optimizer(config, [weight])
+    scheduler = make_scheduler(config, optimizer)
     rates = []
     for _ in range(9):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -49,15 +59,10 @@ def test_cosine_restarts_scheduler_sets_the_learning_rate_per_epoch():
     assert rates[8] == pytest.approx(2.0)
 
 
-def test_cosine_restarts_requires_matching_milestones_and_floors():
-    optimizer = make_optimizer("adam", [nn.Parameter(torch.zeros(1))], lr=1.0)
-    with pytest.raises(PipelineError, match="train.milestones and train.floors"):
-        make_scheduler("cosine_restarts", optimizer, 10, 2, 0.5, [5], [0.1, 0.01])
-
-
 def test_step_scheduler_decays_by_gamma():
-    optimizer = make_optimizer("adam", [nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = make_scheduler("step", optimizer, 10, 2, 0.5)
+    config = train_config(lr=1.0, scheduler="step", epochs=10, step_size=2, gamma=0.5)
+    optimizer = make_optimizer(config, [nn.Parameter(torch.zeros(1))])
+    scheduler = make_scheduler(config, optimizer)
     for _ in range(4):
         optimizer.step()
         scheduler.step()
@@ -78,7 +83,7 @@ class _Batches(list):
         self.dataset = type("D", (), {"labels": labels})()
 
 
-class _Memorizer(nn.Module):
+class _Memorizer(AVELModel):
     """Scores from a learnable table, so val accuracy moves with training."""
 
     def __init__(self):
@@ -90,8 +95,9 @@ class _Memorizer(nn.Module):
 
 
 def _sgd_trainer(model: nn.Module, **kwargs) -> Trainer:
-    optimizer = make_optimizer("sgd", model.parameters(), lr=1.0)
-    scheduler = make_scheduler("constant", optimizer, 3, 1, 1.0)
+    config = train_config(optimizer="sgd", lr=1.0, scheduler="constant", epochs=3)
+    optimizer = make_optimizer(config, model.parameters())
+    scheduler = make_scheduler(config, optimizer)
     return Trainer(model, Supervised(), optimizer, scheduler, torch.device("cpu"), **kwargs)
 
 

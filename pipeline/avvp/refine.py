@@ -41,10 +41,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from pipeline.avvp.han import HANOutput, Pooled, han_loss, mmil_pool
 from pipeline.errors import PipelineError
-from pipeline.models.han import HANOutput, Pooled, han_loss, mmil_pool
 from pipeline.npz import fail, load_npz, save_npz
-from pipeline.refine import synthetic_videos
+from pipeline.slices import synthetic_videos
 
 STREAMS = ("audio", "frames", "snippets")
 
@@ -193,7 +193,7 @@ def auxiliary_loss(
         union: ``(B, C)`` the union of both videos' weak labels.
         starts: window starts.
         window: ``N``.
-        audio_smoothing: as in :func:`pipeline.models.han.han_loss`. (default: 0.0)
+        audio_smoothing: as in :func:`pipeline.avvp.han.han_loss`. (default: 0.0)
         visual_smoothing: as there. (default: 0.1)
     """
     B = union.shape[0]

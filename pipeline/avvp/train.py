@@ -1,7 +1,7 @@
 """Training, prediction and evaluation of HAN on an LLP store (the AVVP task).
 
 The loop follows Tian et al.'s: Adam, a step schedule, HAN's guided weak loss with label
-smoothing (:func:`pipeline.models.han.han_loss`), and the checkpoint of the epoch with the
+smoothing (:func:`pipeline.avvp.han.han_loss`), and the checkpoint of the epoch with the
 best segment-level Type@AV on the **validation** split (their model choice); the test split
 is never looked at during training. Seed 004's refinement loss and auxiliary objective are
 added by passing slice labels or partners (:mod:`pipeline.avvp.refine`).
@@ -14,6 +14,7 @@ split then takes 0.9 GB instead of 6.6 GB).
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -21,11 +22,11 @@ import torch
 from torch import nn
 
 from pipeline.avvp import store as llp
+from pipeline.avvp.han import HAN, han_loss, mmil_pool
 from pipeline.avvp.metrics import avvp_metrics, binarize
 from pipeline.avvp.refine import STREAMS, auxiliary_loss, refinement_loss
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_path
-from pipeline.models.han import HAN, han_loss, mmil_pool
 from pipeline.train import make_optimizer, make_scheduler, set_seed
 
 SELECTION = "type_segment"  # the validation metric of the checkpoint choice
@@ -179,12 +180,9 @@ def fit_han(
         on_epoch: called with each epoch's row. (default: none)
     """
     set_seed(config["seed"])
-    optimizer = make_optimizer(
-        config["optimizer"], model.parameters(), config["lr"], config["weight_decay"]
-    )
-    scheduler = make_scheduler(
-        "step", optimizer, config["epochs"], config["step_size"], config["gamma"]
-    )
+    schedule = SimpleNamespace(scheduler="step", **config)  # Tian et al.'s StepLR
+    optimizer = make_optimizer(schedule, model.parameters())
+    scheduler = make_scheduler(schedule, optimizer)
     generator = torch.Generator().manual_seed(config["seed"])
     best = FitResult({}, 0, {SELECTION: -1.0})
     n = len(train.names)

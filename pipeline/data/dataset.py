@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from pipeline import hooks
 from pipeline.data import store
 from pipeline.data.pooled import load_pooled
 
@@ -46,6 +47,7 @@ class FeatureFile:
         out = np.empty((len(rows), *data.shape[1:]), dtype=np.float32)  # (B, T, ...)
         for i, row in enumerate(rows):
             data.read_direct(out, np.s_[int(row)], np.s_[i])
+        hooks.current().read(out.size * data.dtype.itemsize)
         return out
 
     def read_segments(self, rows: np.ndarray, segments: np.ndarray) -> np.ndarray:
@@ -76,7 +78,9 @@ class FeatureFile:
             source = np.s_[int(row), int(first[i]) : int(last[i]) + 1]
             data.read_direct(out, source, np.s_[offsets[i] : offsets[i + 1]])
         at = offsets[inverse] + flat_segments - first[inverse]  # (B * T,)
-        return out[at].reshape(*rows.shape, *data.shape[2:])  # (B, T, H, W, C)
+        maps = out[at].reshape(*rows.shape, *data.shape[2:])  # (B, T, H, W, C)
+        hooks.current().read(maps.size * data.dtype.itemsize)
+        return maps
 
     def _dataset(self) -> h5py.Dataset:
         """The HDF5 dataset, opened once per process (DataLoader workers open their own)."""

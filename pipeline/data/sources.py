@@ -22,9 +22,10 @@ import numpy as np
 
 from pipeline.data import store, videos
 from pipeline.data.annotations import one_hot, parse_annotations
-from pipeline.data.download import download_release, sha256_file, sources_from_params
+from pipeline.data.download import download_release, sources_from_params
 from pipeline.data.ledger import FileLedger
 from pipeline.errors import PipelineError
+from pipeline.fetch import sha256_file
 from pipeline.io import atomic_dir
 
 SOURCES = ("synthetic", "local", "ave", "videos")

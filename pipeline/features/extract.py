@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.data.download import sha256_file
 from pipeline.errors import PipelineError
 from pipeline.features import seed003, vgg, vggish
 from pipeline.features.audio import (
@@ -44,6 +43,7 @@ from pipeline.features.audio import (
 )
 from pipeline.features.decode import Clip, FrameSpec, read_clips
 from pipeline.features.weights import load_weights
+from pipeline.fetch import sha256_file
 
 FRAME_BATCH = 32  # frames per VGG-19 forward pass
 

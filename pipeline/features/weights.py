@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pipeline.data.download import download_file, sha256_file
 from pipeline.errors import PipelineError
+from pipeline.fetch import download_file, sha256_file
 
 
 @dataclass(frozen=True)

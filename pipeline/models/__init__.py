@@ -1,31 +1,45 @@
-"""Model registry: ``params.yaml``'s ``model.name`` -> model class.
+"""The models: every module of this package is imported, and its models register themselves.
 
-Every model maps ``(audio (B, T, A), visual)`` to raw segment scores ``(B, T, C)`` and
-defines its weakly-supervised objective ``wsel_loss(scores, video_labels)`` and its
-video-level prediction ``video_probabilities(scores)``; ``needs_maps`` says whether it
-takes the 7x7 visual maps or the pooled features.
-:func:`build_model` checks the keyword arguments against the constructor's signature so a
-misspelled ``model.<key>`` in ``params.yaml`` is reported by name instead of as a
-``TypeError``.
+The contract (what a model is, how it declares its hyperparameters, :func:`register`) is
+in :mod:`pipeline.models.base`. Here, the registry is looked up by ``model.name``:
+:func:`build_model` checks the keyword arguments against the constructor so that a
+misspelled ``model.<key>`` is reported by name, :func:`model_arguments` picks a model's
+arguments out of the flat ``model`` section and :func:`check_model` runs the constructor's
+own checks (e.g. EDRNet's kernel and layers fitting 10 segments) before any work.
 """
 
 import torch
-from torch import nn
 
 from pipeline.errors import PipelineError
-from pipeline.models.ave import AVEBaseline
-from pipeline.models.dpnet import DPNET_VARIANTS
-from pipeline.models.edrnet import EDRNet
-from pipeline.signature import keyword_names
+from pipeline.imports import import_modules
+from pipeline.models.base import (
+    DATA_DIMS,
+    MODELS,
+    AVELModel,
+    Hyper,
+    constructor_keywords,
+    declarations,
+    register,
+)
 
-MODELS: dict[str, type[nn.Module]] = {"ave": AVEBaseline, **DPNET_VARIANTS, "edrnet": EDRNet}
+import_modules(__name__, __path__)
 
-# Constructor arguments that the trainer derives from the data, not from ``params.yaml``.
-DATA_DIMS = ("audio_dim", "visual_dim", "n_regions", "n_classes")
+__all__ = [
+    "DATA_DIMS",
+    "MODELS",
+    "AVELModel",
+    "Hyper",
+    "build_model",
+    "check_model",
+    "declarations",
+    "model_arguments",
+    "model_class",
+    "register",
+]
 
 
-def _model_class(name: str) -> type[nn.Module]:
-    """Return the registered class ``name``; :class:`PipelineError` if there is none."""
+def model_class(name: str) -> type[AVELModel]:
+    """The registered class ``name``; :class:`PipelineError` if there is none."""
     if name not in MODELS:
         raise PipelineError(
             f"model.name: unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}"
@@ -33,29 +47,12 @@ def _model_class(name: str) -> type[nn.Module]:
     return MODELS[name]
 
 
-def model_hyperparameters(name: str) -> list[str]:
-    """The constructor keys of model ``name`` that ``params.yaml`` may set.
-
-    Args:
-        name: a key of :data:`MODELS`.
-
-    Returns:
-        The accepted keyword arguments minus the data-derived :data:`DATA_DIMS`.
-    """
-    return [key for key in keyword_names(_model_class(name)) if key not in DATA_DIMS]
-
-
-def all_hyperparameters() -> list[str]:
-    """Every key that some registered model reads (the valid keys of ``params.yaml: model``)."""
-    return sorted({key for name in MODELS for key in model_hyperparameters(name)})
-
-
 def model_arguments(
     name: str, hyperparameters: dict[str, object], dims: dict[str, int]
 ) -> tuple[dict[str, object], list[str]]:
     """Constructor arguments of model ``name`` from the flat ``model`` section and the data.
 
-    The ``model`` section is flat and shared by all models (DESIGN.md §5), so that
+    The ``model`` section is flat and shared by all models (docs/design.md §5), so that
     ``-S model.name=<other>`` works without rewriting it: a key only other models read is
     left out and reported (a key that no model reads is rejected by :mod:`pipeline.schema`).
 
@@ -66,15 +63,20 @@ def model_arguments(
             dropped.
 
     Returns:
-        ``(kwargs, ignored)``: the arguments for :func:`build_model`, and the keys of the
-        section that model ``name`` does not read.
+        ``(kwargs, ignored)``: the arguments for :func:`build_model`, in a fixed order (the
+        data sizes in :data:`DATA_DIMS` order, then the declared hyperparameters in theirs:
+        a checkpoint's bytes do not depend on the order of ``params.yaml``), and the keys
+        of the section that model ``name`` does not read.
     """
-    accepted = set(keyword_names(_model_class(name)))
-    kwargs = {k: v for k, v in {**dims, **hyperparameters}.items() if k in accepted}
-    return kwargs, sorted(set(hyperparameters) - accepted)
+    cls = model_class(name)
+    accepted = constructor_keywords(cls)
+    given = {**dims, **hyperparameters}
+    order = [*DATA_DIMS, *(hyper.name for hyper in cls.hyperparameters)]
+    kwargs = {key: given[key] for key in order if key in given and key in accepted}
+    return kwargs, sorted(set(hyperparameters) - set(accepted))
 
 
-def build_model(name: str, **kwargs: object) -> nn.Module:
+def build_model(name: str, **kwargs: object) -> AVELModel:
     """Instantiate the registered model ``name`` with ``kwargs``.
 
     Args:
@@ -87,8 +89,8 @@ def build_model(name: str, **kwargs: object) -> nn.Module:
     Raises:
         PipelineError: ``name`` is not registered, or a key is not a constructor argument.
     """
-    cls = _model_class(name)
-    accepted = keyword_names(cls)
+    cls = model_class(name)
+    accepted = list(constructor_keywords(cls))
     unknown = [key for key in kwargs if key not in accepted]
     if unknown:
         bad = ", ".join(f"model.{key}" for key in unknown)
@@ -102,8 +104,7 @@ def check_model(name: str, hyperparameters: dict[str, object]) -> None:
     """Check the ``model`` section against model ``name``'s constructor, before any work.
 
     The model is built on PyTorch's ``meta`` device (no memory, no computation) with the
-    official data sizes, so every constructor check runs (e.g. EDRNet's kernel and layers
-    fitting 10 segments) in milliseconds.
+    default data sizes, so every constructor check runs in milliseconds.
 
     Args:
         name: ``model.name``.

@@ -11,6 +11,7 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.losses import mil_loss, video_prediction
+from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_probability
 
 
@@ -27,7 +28,8 @@ def _run_lstm(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
     return lstm(x)[0]
 
 
-class AVEBaseline(nn.Module):
+@register("ave")
+class AVEBaseline(AVELModel):
     r"""Audio-guided visual attention + Bi-LSTMs + MIL classifier (seed 004 §4.1).
 
     For segment :math:`t` with visual regions :math:`f_t^v \in \mathbb{R}^{w^2 \times n_c}`
@@ -58,7 +60,13 @@ class AVEBaseline(nn.Module):
         dropout: dropout probability on :math:`h_t^*` before :math:`U^o` (default 0.0).
     """
 
-    needs_maps: bool = True
+    hyperparameters = (
+        Hyper("hidden", int, "h, the size of U^v, U^a and each LSTM direction (eqs 1-3)", ge=1),
+        Hyper("attention_dim", int, "d, the columns of z_t (seed 004 eq 1)", ge=1),
+        Hyper("classifier_hidden", int, "h', the output size of U^o (seed 004 eq 5)", ge=1),
+        Hyper("dropout", float, "dropout on h*_t before U^o (not in the paper)", ge=0, lt=1),
+    )
+    needs_maps = True
 
     def __init__(
         self,

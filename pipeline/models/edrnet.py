@@ -10,7 +10,8 @@ Two *recomposition* (RC) branches, audio and visual, grow it back to 10 segments
 transposed temporal convolutions fed by the decomposition layers of the same receptive
 field (eq 3, "dual-phase modality fusion" through the ``av`` branch). A temporal
 convolution gates the two RC outputs (eq 4) into a convex combination (eq 5) that one
-classifier maps to segment scores (eq 6); WSEL pools them by their mean (eq 7).
+classifier maps to segment scores (eq 6); WSEL pools them by their mean (eq 7) and fits
+them with the cross-entropy (the defaults of :class:`~pipeline.models.base.AVELModel`).
 
 Table 4 ("modal branch isolation") trains subsets of the DC branches (``branches``) and
 evaluates the A, V and gated outputs through the same classifier (``output``). The
@@ -27,8 +28,8 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.losses import land_shore_sea_loss
+from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_probability
-from pipeline.models.dpnet import PerspectiveNetwork
 
 SEGMENTS = 10  # N of seed 002: AVE videos have 10 one-second segments
 KERNELS = (2, 5)  # the range of k studied in seed 002 Fig. 7a
@@ -181,7 +182,7 @@ def he_init(module: nn.Module) -> None:
     1/\sqrt{fan_{in}}`) a signal's scale drops by about 2 per ReLU layer, so after the
     :math:`2L` DC/RC layers the classifier sees features that hardly vary between videos.
     :math:`\mathcal{N}(0, 2 / fan_{in})` keeps the scale (as
-    :func:`pipeline.models.dpnet.he_init` does for DPNet). The classifier keeps PyTorch's
+    :func:`pipeline.models.dpnet_layers.he_init` does for DPNet). The classifier keeps PyTorch's
     default, which starts it near uniform scores (He-initialised, its initial loss is
     about twice :math:`\log C`).
 
@@ -209,6 +210,13 @@ def _check_structure(kernel: int, layers: int) -> None:
         )
 
 
+def _branches_problem(branches: Sequence[str]) -> str | None:
+    """What is wrong with a ``branches`` list of valid names, or ``None``."""
+    if len(set(branches)) != len(branches) or not {"a", "v"} & set(branches):
+        return "expected distinct branches including 'a' or 'v'"
+    return None
+
+
 def _check_branches(branches: Sequence[str]) -> tuple[str, ...]:
     """``branches`` in canonical order; :class:`PipelineError` unless a valid subset."""
     names = list(branches) if isinstance(branches, list | tuple) else []
@@ -232,7 +240,8 @@ def _check_weight(name: str, value: float) -> None:
         raise PipelineError(f"EDRNet model.{name}: expected a number >= 0, found {value!r}")
 
 
-class EDRNet(nn.Module):
+@register("edrnet")
+class EDRNet(AVELModel):
     r"""Event Decomposition Recomposition Network (seed 002 eqs 1-7, Table 4).
 
     For audio :math:`f_t^A` and visual maps :math:`f_t^V` (seed 002 §"Event Decomposition
@@ -307,7 +316,24 @@ class EDRNet(nn.Module):
         lss_margin: triplet margin :math:`\alpha` of eq 10 (default 1.0, a guess).
     """
 
-    needs_maps: bool = True
+    hyperparameters = (
+        Hyper("hidden", int, "width d of every DC/RC layer", ge=1),
+        Hyper("kernel", int, "temporal kernel k (seed 002 eqs 2-4)", "segments", ge=2, le=5),
+        Hyper("layers", int, "DC (and RC) layers L, at most L_max of k (eq 2)", ge=1),
+        Hyper(
+            "branches",
+            list,
+            "decomposition branches kept (seed 002 Table 4)",
+            choices=BRANCHES,
+            rule=_branches_problem,
+        ),
+        Hyper("dropout", float, "dropout on the classifier input", ge=0, lt=1),
+        Hyper("visual_kernel", int, "size of the visual 2D convolution", choices=(1, 3, 5, 7)),
+        Hyper("seg_weight", float, "lambda_1 of the segment loss (seed 002)", ge=0),
+        Hyper("lss_weight", float, "lambda_2 of the Land-Shore-Sea loss (0: off)", ge=0),
+        Hyper("lss_margin", float, "triplet margin alpha (seed 002 eq 10)", ge=0),
+    )
+    needs_maps = True
 
     def __init__(
         self,
@@ -479,32 +505,3 @@ class EDRNet(nn.Module):
         """
         terms = land_shore_sea_loss(features, labels, self.lss_margin, self.n_classes - 1)
         return self.lss_weight * (terms["land"] + terms["sea"] + terms["shore"])
-
-    @staticmethod
-    def video_probabilities(scores: torch.Tensor) -> torch.Tensor:
-        r"""MIL mean pooling of the segment softmax (seed 002 eq 7): ``(B, T, C)`` → ``(B, C)``.
-
-        .. math::
-            \hat{y} = \frac{1}{N} \sum_{t=1}^{N} \hat{y}_t
-
-        The same pooling as DPNet's (:meth:`PerspectiveNetwork.video_probabilities`).
-        """
-        return PerspectiveNetwork.video_probabilities(scores)
-
-    @staticmethod
-    def wsel_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
-        r"""WSEL loss: cross-entropy of the eq 7 video prediction with the video label.
-
-        Seed 002 names the SEL loss ("multi-class cross entropy") and, for WSEL, only the
-        MIL pooling of eq 7; the same cross-entropy is applied to :math:`\hat{y}`
-        (:meth:`PerspectiveNetwork.wsel_loss`, which normalises multi-class presence
-        labels to a distribution).
-
-        Args:
-            scores: ``(B, T, C)`` raw segment scores.
-            video_labels: ``(B, C)`` float labels in {0, 1}, at least one 1 per video.
-
-        Returns:
-            The scalar loss.
-        """
-        return PerspectiveNetwork.wsel_loss(scores, video_labels)

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from pipeline.avvp.han import HAN, HANOutput, han_loss, mmil_pool
 from pipeline.avvp.refine import (
     auxiliary_loss,
     draw_partners,
@@ -18,8 +19,7 @@ from pipeline.avvp.refine import (
 )
 from pipeline.avvp.train import AVVPData, Refinement, evaluate_han, fit_han, load_data
 from pipeline.errors import PipelineError
-from pipeline.models.han import HAN, HANOutput, han_loss, mmil_pool
-from pipeline.refine import slice_starts
+from pipeline.slices import slice_starts
 
 C, T = 4, 10
 

@@ -9,7 +9,7 @@ import pytest
 from pipeline import tables
 from pipeline.ablations import Metric, Result, load_ablations, plan
 from pipeline.avvp.metrics import METRICS, paired_difference
-from pipeline.params import load_params
+from pipeline.presets import preset_params
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER = {  # seed 004 Table 6, in the order of its columns
@@ -35,7 +35,7 @@ def test_table_6_holds_the_papers_numbers_and_runs_the_avvp_chain():
 
 
 def test_han_preset_holds_the_papers_settings():
-    avvp = load_params(("avvp",), ROOT / "presets" / "han-paper.yaml")["avvp"]
+    avvp = preset_params(ROOT / "presets" / "han-paper.yaml", ROOT / "params.yaml")["avvp"]
     assert avvp["model"] == {
         "hidden": 512,
         "heads": 1,

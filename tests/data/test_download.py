@@ -11,19 +11,13 @@ from pathlib import Path
 import gdown
 import pytest
 
+from pipeline import fetch as fetch_module
 from pipeline import paths
 from pipeline.data import download, sources, store
-from pipeline.data.download import (
-    DEFAULT_SOURCES,
-    Source,
-    check_url,
-    download_drive,
-    download_file,
-    download_release,
-    sources_from_params,
-)
+from pipeline.data.download import DEFAULT_SOURCES, Source, download_release, sources_from_params
 from pipeline.data.ledger import FileLedger
 from pipeline.errors import PipelineError
+from pipeline.fetch import check_url, download_drive, download_file
 from stages import download as download_stage
 from tests.data.test_sources import ANNOTATIONS, _official_dir
 
@@ -94,7 +88,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(autouse=True)
 def _no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(download, "RETRY_DELAY_S", 0.0)
+    monkeypatch.setattr(fetch_module, "RETRY_DELAY_S", 0.0)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import torch
 
 from pipeline.errors import PipelineError
 from pipeline.losses import mil_loss, sel_loss, video_labels_from_segments
-from pipeline.models import MODELS, build_model, model_hyperparameters
+from pipeline.models import MODELS, build_model, declarations, model_class
 from pipeline.models.ave import AVEBaseline
 
 # Small dims: 6-d audio, 2x2 maps of 8 channels, 5 classes (index 4 = background).
@@ -155,7 +155,7 @@ def test_registry_unknown_name_lists_valid_names() -> None:
     with pytest.raises(PipelineError, match=r"unknown model 'tian'; valid names: ave"):
         build_model("tian")
     with pytest.raises(PipelineError, match="valid names: ave"):
-        model_hyperparameters("tian")
+        model_class("tian")
 
 
 def test_registry_unknown_keys_are_named_with_accepted_keys() -> None:
@@ -167,7 +167,7 @@ def test_registry_unknown_keys_are_named_with_accepted_keys() -> None:
 
 
 def test_model_hyperparameters_exclude_data_dims() -> None:
-    assert model_hyperparameters("ave") == [
+    assert list(declarations(["ave"])["ave"]) == [
         "hidden",
         "attention_dim",
         "classifier_hidden",

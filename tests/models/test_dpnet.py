@@ -8,17 +8,20 @@ import torch
 
 from pipeline.errors import PipelineError
 from pipeline.losses import sel_loss, video_labels_from_segments
+from pipeline.models import MODELS
 from pipeline.models.dpnet import (
-    DPNET_VARIANTS,
-    DPBlock,
     DPNet,
     DPNetGraphSecond,
-    Gate,
-    PPBlock,
+    PerspectiveNetwork,
     RGATOnly,
-    RGATStage,
     RGCTOnly,
     TCNOnly,
+)
+from pipeline.models.dpnet_layers import (
+    DPBlock,
+    Gate,
+    PPBlock,
+    RGATStage,
     TemporalConv,
     parameter_count,
     rgat_conv,
@@ -28,6 +31,7 @@ from pipeline.models.graph import PairedBatch, linked_graph, replica_batch_graph
 # Small dims: 6-d audio, 2x2 maps of 8 channels, width 16; the 29 AVE classes.
 SMALL = {"audio_dim": 6, "visual_dim": 8, "hidden": 16, "blocks": 2, "dropout": 0.0}
 B, T, C = 3, 10, 29
+DPNET_VARIANTS = {name: cls for name, cls in MODELS.items() if issubclass(cls, PerspectiveNetwork)}
 NAMES = list(DPNET_VARIANTS)
 GRAPH_NAMES = [name for name in NAMES if name != "tcn"]
 SAME_LAYERS_AS_DPNET = ["tcn_rgct", "rgct_tcn", "dpnet_pp", "dpnet_graph_second"]
@@ -191,33 +195,13 @@ def test_gate_is_a_convex_combination() -> None:
     assert (fused <= torch.maximum(audio, visual) + 1e-6).all()
 
 
-def test_wsel_loss_by_hand() -> None:
-    # T = 2, C = 2: softmax([0, 0]) = [0.5, 0.5], softmax([ln 3, 0]) = [0.75, 0.25];
-    # their mean is the video prediction [0.625, 0.375].
-    scores = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])  # (1, 2, 2)
-    one = DPNet.wsel_loss(scores, torch.tensor([[1.0, 0.0]]))
-    assert one.item() == pytest.approx(-math.log(0.625), abs=1e-6)
-    both = DPNet.wsel_loss(scores, torch.tensor([[1.0, 1.0]]))  # normalised to [0.5, 0.5]
-    assert both.item() == pytest.approx(-(math.log(0.625) + math.log(0.375)) / 2, abs=1e-6)
-    batch = DPNet.wsel_loss(scores.repeat(2, 1, 1), torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
-    assert batch.item() == pytest.approx((one.item() + both.item()) / 2, abs=1e-6)
-
-
 def test_video_probabilities_are_the_mean_segment_softmax() -> None:
-    scores = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])  # as above
-    assert torch.allclose(DPNet.video_probabilities(scores), torch.tensor([[0.625, 0.375]]))
     model = make("dpnet")
+    scores = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])  # see tests/test_losses.py
+    assert torch.allclose(model.video_probabilities(scores), torch.tensor([[0.625, 0.375]]))
     probabilities = model.video_probabilities(model(*inputs()))
     assert probabilities.shape == (B, C)
     assert torch.allclose(probabilities.sum(dim=-1), torch.ones(B))
-
-
-def test_wsel_loss_rejects_bad_labels() -> None:
-    scores = torch.zeros(2, T, 3)
-    with pytest.raises(PipelineError, match="video_labels: expected shape"):
-        DPNet.wsel_loss(scores, torch.ones(2, 4))
-    with pytest.raises(PipelineError, match="at least one class"):
-        DPNet.wsel_loss(scores, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
 
 
 @pytest.mark.parametrize("hidden", [768, 128])

@@ -7,7 +7,7 @@ import torch
 
 from pipeline.errors import PipelineError
 from pipeline.losses import land_shore_sea_loss, sel_loss, video_labels_from_segments
-from pipeline.models import MODELS, build_model, model_arguments, model_hyperparameters
+from pipeline.models import MODELS, build_model, declarations, model_arguments
 from pipeline.models.edrnet import (
     EDRNet,
     Recomposition,
@@ -265,7 +265,7 @@ def test_parameter_count_by_hand() -> None:
 def test_registry_builds_edrnet_from_the_flat_model_section() -> None:
     assert MODELS["edrnet"] is EDRNet
     assert EDRNet.needs_maps is True
-    assert model_hyperparameters("edrnet") == [
+    assert list(declarations(["edrnet"])["edrnet"]) == [
         "hidden",
         "kernel",
         "layers",

@@ -39,7 +39,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import PipelineError
+from pipeline.models.base import Hyper
 from pipeline.models.checks import check_int, check_probability
+
+#: Constructor arguments that come from the data, not from ``params.yaml: avvp.model``.
+DATA_DIMS = ("audio_dim", "frame_dim", "snippet_dim", "n_classes")
 
 
 @dataclass
@@ -139,6 +143,12 @@ class HANLayer(nn.Module):
 class HAN(nn.Module):
     """Hybrid attention network with attentive MMIL pooling (see the module docstring).
 
+    HAN is no :class:`~pipeline.models.base.AVELModel` (its inputs are three feature streams
+    and its outputs per-modality probabilities, not AVEL's ``(audio, visual) -> (B, T, C)``
+    scores), so it is not in the AVEL registry; it declares its hyperparameters the way
+    the contract does (:attr:`hyperparameters`, :class:`~pipeline.models.base.Hyper`), and
+    ``params.yaml: avvp.model`` is checked against them (``tests/avvp/test_han.py``).
+
     Args:
         audio_dim: audio feature size (default 128, VGGish).
         frame_dim: 2D frame feature size (default 2048, ResNet-152).
@@ -152,6 +162,15 @@ class HAN(nn.Module):
         share_layers: one layer's weights for both query modalities, as Tian et al.'s code
             (default :obj:`True`).
     """
+
+    hyperparameters = (
+        Hyper("hidden", int, "feature size d of the projections and attention", "features", ge=1),
+        Hyper("heads", int, "attention heads (dividing hidden)", "heads", ge=1),
+        Hyper("feedforward", int, "hidden size of the feed-forward block", "features", ge=1),
+        Hyper("dropout", float, "dropout of the HAN layers", ge=0, lt=1),
+        Hyper("layers", int, "stacked HAN layers", "layers", ge=1),
+        Hyper("share_layers", bool, "one layer's weights for the audio and the visual query"),
+    )
 
     def __init__(
         self,

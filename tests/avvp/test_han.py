@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from pipeline.avvp.han import HAN, HANOutput, Pooled, han_loss, mmil_pool, mmil_weights, smooth
 from pipeline.errors import PipelineError
-from pipeline.models.han import HAN, HANOutput, Pooled, han_loss, mmil_pool, mmil_weights, smooth
 
 DIMS = {"audio_dim": 6, "frame_dim": 10, "snippet_dim": 4, "n_classes": 5}
 
@@ -127,3 +127,19 @@ def test_tiny_training_fits_weak_labels(one_thread):
     assert losses[-1] < 0.3 * losses[0]
     video = mmil_pool(model.eval()(audio, frames, snippets)).video
     assert torch.equal(video >= 0.5, labels.bool())
+
+
+def test_declared_hyperparameters_are_the_constructor_and_the_params_section():
+    """HAN declares its keys as the model contract does; avvp.model is exactly those."""
+    import inspect
+
+    from pipeline.avvp.han import DATA_DIMS
+    from pipeline.schema import AVVPModel
+
+    arguments = inspect.signature(HAN.__init__).parameters
+    declared = {hyper.name: hyper for hyper in HAN.hyperparameters}
+    assert list(declared) == [name for name in arguments if name not in ("self", *DATA_DIMS)]
+    for name, hyper in declared.items():
+        assert hyper.problem(arguments[name].default) is None, name  # defaults are valid
+    assert list(AVVPModel.model_fields) == list(declared)
+    assert declared["dropout"].problem(1.0) == "expected a number ≥ 0 and < 1"

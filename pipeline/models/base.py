@@ -1,0 +1,290 @@
+r"""The model contract: what the pipeline asks of a model, written once.
+
+A model is an :class:`AVELModel` registered under a name with :func:`register`; that name
+is ``params.yaml``'s ``model.name``. It maps audio ``(B, T, A)`` and visual features
+(pooled ``(B, T, V)`` or maps ``(B, T, H, W, V)``, see :attr:`AVELModel.needs_maps`) to raw
+segment scores ``(B, T, C)``. Everything else has a default that fits most models:
+
+=========================  ==========================  ======================================
+member                     default                     used by
+=========================  ==========================  ======================================
+:attr:`hyperparameters`    ``()``                      params schema, every training stage
+:attr:`needs_maps`         ``False`` (pooled)          every stage that feeds the model
+:attr:`uses_graph`         ``False``                   SEL with ``augment.link``
+:attr:`outputs`            ``()`` (one output)         evaluate (``model_output_<name>``)
+:attr:`min_segments`       ``1``                       predict (videos shorter are refused)
+:attr:`seg_weight`         ``1.0``                     SEL objectives
+:meth:`forward`            (required)                  everything
+:meth:`feature_loss`       none                        SEL objectives, when overridden
+:meth:`video_probabilities`  mean-pooled softmax       WSEL refine (Step 2), evaluate
+:meth:`wsel_loss`          mean-pooled cross-entropy   WSEL, auxiliary objective, retrain
+=========================  ==========================  ======================================
+
+The constructor takes keyword arguments only, each with a default: the data-derived sizes
+it needs among :data:`DATA_DIMS`, and one argument per declared :class:`Hyper`. The
+defaults are written once, in the constructor's signature; :func:`register` checks that
+signature and the declarations against each other when the model's module is imported.
+"""
+
+import inspect
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from pipeline.losses import mean_pooled_loss, mean_pooled_probabilities
+from pipeline.signature import keyword_defaults as constructor_keywords
+
+# Constructor arguments that the trainer derives from the data, not from ``params.yaml``:
+# audio feature size, visual channels, visual regions per segment (H * W) and classes.
+DATA_DIMS = ("audio_dim", "visual_dim", "n_regions", "n_classes")
+
+_KINDS = (int, float, bool, str, list)
+_SYMBOLS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """One hyperparameter a model reads from ``params.yaml: model.<name>``.
+
+    Its default is the constructor's default for the argument of the same name.
+
+    Args:
+        name: the key (and constructor argument).
+        kind: ``int``, ``float``, ``bool``, ``str`` or ``list`` (a YAML list).
+        description: one line: what it is, with the paper's symbol and equation.
+        unit: its unit, if any (default ``""``).
+        ge: inclusive lower bound of a number (default ``None``).
+        gt: exclusive lower bound (default ``None``).
+        le: inclusive upper bound (default ``None``).
+        lt: exclusive upper bound (default ``None``).
+        choices: the allowed values of an ``int`` or ``str``, or the allowed items of a
+            ``list`` (default ``None``: any).
+        rule: a further check of a value: returns what is wrong, or ``None`` (default
+            ``None``).
+    """
+
+    name: str
+    kind: type
+    description: str
+    unit: str = ""
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    choices: tuple | None = None
+    rule: Callable[[Any], str | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KINDS:
+            raise TypeError(f"Hyper {self.name}: kind must be one of {_KINDS}, not {self.kind}")
+
+    @property
+    def bounds(self) -> dict[str, float]:
+        """The numeric bounds that are set, e.g. ``{"ge": 0, "lt": 1}``."""
+        return {key: getattr(self, key) for key in _SYMBOLS if getattr(self, key) is not None}
+
+    def expected(self) -> str:
+        """What a valid value is, in words (for error messages)."""
+        if self.kind is list:
+            items = "" if self.choices is None else f" of {', '.join(map(repr, self.choices))}"
+            return f"a list{items}"
+        if self.choices is not None:
+            return f"one of {', '.join(map(repr, self.choices))}"
+        limits = " and ".join(f"{_SYMBOLS[k]} {v}" for k, v in self.bounds.items())
+        noun = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+        return noun[self.kind] + (f" {limits}" if limits else "")
+
+    def _typed(self, value: Any) -> bool:
+        if self.kind is bool:
+            return isinstance(value, bool)
+        if isinstance(value, bool):
+            return False
+        if self.kind is float:
+            return isinstance(value, int | float) and math.isfinite(value)
+        if self.kind is list:
+            return isinstance(value, list | tuple)
+        return isinstance(value, self.kind)
+
+    def _within(self, value: Any) -> bool:
+        if self.kind is list:
+            return self.choices is None or all(item in self.choices for item in value)
+        if self.choices is not None:
+            return value in self.choices
+        checks = {"ge": value.__ge__, "gt": value.__gt__, "le": value.__le__, "lt": value.__lt__}
+        return all(checks[key](bound) for key, bound in self.bounds.items())
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` for this hyperparameter, or ``None`` if nothing."""
+        if not self._typed(value) or not self._within(value):
+            return f"expected {self.expected()}"
+        return None if self.rule is None else self.rule(value)
+
+
+class AVELModel(nn.Module):
+    r"""Base class of every registered model: the attributes and methods the pipeline uses.
+
+    Subclasses implement :meth:`forward` and declare :attr:`hyperparameters`; the other
+    members have defaults. A model trained in every setting meets these shapes: ``B``
+    videos, ``T`` segments (10 in AVE), ``C`` classes including background (the last),
+    ``A`` audio features, ``V`` visual channels and ``H x W`` visual regions.
+    """
+
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = ()
+    """The keys of ``params.yaml: model`` that this model reads (params schema, README)."""
+
+    family: ClassVar[str] = ""
+    """How the generated parameter table names the models sharing these declarations
+    (default ``""``: each registry name)."""
+
+    needs_maps: ClassVar[bool] = False
+    """``True``: ``visual`` is the ``(B, T, H, W, V)`` maps, read from file batch by batch;
+    ``False``: the ``(B, T, V)`` maps averaged over ``H x W`` (``data/pooled``), held in
+    memory (on the GPU when it fits). Every stage that feeds the model reads it."""
+
+    uses_graph: ClassVar[bool] = False
+    """Whether :meth:`forward` takes ``graph`` and a linked graph changes its output. SEL
+    with ``augment.replicate`` and ``augment.link`` then passes
+    :class:`~pipeline.models.graph.PairedBatch` (seed 001 eqs 17-21); other models
+    train on the replicas unlinked (``link_ignored`` in the training metrics)."""
+
+    has_feature_loss: ClassVar[bool] = False
+    """Set automatically: whether the class overrides :meth:`feature_loss`."""
+
+    outputs: tuple[str, ...] = ()
+    """The named outputs ``forward(..., output=name)`` can return, the last one being the
+    default; ``()`` for a model with one output (default). The evaluate stage scores
+    every other output as ``model_output_<name>`` (EDRNet's branches, seed 002 Table 4)."""
+
+    min_segments: int = 1
+    """The shortest video, in segments, that :meth:`forward` accepts (predict refuses a
+    shorter one with this number; default 1)."""
+
+    seg_weight: float = 1.0
+    r"""The weight of the SEL segment cross-entropy (EDRNet's :math:`\lambda_1`; default 1)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.has_feature_loss = cls.feature_loss is not AVELModel.feature_loss
+
+    def forward(
+        self, audio: torch.Tensor, visual: torch.Tensor, **options: Any
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Raw (pre-softmax) segment scores.
+
+        Args:
+            audio: ``(B, T, A)`` audio features.
+            visual: ``(B, T, V)`` pooled features, or ``(B, T, H, W, V)`` maps when
+                :attr:`needs_maps`.
+            **options: keywords the pipeline passes only to models that declare them:
+                ``graph`` (:attr:`uses_graph`: ``None`` for each video's own graph, or a
+                :class:`~pipeline.models.graph.PairedBatch`), ``output`` (one of
+                :attr:`outputs`) and ``return_features`` (with :meth:`feature_loss`:
+                also return the ``(B, T, D)`` features that loss acts on).
+
+        Returns:
+            ``(B, T, C)`` scores, or ``(scores, features)`` with ``return_features``.
+        """
+        raise NotImplementedError
+
+    def feature_loss(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """An extra SEL loss on the features of ``forward(..., return_features=True)``.
+
+        Added to the weighted segment cross-entropy by the SEL objectives when a model
+        overrides it (EDRNet's Land-Shore-Sea loss, seed 002 eqs 8-10); never in WSEL.
+
+        Args:
+            features: ``(B, T, D)`` features.
+            labels: ``(B, T)`` long segment classes.
+
+        Returns:
+            The scalar loss, weighted by the model itself.
+        """
+        raise NotImplementedError
+
+    def video_probabilities(self, scores: torch.Tensor) -> torch.Tensor:
+        """The model's video-level prediction ``(B, T, C)`` -> ``(B, C)`` probabilities.
+
+        Refine (seed 004 Step 2) thresholds it on synthetic videos, and evaluate scores
+        its arg-max repeated over the segments (``model_repeat``). Default: the mean of
+        the segment softmax (:func:`pipeline.losses.mean_pooled_probabilities`).
+        """
+        return mean_pooled_probabilities(scores)
+
+    def wsel_loss(self, scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
+        """The weakly-supervised loss of ``(B, T, C)`` scores and ``(B, C)`` video labels.
+
+        Used by WSEL training (seed 004 Step 1), as :math:`g` of the auxiliary objective
+        (eqs 15-18) and of the label-refinement loss (Step 3, eqs 12-13), on videos and on
+        slices alike. Default: cross-entropy of the mean-pooled segment softmax with the
+        normalised labels (:func:`pipeline.losses.mean_pooled_loss`).
+        """
+        return mean_pooled_loss(scores, video_labels)
+
+
+MODELS: dict[str, type[AVELModel]] = {}
+"""The registry: ``model.name`` -> model class, filled by :func:`register`."""
+
+
+def _check_contract(name: str, cls: type) -> None:
+    """Raise :class:`TypeError` unless ``cls`` can be registered as ``name``."""
+    where = f"@register({name!r}) on {cls.__name__}"
+    if not NAME.match(name):
+        raise TypeError(f"{where}: expected a name of lowercase letters, digits and _")
+    if not (isinstance(cls, type) and issubclass(cls, AVELModel)):
+        raise TypeError(f"{where}: expected a subclass of pipeline.models.base.AVELModel")
+    if name in MODELS and MODELS[name] is not cls:
+        raise TypeError(f"{where}: the name is taken by {MODELS[name].__name__}")
+    signature = inspect.signature(cls).parameters.values()
+    required = [p.name for p in signature if p.default is inspect.Parameter.empty]
+    if required:
+        raise TypeError(f"{where}: constructor arguments without a default: {required}")
+    keywords = constructor_keywords(cls)
+    declared = [hyper.name for hyper in cls.hyperparameters]
+    accepted = [key for key in keywords if key not in DATA_DIMS]
+    if sorted(declared) != sorted(accepted):
+        raise TypeError(
+            f"{where}: hyperparameters {sorted(declared)} must be exactly the constructor "
+            f"arguments besides {DATA_DIMS}: {sorted(accepted)}"
+        )
+    for hyper in cls.hyperparameters:
+        problem = hyper.problem(keywords[hyper.name])
+        if problem is not None:
+            raise TypeError(f"{where}: default of {hyper.name}: {problem}")
+
+
+def register(name: str) -> Callable[[type[AVELModel]], type[AVELModel]]:
+    """Class decorator: register a model as ``params.yaml``'s ``model.name: <name>``.
+
+    The class is checked when its module is imported: a subclass of :class:`AVELModel`,
+    a constructor whose arguments all have defaults, and :attr:`AVELModel.hyperparameters`
+    declaring exactly its arguments besides :data:`DATA_DIMS`, with valid defaults.
+
+    Args:
+        name: the registry name (lowercase letters, digits and ``_``).
+
+    Raises:
+        TypeError: the class breaks the contract, or ``name`` is taken.
+    """
+
+    def decorate(cls: type[AVELModel]) -> type[AVELModel]:
+        _check_contract(name, cls)
+        MODELS[name] = cls
+        return cls
+
+    return decorate
+
+
+def declarations(names: Sequence[str] | None = None) -> dict[str, dict[str, Hyper]]:
+    """Every registered model's hyperparameters: ``{model name: {key: Hyper}}``.
+
+    Args:
+        names: the models to list (default ``None``: all, sorted by name).
+    """
+    chosen = sorted(MODELS) if names is None else names
+    return {name: {h.name: h for h in MODELS[name].hyperparameters} for name in chosen}
