@@ -14,7 +14,8 @@ features are about 14 GB).
   machinery of :mod:`pipeline.data.download`: the annotation files from the reference
   repository, the features as one archive from Google Drive (zip or tar, recognised by
   content), which is unpacked once per archive version into ``download_dir/feats``
-  (members that would land outside it, and links, are refused). Checksums are not
+  (members that would land outside it are refused; tar members go through Python's
+  ``data`` extraction filter). Checksums are not
   published; give them with ``sources`` overrides to have every file checked.
 """
 
@@ -98,7 +99,7 @@ def _safe_members(archive: Path, names: list[str], target: Path) -> None:
 
 
 def extract_archive(archive: Path, target: Path) -> None:
-    """Unpack a zip or tar ``archive`` into ``target`` atomically; links are refused.
+    """Unpack a zip or tar ``archive`` into ``target`` atomically, refusing escaping members.
 
     Raises:
         PipelineError: when the file is neither a zip nor a tar archive, or a member would
