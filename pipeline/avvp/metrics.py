@@ -291,3 +291,38 @@ def paired_difference(
         low, high = _interval(diff, level)
         result[name] = {"diff": float(row.mean() - ref.mean()), "ci_low": low, "ci_high": high}
     return result
+
+
+#: Column titles of :func:`format_table`, in the order of seed 004 Table 6.
+TITLES = {
+    "audio_segment": "Audio Seg.",
+    "audio_event": "Audio Event",
+    "visual_segment": "Visual Seg.",
+    "visual_event": "Visual Event",
+    "av_segment": "AV Seg.",
+    "av_event": "AV Event",
+    "type_segment": "Type@AV Seg.",
+    "type_event": "Type@AV Event",
+    "event_segment": "Event@AV Seg.",
+    "event_event": "Event@AV Event",
+}
+
+
+def format_table(rows: dict[str, dict]) -> str:
+    """A markdown table in the layout of seed 004 Table 6, percent with the 95 % CI.
+
+    Args:
+        rows: method name -> ``{"model": {metric: value}, "ci": {<metric>_ci_low: ...}}``
+            (the content of ``metrics/avvp/evaluate/<task>.json``).
+    """
+    lines = [
+        "| Method | " + " | ".join(TITLES.values()) + " |",
+        "|---|" + "---:|" * len(TITLES),
+    ]
+    for method, row in rows.items():
+        cells = []
+        for name in TITLES:
+            low, high = row["ci"][f"{name}_ci_low"], row["ci"][f"{name}_ci_high"]
+            cells.append(f"{100 * row['model'][name]:.1f} [{100 * low:.1f}, {100 * high:.1f}]")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
