@@ -49,8 +49,19 @@ Metric = Literal[
     "ave_f1",
     "ave_recall",
     "ave_precision",
+    # AVVP (pipeline.avvp.metrics.METRICS; tests/avvp/test_tables.py keeps the two equal)
+    "audio_segment",
+    "audio_event",
+    "visual_segment",
+    "visual_event",
+    "av_segment",
+    "av_event",
+    "type_segment",
+    "type_event",
+    "event_segment",
+    "event_event",
 ]
-Result = Literal["sel", "wsel", "wsel_refined"]
+Result = Literal["sel", "wsel", "wsel_refined", "avvp_han", "avvp_han_lr"]
 NAME = r"^[a-z0-9][a-z0-9_+.-]*$"
 SEED_KEY = "train.seed"
 
@@ -94,7 +105,10 @@ PaperNumber = Annotated[Decimal, BeforeValidator(_as_printed)]
 
 class Paper(_Strict):
     """The paper's numbers of a row, in percent, with their printed decimals (``77.50``):
-    original labels and, where given, C-AVE."""
+    original labels and, where given, C-AVE.
+
+    An AVVP table (results ``avvp_*``) has one label set, LLP's, under ``o_ave``.
+    """
 
     o_ave: dict[Metric, PaperNumber | None] = Field(default_factory=dict)
     c_ave: dict[Metric, PaperNumber | None] | None = None

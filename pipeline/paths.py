@@ -73,3 +73,36 @@ def ledger_file() -> Path:
 def resume_state(task: str) -> Path:
     """Path of the resume state of an interrupted training of ``task``."""
     return RESUME / f"{task}.pt"
+
+
+# The AVVP task (pipeline.avvp): LLP store, HAN checkpoints, refined labels, metrics.
+AVVP_TASKS = ("han", "han_lr")  # the foreach items of avvp_evaluate
+LLP_SYNTHETIC = DATA / "llp_synthetic"  # the avvp_synthesize stage's store (DVC-cached)
+LLP_STORE = DATA / "llp"
+AVVP_METRICS = METRICS / "avvp"
+AVVP_DOWNLOAD_METRICS = AVVP_METRICS / "download.json"
+AVVP_REFINE_METRICS = AVVP_METRICS / "refine.json"
+AVVP_REFINED = DATA / "avvp_refined" / "labels.npz"  # not under data/refined: an output
+
+
+def avvp_checkpoint(task: str) -> Path:
+    """HAN's checkpoint of ``task`` (``han`` or ``han_lr``)."""
+    return MODELS / f"avvp_{task}.pt"
+
+
+def avvp_train_metrics(task: str) -> Path:
+    return AVVP_METRICS / "train" / f"{task}.json"
+
+
+def avvp_evaluate_metrics(task: str) -> Path:
+    return AVVP_METRICS / "evaluate" / f"{task}.json"
+
+
+def avvp_predictions(task: str) -> Path:
+    """Per-video scores of ``task`` on the test split (read by the tables)."""
+    return PREDICTIONS / f"avvp_{task}.json"
+
+
+def default_llp_download_dir() -> Path:
+    """Where the ``llp`` source downloads to when ``avvp.download_dir`` is null."""
+    return user_cache() / "llp"

@@ -195,6 +195,19 @@ class Augment(Section):
     link: bool = _field("train@sel: link the graphs of original and replica")
 
 
+def _check_window(window: int, stride: int) -> None:
+    """Seed 004's rules for the slice window ``N`` and stride ``s`` (eqs 13-14)."""
+    if 2 * window >= T + 1:
+        raise RuleError(
+            "window", f"expected window < (T + 1) / 2 = {(T + 1) / 2} (eq 14), found {window}"
+        )
+    if (T - window) % stride:
+        raise RuleError(
+            "stride",
+            f"expected a divisor of T - window = {T - window} (seed 004 eq 13), found {stride}",
+        )
+
+
 class Refine(Section):
     """``refine``: seed 004's weak chain train@wsel -> refine -> retrain@wsel."""
 
@@ -209,17 +222,7 @@ class Refine(Section):
 
     @model_validator(mode="after")
     def _window_fits(self) -> "Refine":
-        if 2 * self.window >= T + 1:
-            raise RuleError(
-                "window",
-                f"expected window < (T + 1) / 2 = {(T + 1) / 2} (eq 14), found {self.window}",
-            )
-        if (T - self.window) % self.stride:
-            raise RuleError(
-                "stride",
-                f"expected a divisor of T - window = {T - self.window} (seed 004 eq 13), "
-                f"found {self.stride}",
-            )
+        _check_window(self.window, self.stride)
         return self
 
 
@@ -294,6 +297,103 @@ class Predict(Section):
     output_dir: str = _field("where <video>.json and <video>_timeline.png are written")
     b2ilc: bool = _field("also give the predictions after B2IL correction (seed 002)")
     device: Device = _field("auto (CUDA when present), cpu, cuda or cuda:N")
+
+
+class AVVPSynthetic(Section):
+    """``avvp.synthetic``: arguments of :func:`pipeline.avvp.synthetic.generate_llp`."""
+
+    seed: int = _optional("seed of the generator", ge=0)
+    n_train: int = _optional("training videos (weak labels)", "videos", ge=2)
+    n_val: int = _optional("validation videos (checkpoint choice)", "videos", ge=1)
+    n_test: int = _optional("test videos (evaluation)", "videos", ge=1)
+    audio_dim: int = _optional("audio feature size (release: 128)", "features", ge=1)
+    frame_dim: int = _optional("2D frame feature size (release: 2048)", "features", ge=1)
+    snippet_dim: int = _optional("3D snippet feature size (release: 512)", "features", ge=1)
+    audio_strength: Number = _optional("amplitude of an audible class", ge=0)
+    visual_strength: Number = _optional("amplitude of a visible class", ge=0)
+    noise: Number = _optional("standard deviation of the ambient noise", ge=0)
+
+
+class AVVPModel(Section):
+    """``avvp.model``: HAN's hyperparameters (:class:`pipeline.avvp.han.HAN`)."""
+
+    hidden: int = _field("feature size d of projections and attention", "features", ge=1)
+    heads: int = _field("attention heads (divide hidden)", ge=1)
+    feedforward: int = _field("hidden size of the feed-forward block", "features", ge=1)
+    dropout: Number = _field("dropout of the HAN layers", ge=0, lt=1)
+    layers: int = _field("stacked HAN layers", ge=1)
+    share_layers: bool = _field("one layer's weights for the audio and the visual query")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "AVVPModel":
+        if self.hidden % self.heads:
+            raise RuleError(
+                "heads", f"expected a divisor of hidden {self.hidden}, found {self.heads}"
+            )
+        return self
+
+
+class AVVPTrain(Section):
+    """``avvp.train``: HAN's optimisation (seed and device: ``train.seed``, ``train.device``)."""
+
+    epochs: int = _field("training epochs (Step 1 and Step 3)", "epochs", ge=1)
+    batch_size: int = _field("videos per mini-batch", "videos", ge=1)
+    optimizer: Literal["adam", "adamw", "sgd"] = _field("the optimizer")
+    lr: Number = _field("base learning rate", gt=0)
+    weight_decay: Number = _field("L2 penalty", ge=0)
+    step_size: int = _field("epochs between learning-rate decays", "epochs", ge=1)
+    gamma: Number = _field("learning-rate decay factor", gt=0, le=1)
+    audio_smoothing: Number = _field("label smoothing of the audio target", ge=0, lt=1)
+    visual_smoothing: Number = _field("label smoothing of the visual target", ge=0, lt=1)
+
+
+class AVVPRefine(Section):
+    """``avvp.refine``: seed 004's refinement on HAN (HAN + LR, App. A.1)."""
+
+    auxiliary: bool = _field("Step 1 adds the auxiliary objective (eqs 15-18)")
+    auxiliary_weight: Number = _field("weight of the auxiliary loss", ge=0)
+    window: int = _field("N: slice length; N < (T + 1) / 2 (eq 14)", "segments", ge=1)
+    stride: int = _field("s: slice stride; must divide T - N", "segments", ge=1)
+    tau: Number = _field(
+        "detection threshold of eq 11 (on HAN's modality probabilities)", ge=0, le=1
+    )
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> "AVVPRefine":
+        _check_window(self.window, self.stride)
+        return self
+
+
+class AVVPEvaluate(Section):
+    """``avvp.evaluate``: the test metrics of the AVVP evaluate stages."""
+
+    batch_size: int = _field("videos per batch", "videos", ge=1)
+    bootstrap: int = _field("resamples of the test videos for the 95 % CIs", "resamples", ge=10)
+    seed: int = _field("seed of the bootstrap resampling", ge=0)
+
+
+class AVVP(Section):
+    """``avvp``: the AVVP task on LLP (seed 004 App. A.1, Table 6): HAN and HAN + LR."""
+
+    source: Literal["synthetic", "local", "llp"] = _field("where data/llp comes from")
+    local_dir: str | None = _field("source local: the release's CSVs with the feature folders")
+    download_dir: str | None = _field(
+        "source llp: downloads and unpacked features; null: the user cache"
+    )
+    sources: dict[str, SourceOverride] = _field(
+        "source llp: overrides of the download table: file name to url or drive_id, sha256, size"
+    )
+    synthetic: AVVPSynthetic = _field("source synthetic: the generator's arguments")
+    model: AVVPModel = _field("HAN's hyperparameters")
+    train: AVVPTrain = _field("HAN's optimisation")
+    refine: AVVPRefine = _field("the refinement of HAN + LR")
+    evaluate: AVVPEvaluate = _field("the test metrics")
+
+    @model_validator(mode="after")
+    def _directory_given(self) -> "AVVP":
+        if self.source == "local" and not self.local_dir:
+            raise RuleError("local_dir", "must name a directory when avvp.source is local")
+        return self
 
 
 # ---------------------------------------------------------------------------------------
@@ -426,6 +526,7 @@ SECTIONS: dict[str, type[Section] | None] = {
     "train": Train,
     "evaluate": Evaluate,
     "predict": Predict,
+    "avvp": AVVP,
 }
 
 

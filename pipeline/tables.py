@@ -33,6 +33,7 @@ import yaml
 from tqdm import tqdm
 
 from pipeline.ablations import Cell, Experiment, Table, load_ablations, plan
+from pipeline.avvp import metrics as avvp_metrics
 from pipeline.cluster import EXECUTORS, on_cluster
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import atomic_path
@@ -49,6 +50,16 @@ TITLES = {
     "ave_f1": "AVE F1",
     "ave_recall": "AVE R",
     "ave_precision": "AVE P",
+    "audio_segment": "Audio Seg.",
+    "audio_event": "Audio Event",
+    "visual_segment": "Visual Seg.",
+    "visual_event": "Visual Event",
+    "av_segment": "AV Seg.",
+    "av_event": "AV Event",
+    "type_segment": "Type@AV Seg.",
+    "type_event": "Type@AV Event",
+    "event_segment": "Event@AV Seg.",
+    "event_event": "Event@AV Event",
 }
 
 
@@ -58,6 +69,11 @@ ZERO_DIVISION_NOTE = (
     f"{100 * ZERO_DIVISION:g} (scikit-learn's `zero_division={ZERO_DIVISION:g}`), where one "
     f"run's own metrics show it as undefined."
 )
+
+
+def is_avvp(cell: Cell) -> bool:
+    """Whether a cell's numbers come from the AVVP task (LLP) rather than AVEL."""
+    return cell.result.startswith("avvp_")
 
 
 def _git(*args: str) -> str:
@@ -238,7 +254,43 @@ class Runs:
 
     def data_source(self, cell: Cell) -> str | None:
         commit = self.commits.get(cell.experiment.name)
-        return None if commit is None else _read_json(commit, "metrics/download.json")["source"]
+        manifest = "metrics/avvp/download.json" if is_avvp(cell) else "metrics/download.json"
+        return None if commit is None else _read_json(commit, manifest)["source"]
+
+
+def _avvp_row_runs(
+    table: Table, row: str, seeds: list[int], cells: dict, runs: Runs
+) -> list[dict[str, np.ndarray]] | None:
+    """Each seed's per-video AVVP scores of ``row``, or ``None`` if incomplete."""
+    outputs, names = [], None
+    for seed in seeds:
+        cell = cells[(table.id, row, seed)]
+        saved = runs.predictions(cell)
+        if saved is None or cell.output not in saved:
+            return None
+        if names is not None and saved["names"] != names:
+            raise PipelineError(f"table {table.id} row {row}: seeds were scored on other videos")
+        names = saved["names"]
+        outputs.append({k: np.asarray(v) for k, v in saved[cell.output].items()})
+    return outputs
+
+
+def avvp_table_numbers(table: Table, seeds: list[int], cells: dict, runs: Runs) -> dict:
+    """:func:`table_numbers` of an AVVP table, from per-video scores (each seed's under
+    ``avvp_runs``)."""
+    reference = _avvp_row_runs(table, table.reference, seeds, cells, runs)
+    numbers = {}
+    for row in table.rows:
+        found = _avvp_row_runs(table, row.name, seeds, cells, runs) if row.runnable else None
+        if found is None:
+            numbers[row.name] = None
+            continue
+        summary = avvp_metrics.seed_summary(found, table.metrics)
+        diff = None
+        if reference is not None and row.name != table.reference:
+            diff = avvp_metrics.paired_difference(found, reference, table.metrics)
+        numbers[row.name] = {"summary": summary, "diff": diff, "avvp_runs": found}
+    return numbers
 
 
 def _row_runs(
@@ -274,6 +326,9 @@ def _paper(value: Decimal | None) -> str:
 def table_numbers(table: Table, seeds: list[int], cells: dict, runs: Runs, label_set: str) -> dict:
     """Per row: the seed summary and paired difference of each metric (``None`` if not run),
     and the test labels and each seed's predictions (``runs``) for further comparisons."""
+    first = next(cells[(table.id, r.name, seeds[0])] for r in table.rows if r.runnable)
+    if is_avvp(first):
+        return avvp_table_numbers(table, seeds, cells, runs)
     labels_key = LABEL_SETS[label_set]
     reference = _row_runs(table, table.reference, seeds, cells, runs, labels_key)
     numbers = {}
@@ -331,8 +386,7 @@ def order_pairs(table: Table, numbers: dict, label_set: str) -> list[dict]:
     ]
     pairs = []
     for a, b in zip(rows, rows[1:], strict=False):
-        labels, b_runs = numbers[b.name]["runs"]
-        ours = paired_difference(labels, b_runs, numbers[a.name]["runs"][1], table.metrics)
+        ours = _paired(numbers[b.name], numbers[a.name], table.metrics)
         paper_a, paper_b = _paper_numbers(a, label_set), _paper_numbers(b, label_set)
         per_metric = {}
         for metric in table.metrics:
@@ -348,6 +402,14 @@ def order_pairs(table: Table, numbers: dict, label_set: str) -> list[dict]:
             }
         pairs.append({"a": a.name, "b": b.name, "metrics": per_metric})
     return pairs
+
+
+def _paired(row: dict, upper: dict, metrics: list[str]) -> dict:
+    """Our paired difference ``row - upper`` per metric, AVEL's or AVVP's."""
+    if "avvp_runs" in row:
+        return avvp_metrics.paired_difference(row["avvp_runs"], upper["avvp_runs"], metrics)
+    labels, runs = row["runs"]
+    return paired_difference(labels, runs, upper["runs"][1], metrics)
 
 
 def _paper_numbers(row, label_set: str) -> dict:
@@ -392,9 +454,10 @@ NOT_COMPUTED = (
 )
 
 
-def _label_set_lines(table: Table, label_set: str, sets: dict | None) -> list[str]:
+def _label_set_lines(table: Table, label_set: str, sets: dict | None, avvp: bool) -> list[str]:
     """The section of one label set; ``sets`` is ``None`` where it was not computed."""
     title = "original labels (O-AVE)" if label_set == "o_ave" else "corrected labels (C-AVE)"
+    title = "LLP test videos" if avvp else title
     lines = [f"## {title}", ""]
     if sets is None:
         lines += [NOT_COMPUTED, ""]
@@ -425,7 +488,9 @@ def _label_set_lines(table: Table, label_set: str, sets: dict | None) -> list[st
     return lines
 
 
-def render_markdown(table: Table, seeds: list[int], numbers: dict, source: str | None) -> str:
+def render_markdown(
+    table: Table, seeds: list[int], numbers: dict, source: str | None, avvp: bool = False
+) -> str:
     """The markdown of one table: one section per label set of ``numbers`` (``o_ave``, and
     ``c_ave`` either computed or ``None``, shown as not computed)."""
     lines = [
@@ -435,16 +500,17 @@ def render_markdown(table: Table, seeds: list[int], numbers: dict, source: str |
         f"{len(seeds)} seeds (`train.seed` = {', '.join(map(str, seeds))}).",
         "",
     ]
+    dataset = "LLP" if avvp else "AVE"
     if source == "synthetic":
         lines += [
             "Computed on the embedded **synthetic** data: evidence that the machinery works, "
-            "not evidence about the methods. The paper's numbers are on real AVE.",
+            f"not evidence about the methods. The paper's numbers are on real {dataset}.",
             "",
         ]
     if table.note:
         lines += [f"Note: {table.note}", "", ""]
     for label_set, sets in numbers.items():
-        lines += _label_set_lines(table, label_set, sets)
+        lines += _label_set_lines(table, label_set, sets, avvp)
     return "\n".join(lines)
 
 
@@ -492,7 +558,7 @@ def render(tables: list[Table], seeds: list[int], out_dir: Path = TABLES_DIR) ->
             numbers["c_ave"] = table_numbers(table, seeds, cells, runs, "c_ave")
         elif any(row.paper.c_ave for row in table.rows):
             numbers["c_ave"] = None  # the paper has a C-AVE column; we have no scores
-        text = render_markdown(table, seeds, numbers, runs.data_source(first))
+        text = render_markdown(table, seeds, numbers, runs.data_source(first), is_avvp(first))
         path = out_dir / f"{table.id}.md"
         with atomic_path(path) as tmp:
             tmp.write_text(text)
@@ -504,6 +570,8 @@ def render(tables: list[Table], seeds: list[int], out_dir: Path = TABLES_DIR) ->
 
 
 def _has_right_labels(runs: Runs, cell: Cell) -> bool:
+    if is_avvp(cell):
+        return False
     saved = runs.predictions(cell)
     return saved is not None and "right_labels" in saved
 

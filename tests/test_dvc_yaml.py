@@ -155,6 +155,13 @@ def test_every_stage_has_its_params_test():
         "retrain_wsel",
         "evaluate",
         "report",
+        # the AVVP task's stages: their params test is in tests/avvp/test_stages.py
+        "avvp_synthesize",
+        "avvp_download",
+        "avvp_train",
+        "avvp_refine",
+        "avvp_retrain",
+        "avvp_evaluate",
     }
 
 
@@ -187,9 +194,18 @@ def test_generated_data_is_cached_and_linked_data_is_not():
 def test_no_stage_names_the_store_the_manifest_stands_for_it():
     for name, stage in STAGES.items():
         body = stage.get("do", stage)
-        assert str(paths.STORE) not in body.get("deps", []), name
-        if name not in {"synthesize", "download", "report"}:  # report reads metrics only
-            assert str(paths.DOWNLOAD_METRICS) in body["deps"], name
+        avvp = name.startswith("avvp_")  # the AVVP task: data/llp and its manifest
+        store, manifest = (
+            (paths.LLP_STORE, paths.AVVP_DOWNLOAD_METRICS)
+            if avvp
+            else (
+                paths.STORE,
+                paths.DOWNLOAD_METRICS,
+            )
+        )
+        assert str(store) not in body.get("deps", []), name
+        if name not in {"synthesize", "download", "report", "avvp_synthesize", "avvp_download"}:
+            assert str(manifest) in body["deps"], name  # report reads metrics only
 
 
 @pytest.mark.parametrize("name", ["train_sel", "train_wsel", "refine", "retrain_wsel", "evaluate"])

@@ -31,6 +31,21 @@ TINY_DATA = {
     "map_size": 3,
 }
 
+TINY_AVVP = {
+    "synthetic": {
+        "n_train": 16,
+        "n_val": 4,
+        "n_test": 4,
+        "audio_dim": 8,
+        "frame_dim": 8,
+        "snippet_dim": 8,
+    },
+    "model": {"hidden": 8, "feedforward": 8},
+    "train": {"epochs": 2, "batch_size": 8},
+    "evaluate": {"bootstrap": 20},
+}
+ALWAYS = {"download", "avvp_download"}  # always run: a stat per file, nothing read
+
 pytestmark = pytest.mark.e2e
 
 
@@ -74,6 +89,8 @@ def repo(tmp_path_factory) -> Path:
     params["train"].update({"epochs": 2, "batch_size": 16, "device": "cpu"})
     params["refine"]["retrain_epochs"] = 2
     params["evaluate"].update({"device": "cpu", "timeline_videos": 2})
+    for section, values in TINY_AVVP.items():  # the AVVP task's stages, on a tiny LLP store
+        params["avvp"][section].update(values)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _git(repo, "init", "-q")
     _git(repo, "add", "-A")
@@ -114,12 +131,18 @@ def test_repro_writes_every_output(repo):
     assert refine["slices"] == 28 * 4 and refine["labels"] == "refined"
     train = json.loads((repo / "metrics" / "train" / "sel.json").read_text())
     assert train["replicate"] and train["link_applied"]
+    for task in ("han", "han_lr"):  # the AVVP task
+        assert (repo / "data" / "models" / f"avvp_{task}.pt").is_file()
+        results = json.loads((repo / "metrics" / "avvp" / "evaluate" / f"{task}.json").read_text())
+        assert 0.0 <= results["model"]["type_segment"] <= 1.0
+    llp = json.loads((repo / "metrics" / "avvp" / "download.json").read_text())
+    assert llp["videos"] == {"train": 16, "val": 4, "test": 4}
 
 
 def test_second_repro_runs_only_the_store_check_and_changes_nothing(repo):
     lock = (repo / "dvc.lock").read_bytes()
     out = _dvc(repo, "repro").stdout
-    assert _ran(out) == {"download"}  # always run: a stat per file, nothing read
+    assert _ran(out) == ALWAYS
     assert "didn't change, skipping" in out
     assert (repo / "dvc.lock").read_bytes() == lock
 
@@ -172,13 +195,13 @@ def test_a_fresh_workspace_restores_the_data_instead_of_remaking_it(repo):
     out = _dvc(repo, "exp", "run", "--temp", "pool").stdout
     assert _ran(out) == {
         "download"
-    }  # the store is relinked; generated and pooled data are restored
+    }  # the store is relinked; generated and pooled data are restored (pool: no AVVP stage)
 
 
 def test_exp_run_reruns_exactly_the_model_stages_and_diff_lists_the_change(repo):
     out = _dvc(repo, "exp", "run", "-S", "model.blocks=6").stdout
     assert _ran(out) == {
-        "download",
+        *ALWAYS,
         "train_sel",
         "train_wsel",
         "refine",
@@ -206,7 +229,7 @@ def test_exp_run_reruns_exactly_the_model_stages_and_diff_lists_the_change(repo)
 )
 def test_each_stage_reruns_only_for_the_params_it_reads(repo, setting, stages):
     out = _dvc(repo, "exp", "run", "-S", setting).stdout
-    assert _ran(out) == {"download"} | stages  # download: always run, nothing changes
+    assert _ran(out) == ALWAYS | stages  # always run, nothing changes
     _git(repo, "checkout", "--", ".")
 
 

@@ -97,9 +97,11 @@ DEFAULT_SOURCES: dict[str, Source] = {
 
 
 def sources_from_params(
-    overrides: dict | None, allow_insecure_localhost: bool = False
+    overrides: dict | None,
+    allow_insecure_localhost: bool = False,
+    defaults: dict[str, Source] | None = None,
 ) -> dict[str, Source]:
-    """Merge per-file overrides from params over :data:`DEFAULT_SOURCES`.
+    """Merge per-file overrides from params over :data:`DEFAULT_SOURCES` (or ``defaults``).
 
     An override is ``{filename: {"url" | "drive_id": ..., "sha256": ..., "size": ...}}``.
     Giving ``url`` or ``drive_id`` replaces the default location; fields left out keep
@@ -110,20 +112,25 @@ def sources_from_params(
         overrides: the overrides, or :obj:`None` for the defaults alone.
         allow_insecure_localhost: accept ``http://`` URLs on localhost (for tests).
             (default: :obj:`False`)
+        defaults: the release's table, e.g. the LLP one of :mod:`pipeline.avvp.sources`.
+            (default: :data:`DEFAULT_SOURCES`, the AVE release)
 
     Returns:
         The sources by file name.
     """
-    sources = dict(DEFAULT_SOURCES)
+    defaults = DEFAULT_SOURCES if defaults is None else defaults
+    sources = dict(defaults)
     for filename, fields in (overrides or {}).items():
-        sources[filename] = _merge_source(sources.get(filename), filename, fields)
+        sources[filename] = _merge_source(sources.get(filename), filename, fields, defaults)
     for source in sources.values():
         if source.url is not None:
             check_url(source.url, allow_insecure_localhost)
     return sources
 
 
-def _merge_source(base: Source | None, filename: str, fields: object) -> Source:
+def _merge_source(
+    base: Source | None, filename: str, fields: object, defaults: dict[str, Source]
+) -> Source:
     where = f"source override {filename!r}"
     if not isinstance(fields, dict):
         raise PipelineError(f"{where}: expected a mapping, got {type(fields).__name__}")
@@ -135,7 +142,7 @@ def _merge_source(base: Source | None, filename: str, fields: object) -> Source:
     relocated = "url" in fields or "drive_id" in fields
     if base is None and not relocated:
         raise PipelineError(
-            f"{where}: not a file of the AVE release ({sorted(DEFAULT_SOURCES)}); "
+            f"{where}: not a file of the release ({sorted(defaults)}); "
             "a new file needs a 'url' or 'drive_id'"
         )
     merged = {} if base is None else {key: getattr(base, key) for key in _OVERRIDE_FIELDS}

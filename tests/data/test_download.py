@@ -269,7 +269,7 @@ def test_sources_from_params_merges_overrides():
     ("overrides", "message"),
     [
         ({"labels.h5": {"checksum": "x"}}, "labels.h5.*unknown field.*checksum"),
-        ({"mystery.h5": {"sha256": "ab" * 32}}, "mystery.h5.*not a file of the AVE release"),
+        ({"mystery.h5": {"sha256": "ab" * 32}}, "mystery.h5.*not a file of the release"),
         ({"labels.h5": {"url": "https://a/b", "drive_id": "x"}}, "exactly one of"),
         ({"labels.h5": {"sha256": "XYZ"}}, "labels.h5.*sha256"),
         ({"labels.h5": {"url": "http://example.com/labels.h5"}}, "https"),

@@ -1,0 +1,90 @@
+"""avvp_train and avvp_retrain stages: HAN (Step 1) and HAN + LR (Step 3 of seed 004).
+
+``python -m stages.avvp_train han`` (avvp_train) reads ``avvp.model``, ``avvp.train``,
+``avvp.refine.{auxiliary,auxiliary_weight,window,stride}``, ``train.{seed,device}`` and
+``data/llp/``: HAN's weak loss, plus the auxiliary objective of seed 004 §4.3 when
+``avvp.refine.auxiliary``. ``python -m stages.avvp_train han_lr`` (avvp_retrain) reads
+``avvp.model``, ``avvp.train``, ``train.{seed,device}`` and the slice labels of
+``data/avvp_refined/labels.npz``, and retrains HAN from scratch with the weak loss plus the
+refinement loss of eqs 12-13 (:mod:`pipeline.avvp.refine`).
+
+Each writes ``data/models/avvp_<task>.pt`` (the epoch with the best validation Type@AV) and
+``metrics/avvp/train/<task>.json`` (that epoch, its validation metrics, the per-epoch log).
+"""
+
+import sys
+
+import torch
+
+from pipeline import paths
+from pipeline.avvp.han import HAN
+from pipeline.avvp.refine import draw_partners, load_avvp_slice_labels
+from pipeline.avvp.train import Refinement, fit_han, load_data, save_han
+from pipeline.device import resolve_device
+from pipeline.errors import PipelineError, run_stage
+from pipeline.io import write_json
+from pipeline.params import load_params
+from pipeline.slices import slice_starts
+
+TASKS = ("han", "han_lr")
+SHARED = ("avvp.model", "avvp.train", "train.seed", "train.device")
+PARAMS = {  # what dvc.yaml declares for avvp_train (han) and avvp_retrain (han_lr)
+    "han": (
+        *SHARED,
+        *(f"avvp.refine.{k}" for k in ("auxiliary", "auxiliary_weight", "window", "stride")),
+    ),
+    "han_lr": SHARED,
+}
+
+
+def _refinement(task: str, params: dict, train_data, device: torch.device) -> Refinement | None:
+    config = params["avvp"]["refine"]
+    if task == "han_lr":
+        saved = load_avvp_slice_labels(paths.AVVP_REFINED, train_data.names)
+        labels = torch.as_tensor(saved.labels, device=device)
+        return Refinement(saved.starts.tolist(), saved.window, slice_labels=labels)
+    if not config["auxiliary"]:
+        return None
+    starts = slice_starts(10, config["window"], config["stride"])
+    partners = draw_partners(train_data.weak.numpy(), params["train"]["seed"])
+    return Refinement(
+        starts,
+        config["window"],
+        partners=torch.as_tensor(partners, device=device),
+        auxiliary_weight=config["auxiliary_weight"],
+    )
+
+
+def main(params: dict, task: str) -> None:
+    if task not in TASKS:
+        raise PipelineError(
+            f"usage: python -m stages.avvp_train {{{','.join(TASKS)}}}, got {task!r}"
+        )
+    device = resolve_device(params["train"]["device"])
+    train = load_data(paths.LLP_STORE, "train").to(device)
+    val = load_data(paths.LLP_STORE, "val").to(device)
+    config = dict(params["avvp"]["train"], seed=params["train"]["seed"])
+    kwargs = {**train.dims(), **params["avvp"]["model"]}
+    torch.manual_seed(config["seed"])
+    model = HAN(**kwargs).to(device)
+    result = fit_han(model, train, val, config, device, _refinement(task, params, train, device))
+    save_han(paths.avvp_checkpoint(task), result.best_state, kwargs, epoch=result.best_epoch)
+    write_json(
+        paths.avvp_train_metrics(task),
+        {
+            "best_epoch": result.best_epoch,
+            "val": result.best_val,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "history": result.history,
+        },
+    )
+    print(
+        f"avvp {task}: best epoch {result.best_epoch}, "
+        f"val Type@AV {result.best_val['type_segment']:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    run_stage(
+        lambda: main(load_params(("avvp", "train")), sys.argv[1] if len(sys.argv) > 1 else "")
+    )

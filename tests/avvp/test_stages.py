@@ -1,0 +1,108 @@
+"""The AVVP stages: dvc.yaml declares what they read; the chain runs on a tiny store."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline import paths
+from pipeline.avvp.train import load_han
+from pipeline.errors import PipelineError
+from pipeline.params import load_params
+from stages import avvp_download, avvp_evaluate, avvp_refine, avvp_synthesize, avvp_train
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize(
+    ("stage", "declared"),
+    [
+        ("avvp_synthesize", avvp_synthesize.PARAMS),
+        ("avvp_download", avvp_download.PARAMS),
+        ("avvp_train", avvp_train.PARAMS["han"]),
+        ("avvp_retrain", avvp_train.PARAMS["han_lr"]),
+        ("avvp_refine", avvp_refine.PARAMS),
+        ("avvp_evaluate", avvp_evaluate.PARAMS),
+    ],
+)
+def test_dvc_yaml_declares_exactly_the_params_each_stage_reads(stage, declared):
+    body = STAGES[stage].get("do", STAGES[stage])
+    assert sorted(body["params"]) == sorted(declared)
+
+
+def test_evaluate_items_are_the_tasks():
+    assert STAGES["avvp_evaluate"]["foreach"] == list(paths.AVVP_TASKS) == list(avvp_train.TASKS)
+
+
+TINY = {
+    "synthetic": {
+        "seed": 0,
+        "n_train": 24,
+        "n_val": 6,
+        "n_test": 8,
+        "audio_dim": 8,
+        "frame_dim": 12,
+        "snippet_dim": 6,
+    },
+    "model": {"hidden": 8, "feedforward": 8},
+    "train": {"epochs": 2, "batch_size": 8},
+    "evaluate": {"bootstrap": 20},
+}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """A working directory with the default params made tiny; returns the params."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for section, values in TINY.items():
+        params["avvp"][section].update(values)
+    params["train"]["device"] = "cpu"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the ledger, not in ~
+    return load_params(("avvp", "train"))
+
+
+def test_the_chain_writes_every_output(workspace: dict):
+    avvp_synthesize.main(workspace)
+    avvp_download.main(workspace)
+    download = json.loads(paths.AVVP_DOWNLOAD_METRICS.read_text())
+    assert download["videos"] == {"train": 24, "val": 6, "test": 8}
+    assert set(download["sha256"]) >= {"AVVP_train.csv", "vggish/", "res152/"}
+    with pytest.raises(PipelineError, match="avvp_han.pt: checkpoint not found"):
+        avvp_refine.main(workspace)
+    avvp_train.main(workspace, "han")
+    avvp_refine.main(workspace)
+    refine = json.loads(paths.AVVP_REFINE_METRICS.read_text())
+    assert refine["slices"] == 24 * 4 and set(refine["val_quality"]) >= {"audio_f1", "all_f1"}
+    avvp_train.main(workspace, "han_lr")
+    for task in paths.AVVP_TASKS:
+        avvp_evaluate.main(workspace, task)
+        results = json.loads(paths.avvp_evaluate_metrics(task).read_text())
+        for name, value in results["model"].items():
+            assert results["ci"][f"{name}_ci_low"] <= value <= results["ci"][f"{name}_ci_high"]
+        scores = json.loads(paths.avvp_predictions(task).read_text())
+        assert len(scores["names"]) == 8 and len(scores["model"]["type_event"]) == 8
+        assert np.mean(scores["model"]["av_segment"]) == pytest.approx(
+            results["model"]["av_segment"]
+        )
+        model, meta = load_han(paths.avvp_checkpoint(task), "cpu")
+        assert meta["kwargs"]["hidden"] == 8 and meta["epoch"] in (1, 2)
+    with pytest.raises(PipelineError, match="usage"):
+        avvp_train.main(workspace, "wsel")
+
+
+def test_retrain_refuses_labels_of_other_videos(workspace: dict, tmp_path: Path):
+    avvp_synthesize.main(workspace)
+    avvp_download.main(workspace)
+    avvp_train.main(workspace, "han")
+    avvp_refine.main(workspace)
+    saved = np.load(paths.AVVP_REFINED)
+    arrays = {k: saved[k] for k in saved.files}
+    arrays["names"] = arrays["names"][::-1]
+    np.savez(paths.AVVP_REFINED, **arrays)
+    with pytest.raises(PipelineError, match="labels.npz \\[key 'names'\\]: expected the 24"):
+        avvp_train.main(workspace, "han_lr")
