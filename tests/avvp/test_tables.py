@@ -27,7 +27,7 @@ def test_table_6_holds_the_papers_numbers_and_runs_the_avvp_chain():
     table = load_ablations(ROOT / "ablations.yaml").table("tlr-t6")
     assert table.metrics == list(METRICS)
     for row in table.rows:
-        assert [row.paper.o_ave[m] for m in table.metrics] == PAPER[row.name]
+        assert [float(row.paper.o_ave[m]) for m in table.metrics] == PAPER[row.name]
     cells = plan([table], [0, 1, 2])
     assert {c.experiment.targets for c in cells.values()} == {
         ("avvp_evaluate@han", "avvp_evaluate@han_lr")
