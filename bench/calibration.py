@@ -9,7 +9,7 @@ unless ``--set key=value``) and prints each figure beside its target:
    feature at the sound source's cell (what an oracle attention over the grid would see),
    for every segment's label (29 classes) and for the event class of the foreground
    segments (28 classes).
-2. **GT-repeat** accuracy on the test split (:func:`pipeline.metrics.gt_repeat`).
+2. **GT-repeat** accuracy on the test split (:func:`pipeline.evaluation.metrics.gt_repeat`).
 3. The share of background segments where the video's class is audible only, visible only
    or neither (from the generator's plan).
 4. A **short training** of the single-modality and two-modality variants of one model:
@@ -55,16 +55,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from pipeline.config.schema import Train, write_readme
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.data.pooled import pool_store, pool_visual
 from pipeline.data.synthetic import SyntheticPlan, generate_synthetic
+from pipeline.evaluation.metrics import gt_repeat, segment_metrics
 from pipeline.io import atomic_path, write_json
-from pipeline.metrics import gt_repeat, segment_metrics
 from pipeline.models import AVELModel, build_model
-from pipeline.objectives import Supervised
-from pipeline.schema import Train, write_readme
-from pipeline.train import Trainer, fit, make_optimizer, make_scheduler, predict, set_seed
+from pipeline.training.loop import Trainer, fit, make_optimizer, make_scheduler, predict, set_seed
+from pipeline.training.objectives import Supervised
 
 BG = store.BACKGROUND
 VARIANTS = ("audio", "visual", "audio-visual")

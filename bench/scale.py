@@ -54,12 +54,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from pipeline import hooks
+from pipeline.config.presets import merged
 from pipeline.data import store
 from pipeline.data.synthetic import generate_synthetic
 from pipeline.hooks import Hooks
 from pipeline.io import atomic_path, write_json
-from pipeline.precision import PRECISIONS
-from pipeline.presets import merged
+from pipeline.training.precision import PRECISIONS
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_SIZES = {"n_train": 3339, "n_val": 402, "n_test": 402, "n_background": 178}

@@ -1,7 +1,8 @@
 """Where a stage runs: ``auto`` is a GPU of its own when CUDA is present, else the CPU.
 
 Experiments started together (``dvc queue start -j N``, the local executor of
-:mod:`pipeline.cluster`) all see the same free memory when they start, so "the GPU with the
+:mod:`pipeline.experiments.cluster`) all see the same free memory when they start, so "the GPU with
+the
 most free memory" alone would put them all on ``cuda:0``. Each stage process therefore
 claims its GPU with a lock file per device (:func:`claim_gpu`), held until the process
 exits (an ``flock``: released by the kernel even when the process is killed).

@@ -8,15 +8,15 @@ per class, each with the event layout of a random training video of its class), 
 and fallbacks).
 """
 
-from pipeline import paths
 from pipeline.augment.compositions import save_compositions
 from pipeline.augment.database import load_database
 from pipeline.augment.replicas import make_replicas
 from pipeline.augment.smb import event_spans, smb_fusion
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data import store
 from pipeline.errors import run_stage
 from pipeline.io import write_json
-from pipeline.params import load_params
 
 
 def main(params: dict) -> None:

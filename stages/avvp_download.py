@@ -11,14 +11,14 @@ stages depend on. Always run, like ``download``: an edited local file is caught.
 import hashlib
 from pathlib import Path
 
-from pipeline import paths
 from pipeline.avvp import store as llp
 from pipeline.avvp.sources import build_llp_store
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data.ledger import FileLedger
 from pipeline.errors import run_stage
 from pipeline.fetch import sha256_file
 from pipeline.io import write_json
-from pipeline.params import load_params
 
 PARAMS = ("avvp.source", "avvp.local_dir", "avvp.download_dir", "avvp.sources")
 

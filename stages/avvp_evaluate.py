@@ -9,13 +9,13 @@ Usage: ``python -m stages.avvp_evaluate han|han_lr``.
 
 import sys
 
-from pipeline import paths
 from pipeline.avvp.metrics import binarize, bootstrap_ci, per_video_scores
 from pipeline.avvp.train import load_data, load_han, predict_han
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.device import resolve_device
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import write_json
-from pipeline.params import load_params
 
 PARAMS = ("avvp.evaluate", "train.device")
 

@@ -10,7 +10,6 @@ validation videos (partners drawn among them) against their dense labels.
 
 import numpy as np
 
-from pipeline import paths
 from pipeline.avvp.refine import (
     AVVPSliceLabels,
     draw_partners,
@@ -20,11 +19,12 @@ from pipeline.avvp.refine import (
     slice_truth,
 )
 from pipeline.avvp.train import load_data, load_han
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.device import resolve_device
 from pipeline.errors import run_stage
 from pipeline.io import write_json
-from pipeline.params import load_params
-from pipeline.slices import slice_starts
+from pipeline.refinement.slices import slice_starts
 
 PARAMS = (
     "avvp.refine.window",

@@ -5,11 +5,11 @@ release's layout (:mod:`pipeline.avvp.synthetic`), or an empty directory for the
 sources. The output is cached by DVC, so a queued experiment restores it by link.
 """
 
-from pipeline import paths
 from pipeline.avvp.synthetic import generate_llp
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.errors import run_stage
 from pipeline.io import atomic_dir
-from pipeline.params import load_params
 
 PARAMS = ("avvp.source", "avvp.synthetic")  # what dvc.yaml declares (tests/avvp/test_stages.py)
 

@@ -16,15 +16,15 @@ import sys
 
 import torch
 
-from pipeline import paths
 from pipeline.avvp.han import HAN
 from pipeline.avvp.refine import draw_partners, load_avvp_slice_labels
 from pipeline.avvp.train import Refinement, fit_han, load_data, save_han
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.device import resolve_device
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import write_json
-from pipeline.params import load_params
-from pipeline.slices import slice_starts
+from pipeline.refinement.slices import slice_starts
 
 TASKS = ("han", "han_lr")
 SHARED = ("avvp.model", "avvp.train", "train.seed", "train.device")

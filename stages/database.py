@@ -9,13 +9,13 @@ readable). The databases have no parameters: the papers fix their construction
 (one-segment context windows, the eight state patterns).
 """
 
-from pipeline import paths
 from pipeline.augment.database import (
     build_state_database,
     build_subevent_database,
     counts,
     save_database,
 )
+from pipeline.config import paths
 from pipeline.data import store
 from pipeline.errors import run_stage
 from pipeline.io import write_json

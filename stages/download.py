@@ -10,13 +10,13 @@ per queued experiment. The ``videos`` source extracts features from raw videos f
 (:mod:`pipeline.data.videos`).
 """
 
-from pipeline import paths
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data.ledger import FileLedger
 from pipeline.data.sources import build_store, store_summary
 from pipeline.data.videos import video_summary
 from pipeline.errors import run_stage
 from pipeline.io import write_json
-from pipeline.params import load_params
 
 
 def main(params: dict) -> None:

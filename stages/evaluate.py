@@ -21,19 +21,19 @@ import sys
 import numpy as np
 import torch
 
-from pipeline import paths
-from pipeline.checkpoint import load_checkpoint
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data import store
 from pipeline.data.annotations import class_names
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.device import resolve_device
 from pipeline.errors import PipelineError, run_stage
-from pipeline.evaluate import score_predictions, strategy_predictions, top_probabilities
+from pipeline.evaluation.metrics import gt_repeat
+from pipeline.evaluation.plots import plot_confusion, plot_timelines
+from pipeline.evaluation.scoring import score_predictions, strategy_predictions, top_probabilities
 from pipeline.io import write_json
-from pipeline.metrics import gt_repeat
-from pipeline.params import load_params
-from pipeline.plots import plot_confusion, plot_timelines
-from pipeline.train import loader_options, place, predict
+from pipeline.training.checkpoint import load_checkpoint
+from pipeline.training.loop import loader_options, place, predict
 
 DETAIL_KEYS = ("per_class_accuracy", "confusion_matrix")
 

@@ -6,7 +6,7 @@ Reads ``data/ave/``'s visual files (streamed once, in blocks of rows); writes
 stage that trains or evaluates a model without maps reads these instead of the maps.
 """
 
-from pipeline import paths
+from pipeline.config import paths
 from pipeline.data.pooled import pool_store
 from pipeline.errors import run_stage
 

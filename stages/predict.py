@@ -11,17 +11,22 @@ probabilities) and ``<output_dir>/<video name>_timeline.png``.
 import sys
 from pathlib import Path
 
-from pipeline import paths
-from pipeline.checkpoint import load_checkpoint
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data.annotations import class_names
 from pipeline.data.videos import recipe_of, weights_files
 from pipeline.device import resolve_device
 from pipeline.errors import PipelineError, run_stage
+from pipeline.evaluation.plots import plot_prediction
+from pipeline.evaluation.predict import (
+    check_model_length,
+    default_class_names,
+    segment_scores,
+    timeline,
+)
 from pipeline.features.extract import Recipe, build_extractor
 from pipeline.io import write_json
-from pipeline.params import load_params
-from pipeline.plots import plot_prediction
-from pipeline.predict import check_model_length, default_class_names, segment_scores, timeline
+from pipeline.training.checkpoint import load_checkpoint
 
 SECTIONS = ("predict", "data")
 

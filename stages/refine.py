@@ -12,16 +12,15 @@ segment predictions, +PL).
 import numpy as np
 import torch
 
-from pipeline import paths
-from pipeline.checkpoint import load_checkpoint
+from pipeline.config import paths
+from pipeline.config.params import load_params
+from pipeline.config.schema import validate_params
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.device import resolve_device
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import write_json
-from pipeline.objectives import weak_labels
-from pipeline.params import load_params
-from pipeline.refine import (
+from pipeline.refinement.labels import (
     SliceLabels,
     dummy_slice_labels,
     estimate_slice_labels,
@@ -30,9 +29,10 @@ from pipeline.refine import (
     save_slice_labels,
     slice_truth,
 )
-from pipeline.schema import validate_params
-from pipeline.slices import slice_starts
-from pipeline.train import loader_options, place, predict
+from pipeline.refinement.slices import slice_starts
+from pipeline.training.checkpoint import load_checkpoint
+from pipeline.training.loop import loader_options, place, predict
+from pipeline.training.objectives import weak_labels
 
 TRAIN_READ = ("seed", "device", "batch_size", "precision", "deterministic_cpu")
 SECTIONS = ("refine", "train")

@@ -6,11 +6,11 @@ and for the AVVP task ``metrics/avvp/evaluate/{han,han_lr}.json`` and
 ``metrics/avvp/refine.json``; writes ``reports/summary.md``.
 """
 
-from pipeline import paths
 from pipeline.avvp.metrics import format_table as format_avvp_table
+from pipeline.config import paths
 from pipeline.errors import run_stage
+from pipeline.evaluation.metrics import format_table
 from pipeline.io import atomic_path, read_json
-from pipeline.metrics import format_table
 
 NAMES = {"sel": "SEL", "wsel": "WSEL base", "wsel_refined": "WSEL refined"}
 STRATEGIES = {"gt_repeat": "GT-repeat", "model_repeat": "model-repeat"}

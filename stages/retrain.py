@@ -13,17 +13,17 @@ every slice and segment.
 import numpy as np
 import torch
 
-from pipeline import paths
+from pipeline.config import paths
+from pipeline.config.params import load_params
+from pipeline.config.schema import validate_params
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset
 from pipeline.errors import PipelineError, run_stage
-from pipeline.losses import slice_label_vectors
-from pipeline.objectives import Supervised, WithSliceLabels
-from pipeline.params import load_params
-from pipeline.refine import load_slice_labels
-from pipeline.runner import ModelChoice, train_and_save
-from pipeline.schema import validate_params
-from pipeline.train import set_seed
+from pipeline.refinement.labels import load_slice_labels
+from pipeline.training.loop import set_seed
+from pipeline.training.losses import slice_label_vectors
+from pipeline.training.objectives import Supervised, WithSliceLabels
+from pipeline.training.runner import ModelChoice, train_and_save
 
 TASK = "wsel_refined"
 SECTIONS = ("model", "train", "refine")

@@ -7,11 +7,11 @@ from the cache instead of generating it again; the download stage links it into
 ``data/ave/``.
 """
 
-from pipeline import paths
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.data.synthetic import generate_synthetic
 from pipeline.errors import run_stage
 from pipeline.io import atomic_dir
-from pipeline.params import load_params
 
 
 def main(params: dict) -> None:

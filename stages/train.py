@@ -19,18 +19,18 @@ import sys
 
 import numpy as np
 
-from pipeline import paths
 from pipeline.augment.compositions import load_compositions
+from pipeline.config import paths
+from pipeline.config.params import load_params
+from pipeline.config.schema import Augment, Refine, Train, validate_params
 from pipeline.data import store
 from pipeline.data.composed import ComposedDataset, identity_sources
 from pipeline.data.dataset import AVEDataset
 from pipeline.errors import PipelineError, run_stage
-from pipeline.objectives import Supervised, WithAuxiliary, WithReplicas, weak_loss
-from pipeline.params import load_params
-from pipeline.runner import ModelChoice, train_and_save
-from pipeline.schema import Augment, Refine, Train, validate_params
-from pipeline.slices import slice_starts
-from pipeline.train import set_seed
+from pipeline.refinement.slices import slice_starts
+from pipeline.training.loop import set_seed
+from pipeline.training.objectives import Supervised, WithAuxiliary, WithReplicas, weak_loss
+from pipeline.training.runner import ModelChoice, train_and_save
 
 
 def _sel(model: ModelChoice, config: Train, augment: Augment) -> None:

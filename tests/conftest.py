@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
+from pipeline.config.schema import Train, validate_params
 from pipeline.data.pooled import pool_store
 from pipeline.data.synthetic import generate_synthetic
-from pipeline.schema import Train, validate_params
 
 # Small enough that generating and reading the store takes a few tens of milliseconds.
 TINY_STORE_KWARGS = {

@@ -40,10 +40,10 @@ from bench.calibration import (
     source_cell_features,
     train_variants,
 )
+from pipeline.config.schema import readme_block
 from pipeline.data import store
 from pipeline.data.synthetic import generate_synthetic
-from pipeline.metrics import gt_repeat, segment_metrics
-from pipeline.schema import readme_block
+from pipeline.evaluation.metrics import gt_repeat, segment_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,7 @@ import torch
 
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.models import build_model
-from pipeline.objectives import Supervised, WithAuxiliary
-from pipeline.precision import PRECISIONS
-from pipeline.train import (
+from pipeline.training.loop import (
     Trainer,
     fit,
     loader_options,
@@ -20,6 +18,8 @@ from pipeline.train import (
     place,
     predict,
 )
+from pipeline.training.objectives import Supervised, WithAuxiliary
+from pipeline.training.precision import PRECISIONS
 from tests.conftest import train_config
 
 pytestmark = pytest.mark.cuda

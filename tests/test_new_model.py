@@ -15,12 +15,12 @@ import torch
 import yaml
 from torch import nn
 
-from pipeline import paths
-from pipeline.ablations import load_ablations, plan
+from pipeline.config import paths
+from pipeline.config.schema import validate_params
 from pipeline.errors import PipelineError
+from pipeline.experiments.ablations import load_ablations, plan
+from pipeline.experiments.tables import render_markdown, table_numbers
 from pipeline.models import MODELS, AVELModel, Hyper, register
-from pipeline.schema import validate_params
-from pipeline.tables import render_markdown, table_numbers
 from stages import evaluate, pool, refine, retrain, train
 
 ROOT = Path(__file__).resolve().parents[1]

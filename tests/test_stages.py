@@ -9,15 +9,15 @@ import pytest
 import torch
 import yaml
 
-from pipeline import paths
 from pipeline.augment.compositions import load_compositions
 from pipeline.augment.database import load_database
-from pipeline.checkpoint import save_checkpoint
+from pipeline.config import paths
 from pipeline.data import sources, store
 from pipeline.data.pooled import pooled_file
 from pipeline.errors import PipelineError
 from pipeline.models import build_model
-from pipeline.refine import load_slice_labels
+from pipeline.refinement.labels import load_slice_labels
+from pipeline.training.checkpoint import save_checkpoint
 from stages import augment, database, download, evaluate, pool, refine, retrain, synthesize, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ one-to-one, as in the reference code. Then per class and per video as above.
 **Type@AV** is the mean of the audio, visual and audio-visual scores; **Event@AV** pools
 the audio and visual counts of each class (:math:`TP^A_c + TP^V_c`, ...) before the F1.
 Every metric is the mean of the per-video scores over the videos, so a bootstrap resample
-of videos is a weighted mean (:func:`bootstrap_ci`), as in :mod:`pipeline.stats`.
+of videos is a weighted mean (:func:`bootstrap_ci`), as in :mod:`pipeline.evaluation.stats`.
 
 Predictions are turned into events as in the reference evaluation
 (:func:`binarize`): a segment's class is an audio (visual) event when its audio (visual)
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.stats import video_weights
+from pipeline.evaluation.stats import video_weights
 
 IOU_THRESHOLD = 0.5
 THRESHOLD = 0.5
@@ -234,7 +234,7 @@ def seed_summary(
 ) -> dict[str, dict[str, float | int | None]]:
     """Mean, standard deviation and a seed-and-video bootstrap CI of each metric.
 
-    As :func:`pipeline.stats.seed_summary`: each resample draws the test videos and the
+    As :func:`pipeline.evaluation.stats.seed_summary`: each resample draws the test videos and the
     seeds with replacement and takes the mean over the drawn seeds of the metric on the
     drawn videos.
 
@@ -271,7 +271,7 @@ def paired_difference(
 ) -> dict[str, dict[str, float]]:
     """Seed mean of ``runs`` minus that of ``reference_runs``, with a paired bootstrap CI.
 
-    As :func:`pipeline.stats.paired_difference`: both sides use the same video draws and
+    As :func:`pipeline.evaluation.stats.paired_difference`: both sides use the same video draws and
     seed-index draws, so the noise they share cancels.
 
     Returns:

@@ -44,7 +44,7 @@ from torch import nn
 from pipeline.avvp.han import HANOutput, Pooled, han_loss, mmil_pool
 from pipeline.errors import PipelineError
 from pipeline.npz import fail, load_npz, save_npz
-from pipeline.slices import synthetic_videos
+from pipeline.refinement.slices import synthetic_videos
 
 STREAMS = ("audio", "frames", "snippets")
 
@@ -133,7 +133,7 @@ def estimate_slice_labels(
         streams: the videos' :data:`STREAMS`, each ``(n, ...)``.
         weak: ``(n, C)`` weak labels.
         partners: ``(n,)`` second videos (:func:`draw_partners`).
-        starts: window starts (:func:`pipeline.refine.slice_starts`).
+        starts: window starts (:func:`pipeline.refinement.labels.slice_starts`).
         window: ``N``.
         tau: detection threshold of eq 11.
         batch_size: videos per forward pass (each makes ``T1`` synthetic ones).

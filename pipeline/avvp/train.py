@@ -27,7 +27,7 @@ from pipeline.avvp.metrics import avvp_metrics, binarize
 from pipeline.avvp.refine import STREAMS, auxiliary_loss, refinement_loss
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_path
-from pipeline.train import make_optimizer, make_scheduler, set_seed
+from pipeline.training.loop import make_optimizer, make_scheduler, set_seed
 
 SELECTION = "type_segment"  # the validation metric of the checkpoint choice
 _KINDS = {"audio": "vggish", "frames": "res152", "snippets": "r2plus1d_18"}
@@ -215,7 +215,7 @@ def fit_han(
 
 def save_han(path: str | Path, state: dict[str, torch.Tensor], kwargs: dict, **meta: Any) -> None:
     """Save HAN's state and constructor arguments, atomically, in the layout of
-    :func:`pipeline.checkpoint.save_checkpoint` (through a file object: the same bytes for
+    :func:`pipeline.training.checkpoint.save_checkpoint` (through a file object: the same bytes for
     the same state)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as file:
         torch.save({"name": "han", "kwargs": kwargs, "state": state, **meta}, file)

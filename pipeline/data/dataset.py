@@ -12,7 +12,7 @@ their segments are all background, so their video label is the background class.
 
 What a dataset holds in memory (audio, pooled visual features, labels) is kept as tensors
 that :meth:`AVEDataset.to` moves to the training device once, so that a batch is gathered
-there with no host-to-device copy (:func:`pipeline.train.place`); maps stay on file and come
+there with no host-to-device copy (:func:`pipeline.training.loop.place`); maps stay on file and come
 through :func:`make_loader`'s worker processes into pinned memory instead.
 """
 
@@ -218,7 +218,7 @@ def make_loader(
     computes, into page-locked memory with ``pin_memory`` (so that the copy to the GPU is
     asynchronous). Workers are not kept across epochs: each epoch's iterator draws from the
     shuffling generator the same way whether or not the run was resumed
-    (:mod:`pipeline.resume`).
+    (:mod:`pipeline.training.resume`).
 
     Args:
         dataset: the dataset.

@@ -10,7 +10,8 @@ The path is deliberately not part of the identity: a hard link is the same file 
 another name. The store's files are hard links of the user's files, of the shared
 downloads or of DVC's cache, so a queued experiment's fresh workspace sees the identities
 that an earlier run recorded and reads nothing again. The default ledger is a SQLite file
-in the user's cache directory, shared by every workspace (:func:`pipeline.paths.ledger_file`);
+in the user's cache directory, shared by every workspace
+(:func:`pipeline.config.paths.ledger_file`);
 DVC keeps its own md5s the same way (its state database, by inode, mtime and size).
 
 Like DVC's state, the identity cannot see an edit that keeps the size and restores the

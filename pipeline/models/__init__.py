@@ -10,8 +10,8 @@ own checks (e.g. EDRNet's kernel and layers fitting 10 segments) before any work
 
 import torch
 
+from pipeline.config.imports import import_modules
 from pipeline.errors import PipelineError
-from pipeline.imports import import_modules
 from pipeline.models.base import (
     DATA_DIMS,
     MODELS,
@@ -54,7 +54,7 @@ def model_arguments(
 
     The ``model`` section is flat and shared by all models (docs/design.md §5), so that
     ``-S model.name=<other>`` works without rewriting it: a key only other models read is
-    left out and reported (a key that no model reads is rejected by :mod:`pipeline.schema`).
+    left out and reported (a key that no model reads is rejected by :mod:`pipeline.config.schema`).
 
     Args:
         name: a key of :data:`MODELS`.

@@ -5,7 +5,8 @@ Pages (see :mod:`pipeline.site` for why a command and not a DVC stage builds the
 - ``index.html``, Experiments: every run (the workspace and the experiments of ``HEAD``)
   and task, the params that differ between runs, the headline metrics with their 95 % CIs
   (sortable), and a chart of them;
-- ``tables.html``: each paper table of ``ablations.yaml`` (:mod:`pipeline.tables`): with its
+- ``tables.html``: each paper table of ``ablations.yaml`` (:mod:`pipeline.experiments.tables`):
+with its
   experiments present, recomputed (CIs, paired differences, the paper's column) with a
   chart; otherwise the committed ``reports/tables/<id>.md`` and its figure;
 - ``videos.html``: the test videos' timelines (ground truth and each compared run), with
@@ -27,16 +28,23 @@ import numpy as np
 import vl_convert
 from markdown_it import MarkdownIt
 
-from pipeline.ablations import load_ablations, plan
 from pipeline.errors import PipelineError
+from pipeline.evaluation.stats import video_confusions
+from pipeline.experiments.ablations import load_ablations, plan
+from pipeline.experiments.tables import (
+    TABLES_DIR,
+    TITLES,
+    Runs,
+    head,
+    render_markdown,
+    table_numbers,
+)
 from pipeline.io import atomic_dir
 from pipeline.site import charts
 from pipeline.site.compare import per_class_difference
 from pipeline.site.html import chart_div, inline_json, page, table
 from pipeline.site.runs import Run, differing_params
 from pipeline.site.videos import Source, filters, timeline_datasets, video_title
-from pipeline.stats import video_confusions
-from pipeline.tables import TABLES_DIR, TITLES, Runs, head, render_markdown, table_numbers
 
 SITE_DIR = Path("reports") / "site"
 MAX_COMPARED = 4
@@ -51,7 +59,7 @@ class Site:
         compared: ``run:task`` labels of the runs the Videos and Per-class pages compare
             (default: every run and task when there are at most four, else the workspace's).
         tables_file: the table definitions (default: ``ablations.yaml``).
-        seeds: seeds per table row (default: 3, as ``pipeline.tables``).
+        seeds: seeds per table row (default: 3, as ``pipeline.experiments.tables``).
     """
 
     runs: list[Run]
@@ -245,7 +253,7 @@ def tables_page(site: Site, out: Writer) -> None:
         sections.append(
             "<p class=note>Not run (no experiment, no committed table): "
             + ", ".join(absent)
-            + ". Run them with <code>python -m pipeline.tables run ID</code>.</p>"
+            + ". Run them with <code>python -m pipeline.experiments.tables run ID</code>.</p>"
         )
     body = "\n".join(sections)
     out.text("tables.html", page("tables.html", "Paper tables", body, specs))

@@ -11,7 +11,7 @@ each event span coloured by its class and named inside) reads two named datasets
 import altair as alt
 from matplotlib.colors import to_hex
 
-from pipeline.plots import _CLASS_COLOURS
+from pipeline.evaluation.plots import _CLASS_COLOURS
 
 BACKGROUND = 28
 HEADLINE_TITLES = {
@@ -36,7 +36,7 @@ def class_label(index: int, names: list[str] | None) -> str:
 
 def class_colours(names: list[str] | None) -> tuple[list[str], list[str]]:
     """Domain (class labels in index order) and range: the event colours of
-    ``pipeline.plots``, background white (tab20 has greys among its event colours)."""
+    ``pipeline.evaluation.plots``, background white (tab20 has greys among its event colours)."""
     labels = [class_label(i, names) for i in range(BACKGROUND + 1)]
     colours = [to_hex(colour) for colour in _CLASS_COLOURS.colors[:BACKGROUND]]
     return labels, [*colours, "#ffffff"]

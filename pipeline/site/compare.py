@@ -1,17 +1,19 @@
 """Per-class accuracy of two runs on the same test videos, and its paired bootstrap CI.
 
 Seed 001 discusses per-class gains ("rodents +17 %"); a per-class accuracy rests on few
-videos, so the difference carries a CI. As in :mod:`pipeline.stats`, videos (not segments)
+videos, so the difference carries a CI. As in :mod:`pipeline.evaluation.stats`, videos (not
+segments)
 are resampled, and both runs see the same draws: the resample's confusion matrices are the
-per-video matrices (:func:`pipeline.stats.video_confusions`) weighted by the draw
-(:func:`pipeline.stats.video_weights`), and a class's accuracy is its diagonal cell over its
+per-video matrices (:func:`pipeline.evaluation.stats.video_confusions`) weighted by the draw
+(:func:`pipeline.evaluation.stats.video_weights`), and a class's accuracy is its diagonal cell over
+its
 row (its recall), :math:`\\mathrm{acc}_c = M_{cc} / \\sum_j M_{cj}`.
 """
 
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.stats import video_confusions, video_weights
+from pipeline.evaluation.stats import video_confusions, video_weights
 
 N_CLASSES = 29
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from pipeline import paths
+from pipeline.config import paths
 from pipeline.errors import PipelineError
 
 TRAIN_CURVES = ("train_loss", "val_accuracy", "lr")

@@ -134,7 +134,7 @@ def test_declared_hyperparameters_are_the_constructor_and_the_params_section():
     import inspect
 
     from pipeline.avvp.han import DATA_DIMS
-    from pipeline.schema import AVVPModel
+    from pipeline.config.schema import AVVPModel
 
     arguments = inspect.signature(HAN.__init__).parameters
     declared = {hyper.name: hyper for hyper in HAN.hyperparameters}

@@ -19,7 +19,7 @@ from pipeline.avvp.refine import (
 )
 from pipeline.avvp.train import AVVPData, Refinement, evaluate_han, fit_han, load_data
 from pipeline.errors import PipelineError
-from pipeline.slices import slice_starts
+from pipeline.refinement.slices import slice_starts
 
 C, T = 4, 10
 

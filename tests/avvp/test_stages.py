@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import paths
 from pipeline.avvp.train import load_han
+from pipeline.config import paths
+from pipeline.config.params import load_params
 from pipeline.errors import PipelineError
-from pipeline.params import load_params
 from stages import avvp_download, avvp_evaluate, avvp_refine, avvp_synthesize, avvp_train
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,10 +6,10 @@ from typing import get_args
 import numpy as np
 import pytest
 
-from pipeline import tables
-from pipeline.ablations import Metric, Result, load_ablations, plan
 from pipeline.avvp.metrics import METRICS, paired_difference
-from pipeline.presets import preset_params
+from pipeline.config.presets import preset_params
+from pipeline.experiments import tables
+from pipeline.experiments.ablations import Metric, Result, load_ablations, plan
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER = {  # seed 004 Table 6, in the order of its columns

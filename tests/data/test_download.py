@@ -12,7 +12,7 @@ import gdown
 import pytest
 
 from pipeline import fetch as fetch_module
-from pipeline import paths
+from pipeline.config import paths
 from pipeline.data import download, sources, store
 from pipeline.data.download import DEFAULT_SOURCES, Source, download_release, sources_from_params
 from pipeline.data.ledger import FileLedger

@@ -18,8 +18,8 @@ import pytest
 import torch
 import yaml
 
-from pipeline import paths
-from pipeline.checkpoint import save_checkpoint
+from pipeline.config import paths
+from pipeline.config.schema import validate_params
 from pipeline.data import store, videos
 from pipeline.data.annotations import class_names
 from pipeline.data.videos import read_entries, read_splits, write_video_store
@@ -28,7 +28,7 @@ from pipeline.features import extract, vgg, vggish
 from pipeline.features.decode import FrameSpec
 from pipeline.models import build_model
 from pipeline.npz import save_npz
-from pipeline.schema import validate_params
+from pipeline.training.checkpoint import save_checkpoint
 from stages import download, predict
 from tests.media import truncate, write_video
 

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 import yaml
 
-from pipeline import paths
-from pipeline.checkpoint import load_checkpoint
+from pipeline.config import paths
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset
+from pipeline.training.checkpoint import load_checkpoint
 from stages import evaluate, pool, refine, retrain, train
 
 ROOT = Path(__file__).resolve().parents[2]

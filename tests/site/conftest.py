@@ -2,7 +2,8 @@
 
 The files are the ones the pipeline commits (predictions, metrics, details, dvclive TSVs,
 ``params.yaml``), fabricated small, in a temporary git repository; the experiments are
-commits under ``refs/exps/<HEAD>/`` named as :func:`pipeline.ablations.plan` names them, as
+commits under ``refs/exps/<HEAD>/`` named as :func:`pipeline.experiments.ablations.plan` names
+them, as
 ``dvc exp run`` or ``dvc exp pull`` leave them. The site builder reads them for real.
 """
 
@@ -15,8 +16,8 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.ablations import apply_overrides, load_ablations, plan
-from pipeline.evaluate import score_predictions, top_probabilities
+from pipeline.evaluation.scoring import score_predictions, top_probabilities
+from pipeline.experiments.ablations import apply_overrides, load_ablations, plan
 
 ROOT = Path(__file__).resolve().parents[2]
 N_VIDEOS, T = 12, 10

@@ -2,9 +2,9 @@
 
 import shutil
 
+from pipeline.experiments.tables import main as tables_main
 from pipeline.site.build import Site, build
 from pipeline.site.runs import collect
-from pipeline.tables import main as tables_main
 from tests.site.conftest import SEEDS, git
 
 

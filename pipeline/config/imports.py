@@ -1,0 +1,159 @@
+"""The project files a stage imports, to keep ``dvc.yaml``'s per-file code deps exact.
+
+A package whose ``__init__.py`` calls :func:`import_modules` (``pipeline.models``: a new
+model is one new file, found there) imports all its modules; :func:`local_imports` counts
+them all among the files of whoever imports the package. An import inside a function is
+not counted: it is a deliberate lazy import (the model registry, imported by
+:func:`pipeline.config.schema.registered_model_section` only for the stages that read the
+``model`` section, which import the models at their top level; tests/test_dvc_yaml.py
+checks that they do).
+
+``python -m pipeline.config.imports --write`` writes each stage's code deps into ``dvc.yaml``;
+without ``--write`` it exits 1 when they drifted (tests/test_dvc_yaml.py runs the check).
+"""
+
+import ast
+import importlib
+import pkgutil
+import re
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def import_modules(package: str, path: Iterable[str]) -> None:
+    """Import every module of ``package`` (its ``__name__`` and ``__path__``), sorted by name."""
+    for info in sorted(pkgutil.iter_modules(path), key=lambda info: info.name):
+        importlib.import_module(f"{package}.{info.name}")
+
+
+def _imports_all_modules(tree: ast.Module) -> bool:
+    """Whether a module calls :func:`import_modules` at its top level."""
+    for node in tree.body:
+        call = node.value if isinstance(node, ast.Expr) else None
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == import_modules.__name__:
+            return True
+    return False
+
+
+def _module_file(root: Path, module: str) -> Path | None:
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _module_level(tree: ast.Module) -> list[ast.AST]:
+    """The nodes of a module outside function bodies (what importing it runs)."""
+    nodes, todo = [], list(tree.body)
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            todo.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
+def _imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in _module_level(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def local_imports(script: str | Path, root: str | Path = ".") -> list[str]:
+    """Every project file ``script`` imports, directly or not, itself included.
+
+    Package ``__init__.py`` files on the way are included (importing ``a.b`` runs
+    ``a/__init__.py``), the script's own packages too (``python -m stages.train`` runs
+    ``stages/__init__.py`` first), and every module of a package that imports them all
+    (:func:`import_modules`). Imports inside functions are not followed. Paths are
+    relative to ``root`` and sorted.
+
+    Args:
+        script: the stage script.
+        root: the repository root (default: the current directory).
+    """
+    root = Path(root)
+    seen: set[Path] = set()
+    todo = [root / script]
+    for package in Path(script).parents:
+        if package != Path(".") and (root / package / "__init__.py").is_file():
+            todo.append(root / package / "__init__.py")
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        if path.name == "__init__.py" and _imports_all_modules(ast.parse(path.read_text())):
+            todo.extend(sorted(path.parent.glob("*.py")))
+        for module in _imported_modules(path):
+            parts = module.split(".")
+            for depth in range(1, len(parts) + 1):
+                found = _module_file(root, ".".join(parts[:depth]))
+                if found is not None and found not in seen:
+                    todo.append(found)
+    return sorted(str(p.relative_to(root)) for p in seen)
+
+
+# ---------------------------------------------------------------------------------------
+# dvc.yaml's per-file code deps, generated: ``python -m pipeline.config.imports --write``.
+
+_STAGE = re.compile(r"^  ([\w-]+):\s*$")
+_CMD = re.compile(r"^\s+cmd: python -m ([\w.]+)")
+_CODE_DEP = re.compile(r"^(\s+)- (\S+\.py)\s*$")
+
+
+def with_code_deps(text: str, root: str | Path = ".") -> str:
+    """``dvc.yaml``'s text with each stage's ``.py`` deps replaced by its imports.
+
+    Each stage's ``cmd: python -m <module>`` names its script; the ``.py`` entries of its
+    ``deps`` become :func:`local_imports` of that script, at the place of the first one.
+    Every other line (data deps, comments) is kept.
+
+    Args:
+        text: the text of ``dvc.yaml``.
+        root: the repository root (default: the current directory).
+    """
+    lines, out, script, written = text.splitlines(keepends=True), [], None, False
+    for line in lines:
+        if _STAGE.match(line):
+            script, written = None, False
+        command = _CMD.match(line)
+        if command:
+            script = command.group(1).replace(".", "/") + ".py"
+        dep = _CODE_DEP.match(line)
+        if dep is None or script is None:
+            out.append(line)
+            continue
+        if not written:
+            indent = dep.group(1)
+            out += [f"{indent}- {path}\n" for path in local_imports(script, root)]
+            written = True
+    return "".join(out)
+
+
+def main(argv: list[str]) -> int:
+    """``--write``: rewrite ``dvc.yaml``'s code deps; otherwise exit 1 if they drifted."""
+    path = Path("dvc.yaml")
+    text = path.read_text()
+    new = with_code_deps(text)
+    if argv[1:] == ["--write"]:
+        path.write_text(new)
+        return 0
+    if new != text:
+        print(
+            "dvc.yaml: code deps differ from the imports; run "
+            "python -m pipeline.config.imports --write"
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,1 @@
+"""Evaluation: strategies, metrics with CIs, B2ILC, plots, prediction on videos."""

@@ -1,0 +1,1 @@
+"""Experiments: the papers' ablation tables as DVC experiments."""

@@ -1,0 +1,376 @@
+"""The papers' ablation tables (``ablations.yaml``) and the DVC experiments that fill them.
+
+``ablations.yaml`` describes each table of the seeds: its rows as ``-S`` overrides of
+``params.yaml`` plus the stage targets, which evaluation feeds each row, and the paper's
+numbers. :func:`load_ablations` validates it against the schema of this module, against
+``dvc.yaml`` (every override is a key that some stage declares, every target a stage) and
+against the params schema and the model registry (every overridden value is valid, the
+row's model is registered and accepts it, and reads every ``model.<key>`` overridden),
+before anything is queued.
+
+:func:`plan` turns the rows of some tables into experiments: one per distinct set of
+overrides and seed (``train.seed``), with the union of the targets its rows need, so that
+rows sharing a run (e.g. seed 004's AVE and AVE-repeat) share one experiment. An
+experiment's name is a hash of what defines it; experiments of the current ``HEAD`` are
+found by name and reused (:func:`existing_experiments`), since the ``HEAD`` commit fixes the
+code and ``params.yaml``.
+"""
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from pipeline.config.schema import validate_params
+from pipeline.errors import PipelineError
+from pipeline.models import declarations
+
+Metric = Literal[
+    "accuracy",
+    "weighted_f1",
+    "non_ave_f1",
+    "non_ave_recall",
+    "non_ave_precision",
+    "ave_f1",
+    "ave_recall",
+    "ave_precision",
+    # AVVP (pipeline.avvp.metrics.METRICS; tests/avvp/test_tables.py keeps the two equal)
+    "audio_segment",
+    "audio_event",
+    "visual_segment",
+    "visual_event",
+    "av_segment",
+    "av_event",
+    "type_segment",
+    "type_event",
+    "event_segment",
+    "event_event",
+]
+Result = Literal["sel", "wsel", "wsel_refined", "avvp_han", "avvp_han_lr"]
+NAME = r"^[a-z0-9][a-z0-9_+.-]*$"
+SEED_KEY = "train.seed"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Printed(float):
+    """A YAML float that remembers how it was written (``77.50``, not ``77.5``)."""
+
+    text: str
+
+    def __new__(cls, text: str) -> "Printed":
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+
+class _PrintedLoader(yaml.SafeLoader):
+    """YAML's safe loader, with floats as :class:`Printed`."""
+
+
+_PrintedLoader.add_constructor(
+    "tag:yaml.org,2002:float",
+    lambda loader, node: Printed(loader.construct_scalar(node)),
+)
+
+
+def _as_printed(value: Any) -> Any:
+    """A paper number as the paper prints it: its YAML text, as a :class:`Decimal`."""
+    if isinstance(value, Printed):
+        return Decimal(value.text)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Decimal(str(value))
+    return value
+
+
+PaperNumber = Annotated[Decimal, BeforeValidator(_as_printed)]
+
+
+class Paper(_Strict):
+    """The paper's numbers of a row, in percent, with their printed decimals (``77.50``):
+    original labels and, where given, C-AVE.
+
+    An AVVP table (results ``avvp_*``) has one label set, LLP's, under ``o_ave``.
+    """
+
+    o_ave: dict[Metric, PaperNumber | None] = Field(default_factory=dict)
+    c_ave: dict[Metric, PaperNumber | None] | None = None
+
+
+class Row(_Strict):
+    """One row: either how to run it (overrides, targets, result, output) or why not."""
+
+    name: str = Field(pattern=NAME)
+    label: str
+    overrides: dict[str, Any] | None = None
+    targets: list[str] | None = None
+    result: Result | None = None
+    output: str | None = Field(None, pattern=r"^(model\w*|gt_repeat)$")
+    paper: Paper = Field(default_factory=Paper)
+    not_run: str | None = None
+
+    @model_validator(mode="after")
+    def _runnable_or_not(self) -> "Row":
+        run = (self.overrides, self.targets, self.result, self.output)
+        if self.not_run is None and any(value is None for value in run):
+            raise ValueError("a row needs overrides, targets, result and output, or not_run")
+        if self.not_run is not None and any(value is not None for value in run):
+            raise ValueError("a not_run row has no overrides, targets, result or output")
+        if self.overrides and SEED_KEY in self.overrides:
+            raise ValueError(f"{SEED_KEY} is set per seed by the tables command, not by a row")
+        return self
+
+    @property
+    def runnable(self) -> bool:
+        return self.not_run is None
+
+
+class Table(_Strict):
+    """One table or figure of a seed."""
+
+    id: str = Field(pattern=NAME)
+    caption: str
+    seed: str
+    ref: str
+    metrics: list[Metric] = Field(min_length=1)
+    reference: str
+    note: str = ""
+    rows: list[Row] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _rows_named_once_and_reference_runnable(self) -> "Table":
+        names = [row.name for row in self.rows]
+        if len(set(names)) != len(names):
+            raise ValueError(f"row names must be unique, found {sorted(names)}")
+        runnable = {row.name for row in self.rows if row.runnable}
+        if self.reference not in runnable:
+            raise ValueError(f"reference {self.reference!r} is not a runnable row of the table")
+        return self
+
+    def row(self, name: str) -> Row:
+        return next(row for row in self.rows if row.name == name)
+
+
+class Ablations(_Strict):
+    """The whole file."""
+
+    tables: list[Table] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ids_once(self) -> "Ablations":
+        ids = [table.id for table in self.tables]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"table ids must be unique, found {ids}")
+        return self
+
+    def table(self, table_id: str) -> Table:
+        for table in self.tables:
+            if table.id == table_id:
+                return table
+        valid = ", ".join(t.id for t in self.tables)
+        raise PipelineError(f"unknown table {table_id!r}; valid ids: {valid} (or all)")
+
+
+def _format_error(path: Path, data: Any, error: dict) -> str:
+    """``file: tables[i] (id) rows[j] (name): message`` for one pydantic error."""
+    parts, node = [], data
+    for part in error["loc"]:
+        if isinstance(part, int) and isinstance(node, list) and part < len(node):
+            node = node[part]
+            ident = node.get("id") or node.get("name") if isinstance(node, dict) else None
+            parts[-1] += f"[{part}]" + (f" ({ident})" if ident else "")
+        else:
+            parts.append(str(part))
+            node = node.get(part) if isinstance(node, dict) else None
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{path}: {'.'.join(parts)}: {message}"
+
+
+def declared_params(dvc_yaml: dict) -> set[str]:
+    """Every params entry that some stage of ``dvc.yaml`` declares (sections or keys)."""
+    declared = set()
+    for stage in dvc_yaml["stages"].values():
+        for entry in stage.get("do", stage).get("params", []) or []:
+            declared |= set(entry) if isinstance(entry, dict) else {entry}
+    return declared
+
+
+def stage_targets(dvc_yaml: dict) -> set[str]:
+    """Every stage name of ``dvc.yaml``, ``foreach`` stages expanded as ``name@item``."""
+    names = set()
+    for name, stage in dvc_yaml["stages"].items():
+        items = stage.get("foreach")
+        names |= {f"{name}@{item}" for item in items} if items else {name}
+    return names
+
+
+def _is_read(key: str, declared: set[str]) -> bool:
+    parts = key.split(".")
+    return any(".".join(parts[:i]) in declared for i in range(1, len(parts) + 1))
+
+
+def apply_overrides(params: dict, overrides: dict[str, Any]) -> dict:
+    """A copy of ``params`` with each dotted key of ``overrides`` set."""
+    params = copy.deepcopy(params)
+    for key, value in overrides.items():
+        *parents, last = key.split(".")
+        node = params
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return params
+
+
+def _check_rows(path: Path, ablations: Ablations, dvc_yaml: dict, params: dict) -> None:
+    declared, targets = declared_params(dvc_yaml), stage_targets(dvc_yaml)
+    for table in ablations.tables:
+        for row in table.rows:
+            if not row.runnable:
+                continue
+            where = f"{path}: table {table.id} row {row.name}"
+            for key in row.overrides:
+                if not _is_read(key, declared):
+                    raise PipelineError(f"{where}: override {key!r}: no stage reads this key")
+            unknown = sorted(set(row.targets) - targets)
+            if unknown:
+                valid = ", ".join(sorted(targets))
+                raise PipelineError(f"{where}: unknown target(s) {unknown}; stages: {valid}")
+            sections = tuple(dict.fromkeys(key.split(".")[0] for key in row.overrides))
+            try:
+                checked = validate_params(apply_overrides(params, row.overrides), sections)
+            except PipelineError as err:
+                raise PipelineError(f"{where}: {err}") from None
+            _check_model_keys(where, row.overrides, checked)
+
+
+def _check_model_keys(where: str, overrides: dict[str, Any], checked: dict) -> None:
+    """Every overridden ``model.<key>`` must be read by the row's model (else: same run)."""
+    keys = [key.split(".", 1)[1] for key in overrides if key.startswith("model.")]
+    keys = [key for key in keys if key != "name"]
+    if not keys:
+        return
+    name = checked["model"]["name"]
+    reads = set(declarations([name])[name])
+    unread = [key for key in keys if key not in reads]
+    if unread:
+        raise PipelineError(
+            f"{where}: model.{unread[0]}: not read by model {name!r}, which reads "
+            f"{', '.join(sorted(reads))}"
+        )
+
+
+def load_ablations(
+    path: str | Path = "ablations.yaml",
+    dvc_yaml: str | Path = "dvc.yaml",
+    params: str | Path = "params.yaml",
+) -> Ablations:
+    """Read and validate the table definitions.
+
+    Raises:
+        PipelineError: a missing or malformed file, an unknown key, a row without a name, an
+            override of a key no stage reads, an unknown target, or an invalid value, with
+            the table and row named.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: table definitions not found")
+    try:
+        data = yaml.load(path.read_text(), Loader=_PrintedLoader)  # noqa: S506 (safe loader)
+    except yaml.YAMLError as err:
+        raise PipelineError(f"{path}: not valid YAML ({err})") from None
+    try:
+        ablations = Ablations.model_validate(data)
+    except ValidationError as err:
+        lines = [_format_error(path, data, e) for e in err.errors()]
+        raise PipelineError("\n".join(lines)) from None
+    stages = yaml.safe_load(Path(dvc_yaml).read_text())
+    _check_rows(path, ablations, stages, yaml.safe_load(Path(params).read_text()))
+    return ablations
+
+
+# ---------------------------------------------------------------------------------------
+# Experiments
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One DVC experiment: the overrides, the seed and the stage targets it runs."""
+
+    overrides: tuple[tuple[str, str], ...]  # (key, value as passed to -S), sorted
+    seed: int
+    targets: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """``abl-`` and a hash of the definition: the same experiment gets the same name."""
+        text = json.dumps([self.overrides, self.seed, self.targets])
+        return "abl-" + hashlib.sha1(text.encode()).hexdigest()[:12]
+
+    def command(self, queue: bool = True) -> list[str]:
+        """The ``dvc exp run`` arguments that queue it (or, with ``queue=False``, run it here)."""
+        settings = [f"{key}={value}" for key, value in self.overrides]
+        settings.append(f"{SEED_KEY}={self.seed}")
+        sets = [arg for setting in settings for arg in ("-S", setting)]
+        where = ["--queue"] if queue else []
+        return ["exp", "run", *where, "-n", self.name, *sets, *self.targets]
+
+
+def override_text(value: Any) -> str:
+    """A value as ``dvc exp run -S`` parses it back (YAML flow style, no spaces)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(override_text(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, str) and not re.fullmatch(r"[A-Za-z_][\w.-]*", value):
+        raise PipelineError(f"override value {value!r}: only plain words are supported")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Where a row's numbers for one seed come from."""
+
+    experiment: Experiment
+    result: str
+    output: str
+
+
+def plan(tables: Iterable[Table], seeds: Iterable[int]) -> dict[tuple[str, str, int], Cell]:
+    """The experiments of ``tables`` over ``seeds``, shared between rows where possible.
+
+    Returns:
+        ``(table id, row name, seed)`` -> its :class:`Cell`, for every runnable row.
+    """
+    tables, seeds = list(tables), list(seeds)
+    groups: dict[tuple, set[str]] = {}
+    for table in tables:
+        for row in filter(lambda r: r.runnable, table.rows):
+            key = tuple(sorted((k, override_text(v)) for k, v in row.overrides.items()))
+            groups.setdefault(key, set()).update(row.targets)
+    cells = {}
+    for table in tables:
+        for row in filter(lambda r: r.runnable, table.rows):
+            key = tuple(sorted((k, override_text(v)) for k, v in row.overrides.items()))
+            for seed in seeds:
+                experiment = Experiment(key, seed, tuple(sorted(groups[key])))
+                cells[(table.id, row.name, seed)] = Cell(experiment, row.result, row.output)
+    return cells

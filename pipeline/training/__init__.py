@@ -1,0 +1,1 @@
+"""Training: the loop, the objectives and losses, checkpoints and resuming."""

@@ -1,0 +1,291 @@
+"""The tables' experiments as submitit jobs: cluster options, the pushed-ref check, a tiny
+table through the local executor and, where ``sinfo`` exists, through a real SLURM.
+
+The end-to-end tests run the tiny table of ``tests/test_tables.py`` (2 rows x 2 seeds) as
+jobs that clone a bare git remote, run in node-local scratch with a shared DVC cache, push to
+the git remote and a DVC remote directory, and are rendered from there; a second submission
+submits nothing. The SLURM test runs the same table through ``sbatch`` arrays with its own
+remote and cache and checks that it renders the same numbers.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.errors import PipelineError
+from pipeline.experiments.ablations import Experiment, load_ablations, plan
+from pipeline.experiments.cluster import (
+    ExperimentJob,
+    _Waiter,
+    load_cluster,
+    remote_experiments,
+    require_on_remote,
+)
+from tests.test_e2e import _dvc, _git, _run
+from tests.test_tables import _accuracy, _tables, _tiny_repo
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bare(path: Path) -> Path:
+    _run(["git", "init", "-q", "--bare", str(path)], path.parent)
+    return path
+
+
+def _config(tmp: Path, remote: Path, tag: str, **extra) -> Path:
+    """A ``cluster.yaml`` for ``remote`` with its own DVC remote, cache, scratch and logs; the
+    cache starts as a copy of ``cache-data`` (the data stages only) where that exists."""
+    if (tmp / "cache-data").is_dir():
+        shutil.copytree(tmp / "cache-data", tmp / f"cache-{tag}")
+    data = {
+        "git_remote": str(remote),
+        "dvc_remote": str(tmp / f"storage-{tag}"),
+        "cache_dir": str(tmp / f"cache-{tag}"),
+        "scratch": str(tmp / f"scratch-{tag}"),
+        "logs": str(tmp / f"logs-{tag}"),
+        **extra,
+    }
+    path = tmp / f"cluster-{tag}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_the_shipped_cluster_file_is_valid():
+    config = load_cluster(ROOT / "cluster.yaml")
+    assert config.slurm.gpus_per_job == 1 and config.slurm.array_parallelism >= 1
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"dvc_remote": "/s", "cache_dir": "/c"}, r"cluster.yaml: git_remote: Field required"),
+        (
+            {"git_remote": "/g", "dvc_remote": "/s", "cache_dir": "/c", "colour": 1},
+            r"cluster.yaml: colour: Extra inputs are not permitted",
+        ),
+        (
+            {"git_remote": "/g", "dvc_remote": "/s", "cache_dir": "/c", "slurm": {"time_min": 0}},
+            r"cluster.yaml: slurm.time_min: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_cluster_file_errors_name_the_key(tmp_path, data, message):
+    path = tmp_path / "cluster.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(PipelineError, match=message):
+        load_cluster(path)
+    with pytest.raises(PipelineError, match="cluster options not found"):
+        load_cluster(tmp_path / "absent.yaml")
+
+
+def _commit(repo: Path, message: str) -> str:
+    (repo / "file").write_text(message)
+    _git(repo, "add", "file")
+    _git(repo, "commit", "-qm", message)
+    return _run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
+
+
+def test_a_pushed_experiment_is_checked_at_the_remote(tmp_path, monkeypatch):
+    repo, remote = tmp_path / "repo", _bare(tmp_path / "remote.git")
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    base = _commit(repo, "base")
+    ours, theirs = _commit(repo, "ours"), _commit(repo, "theirs")
+    config = load_cluster(_config(tmp_path, remote, "t"))
+    job = ExperimentJob(config, base)
+    ref = f"refs/exps/{base[:2]}/{base[2:]}/abl-x"
+    with pytest.raises(PipelineError, match="exited 0 but the git remote has no ref"):
+        job._check_pushed("abl-x", ours)
+    _git(repo, "push", "-q", str(remote), f"{theirs}:{ref}")
+    with pytest.raises(PipelineError, match=r"another experiment of this name .* ours was not"):
+        job._check_pushed("abl-x", ours)
+    assert remote_experiments(str(remote), base) == {"abl-x": theirs}
+    assert job._check_pushed("abl-x", theirs) == theirs
+    # a (re)started job whose experiment is already there runs nothing and pushes nothing
+    assert job("abl-x", ["no-such-command"]) == theirs
+    monkeypatch.delenv("AVEL_UNSET", raising=False)
+    unset = ExperimentJob(config.model_copy(update={"scratch": "$AVEL_UNSET/x"}), base)
+    with pytest.raises(PipelineError, match=r"scratch '\$AVEL_UNSET/x' .* expected an absolute"):
+        unset("abl-y", ["no-such-command"])
+    # the jobs clone the baseline from the remote: it must be on a branch there
+    monkeypatch.chdir(repo)
+    with pytest.raises(PipelineError, match="on no branch of the git remote .* push it first"):
+        require_on_remote(base, str(remote))
+    _git(repo, "push", "-q", str(remote), f"{ours}:refs/heads/main")
+    require_on_remote(base, str(remote))  # an ancestor of the branch's tip is enough
+
+
+# ------------------------------------------------------------------------- end to end
+
+
+def _rendered_means(text: str) -> dict[str, str]:
+    return {
+        row: re.search(rf"\(`{row}`\) \| \*\*([\d.]+)\*\*", text).group(1)
+        for row in ("base", "rep")
+    }
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The tiny table's repository with its data stages run once into ``cache-data`` (as the
+    README's set-up does on the login node), pushed to a bare remote (``remote.git``)."""
+    tmp = tmp_path_factory.mktemp("cluster")
+    repo = _tiny_repo(tmp / "repo")
+    _dvc(repo, "cache", "dir", "--local", str(tmp / "cache-data"))
+    _dvc(repo, "repro", "pool", "database")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "data stages")
+    _bare(tmp / "remote.git")
+    _git(repo, "push", "-q", str(tmp / "remote.git"), "HEAD:refs/heads/main")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def local_table(project) -> tuple[Path, str]:
+    """The tiny table run by the local executor: (cluster file, rendered markdown)."""
+    tmp = project.parent
+    config = _config(tmp, tmp / "remote.git", "local")
+    started = time.monotonic()
+    out = _tables(project, "run", "tiny", "--seeds", "2", "--executor", "local",
+                  "--cluster", str(config), "--jobs", "2")  # fmt: skip
+    print(f"local executor, 4 experiments: {time.monotonic() - started:.0f} s")
+    assert "0 experiments at the remote, 4 to submit (local)" in out.stdout
+    return config, (project / "reports" / "tables" / "tiny.md").read_text()
+
+
+def test_local_jobs_push_to_the_remotes_and_resubmitting_submits_nothing(project, local_table):
+    config_path, text = local_table
+    config = load_cluster(config_path)
+    head = _run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    at_remote = remote_experiments(config.git_remote, head)
+    cells = plan(load_ablations(project / "ablations.yaml", project / "dvc.yaml").tables, [0, 1])
+    names = {
+        row: [cells[("tiny", row, s)].experiment.name for s in (0, 1)] for row in ("base", "rep")
+    }
+    assert set(at_remote) == {n for pair in names.values() for n in pair}
+    # the rendered means are the experiments' own metrics, pulled from the remote
+    for row, pair in names.items():
+        mean = sum(_accuracy(project, at_remote[n]) for n in pair) / 2
+        assert _rendered_means(text)[row] == f"{100 * mean:.1f}"
+    # the outputs went to the shared cache and the DVC remote, not to the project's cache
+    assert any(Path(config.cache_dir).rglob("*")) and any(Path(config.dvc_remote).rglob("*"))
+    assert not (project / ".dvc" / "cache").exists()
+    assert not any(Path(config.scratch).iterdir())  # each job removed its clone
+    logs = [path.read_text() for path in Path(config.logs).glob("*_log.out")]
+    assert len(logs) == 4  # the data stages came from the shared cache, training ran
+    assert all(
+        "Stage 'pool' didn't change" in log and "> python -m stages.train" in log for log in logs
+    )
+    again = _tables(project, "run", "tiny", "--seeds", "2", "--executor", "local",
+                    "--cluster", str(config_path))  # fmt: skip
+    assert "4 experiments at the remote, 0 to submit" in again.stdout
+    # render elsewhere: a fresh clone pulls the experiments from the remote and renders them
+    clone = project.parent / "render-clone"
+    _run(["git", "clone", "-q", "-b", "main", config.git_remote, str(clone)], project.parent)
+    rendered = _tables(clone, "render", "tiny", "--seeds", "2", "--executor", "local",
+                       "--cluster", str(config_path))  # fmt: skip
+    assert "pulled 4 of 4 experiments" in rendered.stdout
+    assert (clone / "reports" / "tables" / "tiny.md").read_text() == text
+
+
+def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path):
+    remote = _bare(tmp_path / "other.git")
+    _git(project, "push", "-q", str(remote), "HEAD:refs/heads/main")
+    # an option DVC rejects: every job fails while preparing its clone
+    config = _config(tmp_path, remote, "bad", dvc_config={"core.colour": "red"})
+    args = ["run", "tiny", "--seeds", "1", "--executor", "local", "--cluster", str(config)]
+    result = _run(
+        [sys.executable, "-m", "pipeline.experiments.tables", *args, "--jobs", "2"], project, False
+    )
+    assert result.returncode == 1
+    assert "2 jobs failed (listed above with their logs)" in result.stderr
+    cells = plan(load_ablations(project / "ablations.yaml", project / "dvc.yaml").tables, [0])
+    name = cells[("tiny", "base", 0)].experiment.name
+    line = re.search(rf"FAILED tiny/base seed 0 \({name}\): .*\n  log: (\S+)", result.stderr)
+    assert line, result.stderr
+    log = Path(line.group(1))
+    assert log.is_file() and "dvc config --local core.colour red" in log.read_text()
+    assert (
+        remote_experiments(str(remote), _run(["git", "rev-parse", "HEAD"], project).stdout.strip())
+        == {}
+    )
+
+
+# ------------------------------------------------------------------------- SLURM
+
+
+@pytest.fixture
+def slurm():
+    """Skip without SLURM's client; start the one-node SLURM of ``.ci/slurm_up.sh`` if it
+    does not answer (root only; stopped again afterwards); fail if it still does not."""
+    if shutil.which("sinfo") is None:
+        pytest.skip("SLURM absent (no sinfo); CI installs it with .ci/slurm_up.sh")
+    answers = subprocess.run(["sinfo", "-h"], capture_output=True).returncode == 0
+    if not answers and os.geteuid() != 0:
+        pytest.fail("sinfo is installed but SLURM does not answer (run .ci/slurm_up.sh as root)")
+    if not answers:
+        subprocess.run(["bash", str(ROOT / ".ci" / "slurm_up.sh")], check=True)
+    yield
+    if not answers:
+        subprocess.run(["bash", str(ROOT / ".ci" / "slurm_down.sh")], check=True)
+
+
+def test_the_table_through_slurm_arrays_renders_the_local_numbers(slurm, project, local_table):
+    tmp = project.parent
+    # a fresh remote, clone and cache: the SLURM jobs run everything again
+    remote = _bare(tmp / "slurm.git")
+    _git(project, "push", "-q", str(remote), "HEAD:refs/heads/main")
+    clone = tmp / "slurm-clone"
+    _run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], tmp)
+    partition = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True)
+    slurm = {"partition": partition.stdout.split()[0].rstrip("*"), "gpus_per_job": 0,
+             "cpus_per_job": 1, "mem_gb": 1.0, "time_min": 10, "array_parallelism": 2}  # fmt: skip
+    config = _config(tmp, remote, "slurm", slurm=slurm)
+    run = ["run", "tiny", "--seeds", "2", "--executor", "slurm", "--cluster", str(config)]
+    started = time.monotonic()
+    out = _tables(clone, *run)
+    print(f"SLURM, 4 experiments: {time.monotonic() - started:.0f} s")
+    assert "0 experiments at the remote, 4 to submit (slurm)" in out.stdout
+    text = (clone / "reports" / "tables" / "tiny.md").read_text()
+    assert text == local_table[1]
+    logs = list(Path(load_cluster(config).logs).rglob("*_log.out"))
+    assert len(logs) == 4 and all("pushed and found at" in p.read_text() for p in logs)
+    assert "4 experiments at the remote, 0 to submit" in _tables(clone, *run).stdout
+
+
+def test_a_job_runs_the_experiment_in_its_clone_not_through_the_queue():
+    experiment = Experiment((("augment.link", "false"),), 1, ("evaluate@sel",))
+    assert experiment.command(queue=False) == [
+        "exp", "run", "-n", experiment.name,
+        "-S", "augment.link=false", "-S", "train.seed=1", "evaluate@sel",
+    ]  # fmt: skip
+    assert experiment.command() == ["exp", "run", "--queue", *experiment.command(False)[2:]]
+
+
+class _Job:
+    def __init__(self, job_id: str, done: bool) -> None:
+        self.job_id, self._done = job_id, done
+
+    def done(self) -> bool:
+        return self._done
+
+
+def test_a_slurm_job_gone_from_the_queue_without_a_result_counts_as_finished(monkeypatch):
+    # without accounting sacct cannot say that a job died; squeue can say it left the queue
+    queue = {"7_0", "7_1"}
+    monkeypatch.setattr("pipeline.experiments.cluster._in_queue", lambda: set(queue))
+    waiter = _Waiter("slurm")
+    finished, dead, running = _Job("7_2", True), _Job("7_3", False), _Job("7_0", False)
+    jobs = [finished, dead, running]
+    assert waiter.finished(jobs) == [finished]  # 7_3 left the queue: once may be a race
+    assert waiter.finished(jobs) == [finished, dead]  # twice: it ended without a result
+    queue.clear()
+    assert waiter.finished([running]) == []
+    assert waiter.finished([running]) == [running]
