@@ -28,8 +28,8 @@ from pipeline.experiments.cluster import (
     remote_experiments,
     require_on_remote,
 )
+from tests.experiments.test_tables import _accuracy, _tables, _tiny_repo
 from tests.test_e2e import _dvc, _git, _run
-from tests.test_tables import _accuracy, _tables, _tiny_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 
