@@ -72,10 +72,12 @@ def test_a_traced_stage_process_is_named_and_its_visual_reads_counted(tmp_path, 
 
 
 def test_scale_bench_runs_every_stage_of_the_pipeline():
-    # a stage missing from the chain fails the stages after it (the bench once lacked pool)
+    # a stage missing from the chain fails the stages after it (the bench once lacked pool);
+    # the bench measures the AVEL task at AVE size, so the AVVP task's avvp_* stages are not in it
     stages = yaml.safe_load((Path(scale.REPO) / "dvc.yaml").read_text())["stages"]
+    avel = [name for name in stages if not name.startswith("avvp_")]
     chain = {stage for stage, _ in scale.CHAIN}
-    assert chain == {name.removesuffix("_sel").removesuffix("_wsel") for name in stages}
+    assert chain == {name.removesuffix("_sel").removesuffix("_wsel") for name in avel}
 
 
 def test_scale_bench_rewrites_features_as_float64(tmp_path):
