@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A one-node SLURM on this host for the cluster test (tests/test_cluster.py) and CI.
+# A one-node SLURM on this host for the cluster test (tests/experiments/test_cluster.py) and CI.
 #
 # Installs Debian's slurmctld, slurmd, slurm-client and munge when they are missing (needs
 # root), writes /etc/slurm/slurm.conf for this host (no accounting, proctrack/linuxproc,

@@ -5,11 +5,11 @@ model is one new file, found there) imports all its modules; :func:`local_import
 them all among the files of whoever imports the package. An import inside a function is
 not counted: it is a deliberate lazy import (the model registry, imported by
 :func:`pipeline.config.schema.registered_model_section` only for the stages that read the
-``model`` section, which import the models at their top level; tests/test_dvc_yaml.py
+``model`` section, which import the models at their top level; tests/config/test_dvc_yaml.py
 checks that they do).
 
 ``python -m pipeline.config.imports --write`` writes each stage's code deps into ``dvc.yaml``;
-without ``--write`` it exits 1 when they drifted (tests/test_dvc_yaml.py runs the check).
+without ``--write`` it exits 1 when they drifted (tests/config/test_dvc_yaml.py runs the check).
 """
 
 import ast

@@ -41,7 +41,7 @@ def load_params(
 
 
 # The keys each stage reads of the sections that several stages read in part (dvc.yaml
-# declares exactly these; tests/test_dvc_yaml.py keeps the two equal).
+# declares exactly these; tests/config/test_dvc_yaml.py keeps the two equal).
 SYNTHESIZE_KEYS = ("source", "synthetic")  # synthesize stage
 DOWNLOAD_KEYS = (  # download stage
     "source",

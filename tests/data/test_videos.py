@@ -190,7 +190,8 @@ def _checkpoint(path: str, audio_dim: int = 128) -> None:
 
 def test_predict_writes_a_named_timeline_of_a_video_of_any_length(workspace, tmp_path):
     _checkpoint(workspace["predict"]["checkpoint"])
-    video = write_video(tmp_path / "mine.mp4", 3.0)  # not 10 s; longer ones: tests/test_predict.py
+    # not 10 s; longer ones: tests/evaluation/test_predict.py
+    video = write_video(tmp_path / "mine.mp4", 3.0)
     predict.main(workspace, str(video))
     result = json.loads(Path("out", "mine.json").read_text())
     assert result["segments"] == 3 and len(result["timeline"]) == 3

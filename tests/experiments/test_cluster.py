@@ -1,8 +1,8 @@
 """The tables' experiments as submitit jobs: cluster options, the pushed-ref check, a tiny
 table through the local executor and, where ``sinfo`` exists, through a real SLURM.
 
-The end-to-end tests run the tiny table of ``tests/test_tables.py`` (2 rows x 2 seeds) as
-jobs that clone a bare git remote, run in node-local scratch with a shared DVC cache, push to
+The end-to-end tests run the tiny table of ``tests/experiments/test_tables.py`` (2 rows x 2
+seeds) as jobs that clone a bare git remote, run in node-local scratch with a shared DVC cache, push to
 the git remote and a DVC remote directory, and are rendered from there; a second submission
 submits nothing. The SLURM test runs the same table through ``sbatch`` arrays with its own
 remote and cache and checks that it renders the same numbers.

@@ -197,7 +197,7 @@ def test_gate_is_a_convex_combination() -> None:
 
 def test_video_probabilities_are_the_mean_segment_softmax() -> None:
     model = make("dpnet")
-    scores = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])  # see tests/test_losses.py
+    scores = torch.tensor([[[0.0, 0.0], [math.log(3.0), 0.0]]])  # see tests/training/test_losses.py
     assert torch.allclose(model.video_probabilities(scores), torch.tensor([[0.625, 0.375]]))
     probabilities = model.video_probabilities(model(*inputs()))
     assert probabilities.shape == (B, C)
