@@ -2,7 +2,8 @@
 table through the local executor and, where ``sinfo`` exists, through a real SLURM.
 
 The end-to-end tests run the tiny table of ``tests/experiments/test_tables.py`` (2 rows x 2
-seeds) as jobs that clone a bare git remote, run in node-local scratch with a shared DVC cache, push to
+seeds) as jobs that clone a bare git remote, run in node-local scratch with a shared DVC
+cache, push to
 the git remote and a DVC remote directory, and are rendered from there; a second submission
 submits nothing. The SLURM test runs the same table through ``sbatch`` arrays with its own
 remote and cache and checks that it renders the same numbers.
