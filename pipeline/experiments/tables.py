@@ -54,16 +54,7 @@ TITLES = {
     "ave_f1": "AVE F1",
     "ave_recall": "AVE R",
     "ave_precision": "AVE P",
-    "audio_segment": "Audio Seg.",
-    "audio_event": "Audio Event",
-    "visual_segment": "Visual Seg.",
-    "visual_event": "Visual Event",
-    "av_segment": "AV Seg.",
-    "av_event": "AV Event",
-    "type_segment": "Type@AV Seg.",
-    "type_event": "Type@AV Event",
-    "event_segment": "Event@AV Seg.",
-    "event_event": "Event@AV Event",
+    **avvp_metrics.TITLES,  # the AVVP task's columns, named once in pipeline.avvp.metrics
 }
 
 
