@@ -93,12 +93,13 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
 
 
 def loader_run(model, optimizer, dataset, batch: int, steps: int, warmup: int, workers: int):
-    """``(seconds, seconds waiting for data)`` of ``steps`` training steps from the loader."""
+    """``(seconds, seconds waiting for data, videos)`` of ``steps`` training steps from the
+    loader; ``videos`` counts what the steps really held (an epoch's last batch is short)."""
     loader = make_loader(dataset, batch, shuffle=True, workers=workers)
-    iterator, wait, start = iter(loader), 0.0, 0.0
+    iterator, wait, start, videos = iter(loader), 0.0, 0.0, 0
     for index in range(warmup + steps):
         if index == warmup:
-            wait, start = 0.0, time.perf_counter()
+            wait, start, videos = 0.0, time.perf_counter(), 0
         before = time.perf_counter()
         try:
             data = next(iterator)
@@ -106,8 +107,9 @@ def loader_run(model, optimizer, dataset, batch: int, steps: int, warmup: int, w
             iterator = iter(loader)
             data = next(iterator)
         wait += time.perf_counter() - before
+        videos += len(data["index"])
         train_step(model, optimizer, data)
-    return time.perf_counter() - start, wait
+    return time.perf_counter() - start, wait, videos
 
 
 def compute_run(model, optimizer, data: dict, steps: int) -> float:
@@ -156,7 +158,7 @@ def run(root: Path, args: argparse.Namespace) -> None:
             model = settings["model"]()
             model.train()
             optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
-            seconds, wait = loader_run(
+            seconds, wait, videos = loader_run(
                 model, optimizer, dataset, batch, args.steps, args.warmup, args.workers
             )
             data = dataset.__getitems__(list(range(min(batch, len(dataset)))))
@@ -166,10 +168,10 @@ def run(root: Path, args: argparse.Namespace) -> None:
             bound = "data" if share > 0.5 else "compute"
             paper = "*" if batch == settings["batch"] else " "
             print(
-                f"{name:<6} {batch:>5}{paper} {args.steps * batch / seconds:>8.1f} "
+                f"{name:<6} {batch:>5}{paper} {videos / seconds:>8.1f} "
                 f"{100 * share:>6.0f}  {1e3 * seconds / args.steps:>7.0f}  "
                 f"{1e3 * compute:>10.0f}  {flops / 1e9:>10.1f}  {flops / compute / 1e9:>7.1f}  "
-                f"{args.steps * batch / wait:>10.1f}  {batch / compute:>11.1f}  {bound}"
+                f"{videos / wait:>10.1f}  {len(data['index']) / compute:>11.1f}  {bound}"
             )
     print("* = the paper's batch size")
 

@@ -137,6 +137,7 @@ def test_map_models_bench_times_steps_from_a_store_of_official_shapes(tmp_path, 
     model = build_model(name, **SMALL_MAP_MODELS[name])
     before = [p.detach().clone() for p in model.parameters()]
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    seconds, wait = loader_run(model, optimizer, dataset, 2, steps=3, warmup=0, workers=0)
+    seconds, wait, videos = loader_run(model, optimizer, dataset, 2, steps=3, warmup=0, workers=0)
     assert 0 < wait < seconds  # the third step starts a second pass over the 3 videos
+    assert videos == 2 + 1 + 2  # the pass's short last batch counts its one video
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
