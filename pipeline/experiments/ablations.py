@@ -324,9 +324,14 @@ class Experiment:
         return "abl-" + hashlib.sha1(text.encode()).hexdigest()[:12]
 
     def command(self, queue: bool = True) -> list[str]:
-        """The ``dvc exp run`` arguments that queue it (or, with ``queue=False``, run it here)."""
-        settings = [f"{key}={value}" for key, value in self.overrides]
-        settings.append(f"{SEED_KEY}={self.seed}")
+        """The ``dvc exp run`` arguments that queue it (or, with ``queue=False``, run it here).
+
+        Each setting is ``-S ++key=value``, Hydra's add-or-override: the default
+        ``params.yaml`` leaves out the keys of the models it does not run (PSP's
+        ``psp_network``, CMRAN's ``av_heads``: the schema's defaults apply), and a plain
+        ``-S key=value`` refuses a key that is not in the file."""
+        settings = [f"++{key}={value}" for key, value in self.overrides]
+        settings.append(f"++{SEED_KEY}={self.seed}")
         sets = [arg for setting in settings for arg in ("-S", setting)]
         where = ["--queue"] if queue else []
         return ["exp", "run", *where, "-n", self.name, *sets, *self.targets]

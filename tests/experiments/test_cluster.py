@@ -265,7 +265,7 @@ def test_a_job_runs_the_experiment_in_its_clone_not_through_the_queue():
     experiment = Experiment((("augment.link", "false"),), 1, ("evaluate@sel",))
     assert experiment.command(queue=False) == [
         "exp", "run", "-n", experiment.name,
-        "-S", "augment.link=false", "-S", "train.seed=1", "evaluate@sel",
+        "-S", "++augment.link=false", "-S", "++train.seed=1", "evaluate@sel",
     ]  # fmt: skip
     assert experiment.command() == ["exp", "run", "--queue", *experiment.command(False)[2:]]
 
