@@ -18,6 +18,7 @@ code and ``params.yaml``.
 
 import copy
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Iterable
@@ -352,30 +353,71 @@ def override_text(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Cell:
-    """Where a row's numbers for one seed come from."""
+    """Where a row's numbers for one seed come from: ``experiment``, or any of
+    ``alternatives`` (the same overrides and seed, other targets that include the row's)
+    that exists."""
 
     experiment: Experiment
     result: str
     output: str
+    alternatives: tuple[Experiment, ...] = ()
+
+    def candidates(self) -> tuple[Experiment, ...]:
+        return (self.experiment, *self.alternatives)
 
 
-def plan(tables: Iterable[Table], seeds: Iterable[int]) -> dict[tuple[str, str, int], Cell]:
+def _overrides_key(row: Row) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, override_text(v)) for k, v in row.overrides.items()))
+
+
+def _target_groups(tables: Iterable[Table]) -> dict[tuple, set[tuple[str, ...]]]:
+    """Overrides -> the target lists of the runnable rows with those overrides."""
+    groups: dict[tuple, set[tuple[str, ...]]] = {}
+    for table in tables:
+        for row in filter(lambda r: r.runnable, table.rows):
+            groups.setdefault(_overrides_key(row), set()).add(tuple(sorted(row.targets)))
+    return groups
+
+
+def _unions(target_lists: set[tuple[str, ...]]) -> set[tuple[str, ...]]:
+    """Every union of one or more of ``target_lists``, each sorted."""
+    lists = sorted(target_lists)
+    return {
+        tuple(sorted(set().union(*chosen)))
+        for size in range(1, len(lists) + 1)
+        for chosen in itertools.combinations(lists, size)
+    }
+
+
+def plan(
+    tables: Iterable[Table], seeds: Iterable[int], every_table: Iterable[Table] | None = None
+) -> dict[tuple[str, str, int], Cell]:
     """The experiments of ``tables`` over ``seeds``, shared between rows where possible.
+
+    Rows of ``tables`` with the same overrides share one experiment that runs all their
+    targets, so the experiment's name depends on which tables are run together. So that a
+    table still finds its results when it was run beside others (``run tlr-t3 tlr-t5``, then
+    ``render tlr-t5``) or alone, each cell also lists as ``alternatives`` the other
+    experiments that a selection out of ``every_table`` (default: ``tables``) would have made
+    for its overrides and seed and that run the row's own targets.
 
     Returns:
         ``(table id, row name, seed)`` -> its :class:`Cell`, for every runnable row.
     """
     tables, seeds = list(tables), list(seeds)
-    groups: dict[tuple, set[str]] = {}
-    for table in tables:
-        for row in filter(lambda r: r.runnable, table.rows):
-            key = tuple(sorted((k, override_text(v)) for k, v in row.overrides.items()))
-            groups.setdefault(key, set()).update(row.targets)
+    groups = _target_groups(tables)
+    wider = {key: _unions(lists) for key, lists in _target_groups(every_table or tables).items()}
     cells = {}
     for table in tables:
         for row in filter(lambda r: r.runnable, table.rows):
-            key = tuple(sorted((k, override_text(v)) for k, v in row.overrides.items()))
+            key = _overrides_key(row)
+            targets = tuple(sorted(set().union(*groups[key])))
+            own = set(row.targets)
+            others = sorted(t for t in wider.get(key, ()) if set(t) >= own and t != targets)
             for seed in seeds:
-                experiment = Experiment(key, seed, tuple(sorted(groups[key])))
-                cells[(table.id, row.name, seed)] = Cell(experiment, row.result, row.output)
+                experiment = Experiment(key, seed, targets)
+                alternatives = tuple(Experiment(key, seed, t) for t in others)
+                cells[(table.id, row.name, seed)] = Cell(
+                    experiment, row.result, row.output, alternatives
+                )
     return cells

@@ -186,8 +186,17 @@ def _queue_states() -> dict[str, str]:
     return states
 
 
-def run_experiments(experiments: Iterable[Experiment], jobs: int = 1, poll: float = 5.0) -> dict:
+def run_experiments(
+    experiments: Iterable[Experiment],
+    jobs: int = 1,
+    poll: float = 5.0,
+    alternatives: dict[str, tuple[Experiment, ...]] | None = None,
+) -> dict:
     """Queue the experiments that ``HEAD`` lacks, run the queue, wait with progress.
+
+    Args:
+        alternatives: experiment name -> experiments that serve all its cells as well
+            (:attr:`Cell.alternatives`); one of them at ``HEAD`` counts as reuse.
 
     Returns:
         Name -> ``"reused"``, ``"Success"`` or ``"Failed"``.
@@ -195,10 +204,12 @@ def run_experiments(experiments: Iterable[Experiment], jobs: int = 1, poll: floa
     _require_clean_head()
     baseline = head()
     done = reusable_experiments(baseline)
+    alternatives = alternatives or {}
     status = {}
     missing = []
     for experiment in experiments:
-        if experiment.name in done:
+        others = alternatives.get(experiment.name, ())
+        if experiment.name in done or any(other.name in done for other in others):
             status[experiment.name] = "reused"
         elif experiment.name not in status:
             missing.append(experiment)
@@ -237,8 +248,13 @@ class Runs:
         self.commits = reusable_experiments(baseline)
         self._cache: dict[tuple[str, str], dict] = {}
 
+    def commit(self, cell: Cell) -> str | None:
+        """The commit of the cell's experiment, or of the first alternative that exists."""
+        found = (self.commits.get(e.name) for e in cell.candidates())
+        return next((commit for commit in found if commit is not None), None)
+
     def predictions(self, cell: Cell) -> dict | None:
-        commit = self.commits.get(cell.experiment.name)
+        commit = self.commit(cell)
         if commit is None:
             return None
         key = (commit, cell.result)
@@ -248,7 +264,7 @@ class Runs:
         return self._cache[key]
 
     def data_source(self, cell: Cell) -> str | None:
-        commit = self.commits.get(cell.experiment.name)
+        commit = self.commit(cell)
         manifest = "metrics/avvp/download.json" if is_avvp(cell) else "metrics/download.json"
         return None if commit is None else _read_json(commit, manifest)["source"]
 
@@ -539,10 +555,27 @@ def plot_table(table: Table, numbers: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def render(tables: list[Table], seeds: list[int], out_dir: Path = TABLES_DIR) -> list[Path]:
+def _served_by(cells: Iterable[Cell]) -> dict[str, tuple[Experiment, ...]]:
+    """Experiment name -> the experiments that serve every cell of it (the alternatives its
+    cells share)."""
+    shared: dict[str, set[Experiment]] = {}
+    for cell in cells:
+        mine = set(cell.alternatives)
+        name = cell.experiment.name
+        shared[name] = shared[name] & mine if name in shared else mine
+    return {name: tuple(sorted(ex, key=lambda e: e.name)) for name, ex in shared.items()}
+
+
+def render(
+    tables: list[Table],
+    seeds: list[int],
+    out_dir: Path = TABLES_DIR,
+    every_table: list[Table] | None = None,
+) -> list[Path]:
     """Render each table from the experiments that hold at ``HEAD``
-    (:func:`reusable_experiments`), and the index page."""
-    cells = plan(tables, seeds)
+    (:func:`reusable_experiments`; a cell also from its alternatives, found among
+    ``every_table``: :func:`pipeline.experiments.ablations.plan`), and the index page."""
+    cells = plan(tables, seeds, every_table)
     runs = Runs(head())
     written = []
     for table in tables:
@@ -624,9 +657,12 @@ def main(argv: list[str]) -> None:
     if args.executor != "dvc-queue":
         failed = on_cluster(args.command, tables, seeds, args.executor, args.cluster, args.jobs)
     elif args.command == "run":
-        experiments = {cell.experiment for cell in plan(tables, seeds).values()}
-        run_experiments(sorted(experiments, key=lambda e: e.name), args.jobs)
-    for path in render(tables, seeds):
+        cells = plan(tables, seeds, definitions.tables).values()
+        experiments = {cell.experiment for cell in cells}
+        run_experiments(
+            sorted(experiments, key=lambda e: e.name), args.jobs, alternatives=_served_by(cells)
+        )
+    for path in render(tables, seeds, every_table=definitions.tables):
         print(f"tables: wrote {path}")
     if args.site:
         from pipeline.site.build import Site, build

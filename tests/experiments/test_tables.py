@@ -222,6 +222,37 @@ def test_every_shipped_experiment_applies_to_the_shipped_params_as_dvc_applies_i
     assert {"model.psp_network", "model.av_heads"} <= absent  # the case a plain -S refuses
 
 
+def test_a_table_finds_the_experiments_made_when_it_ran_beside_others(tmp_path):
+    """``run t3 t5`` merges rows with the same overrides into one experiment; ``render t5``
+    alone (and ``render all``) must still find it, and ``run t5`` must not run it again."""
+    from pipeline.experiments.tables import Runs, _served_by
+
+    t3 = json.loads(json.dumps(TINY_TABLE["tables"][0]))
+    t3["rows"][1]["targets"] = ["evaluate@sel", "evaluate@wsel"]  # `rep`: more targets
+    t5 = json.loads(json.dumps(TINY_TABLE["tables"][0]))
+    t5["id"] = "t5"
+    t5["rows"] = [t5["rows"][0], {**t5["rows"][1], "name": "rep5"}]  # `rep5`: evaluate@sel only
+    every = _load(_write(tmp_path, {"tables": [t3, t5]})).tables
+    together = plan(every, [0])
+    alone = plan([every[1]], [0], every)
+    merged = together[("t5", "rep5", 0)].experiment
+    assert merged.targets == ("evaluate@sel", "evaluate@wsel")
+    assert alone[("t5", "rep5", 0)].experiment != merged
+    assert merged in alone[("t5", "rep5", 0)].alternatives
+    # and the other way: a table run alone serves the rows of a wider selection
+    narrow = alone[("t5", "rep5", 0)].experiment
+    assert narrow in together[("t5", "rep5", 0)].alternatives
+    assert narrow not in together[("tiny", "rep", 0)].alternatives  # it lacks evaluate@wsel
+    runs = Runs.__new__(Runs)
+    runs.commits, runs._cache = {merged.name: "c0ffee"}, {}
+    assert runs.commit(alone[("t5", "rep5", 0)]) == "c0ffee"
+    assert runs.commit(alone[("t5", "base", 0)]) is None
+    served = _served_by(alone.values())
+    assert merged in served[narrow.name]  # run_experiments counts it as reuse
+    # rows that share one experiment are served only by what serves every one of them
+    assert _served_by(together.values())[merged.name] == ()
+
+
 def test_override_text_round_trips_through_yaml():
     for value in (True, 0.01, 3, "ave", ["a", "v"]):
         assert yaml.safe_load(override_text(value)) == value
