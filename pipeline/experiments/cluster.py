@@ -22,6 +22,11 @@ run-cache are restored, not rerun.
 
 ``python -m pipeline.experiments.tables render ID --executor slurm`` first fetches the table's
 experiments from the git remote (:func:`pull_experiments`).
+
+As with the local queue, a row's experiment also counts as done when one of its cell's
+alternatives (:attr:`pipeline.experiments.ablations.Cell.alternatives`: the same overrides and
+seed, made by a wider or narrower selection of tables) that serves every cell of it is at the
+remote, and those alternatives are pulled with it.
 """
 
 import os
@@ -40,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
-from pipeline.experiments.ablations import Experiment
+from pipeline.experiments.ablations import Cell, Experiment
 
 CLUSTER_FILE = Path("cluster.yaml")
 EXECUTORS = ("dvc-queue", "slurm", "local")
@@ -299,6 +304,7 @@ def run_jobs(
     baseline: str,
     jobs: int = 1,
     poll: float = 5.0,
+    alternatives: dict[str, tuple[Experiment, ...]] | None = None,
 ) -> dict[str, str]:
     """Submit the experiments that the git remote lacks; wait for them with progress.
 
@@ -311,6 +317,9 @@ def run_jobs(
         baseline: the commit to run them on; it must be on a branch of the git remote.
         jobs: local jobs at a time (default 1).
         poll: seconds between checks (default 5).
+        alternatives: experiment name -> experiments that serve all its cells as well
+            (``pipeline.experiments.tables._served_by``); one of them at the remote counts
+            as the experiment (default none).
 
     Returns:
         Name -> ``"at remote"`` (skipped), ``"Success"`` or ``"Failed"``. Failed jobs are
@@ -318,8 +327,15 @@ def run_jobs(
     """
     require_on_remote(baseline, config.git_remote)
     at_remote = remote_experiments(config.git_remote, baseline)
-    status = {e.name: "at remote" for e in experiments if e.name in at_remote}
-    missing = [e for e in experiments if e.name not in at_remote]
+    alternatives = alternatives or {}
+    status = {}
+    missing = []
+    for experiment in experiments:
+        served = (experiment, *alternatives.get(experiment.name, ()))
+        if any(e.name in at_remote for e in served):
+            status[experiment.name] = "at remote"
+        else:
+            missing.append(experiment)
     print(f"tables: {len(status)} experiments at the remote, {len(missing)} to submit ({kind})")
     if not missing:
         return status
@@ -386,30 +402,47 @@ def pull_experiments(config: ClusterConfig, baseline: str, names: list[str]) -> 
     return found
 
 
+def wanted_names(cells: list[Cell]) -> list[str]:
+    """Every experiment a render of ``cells`` may read: each cell's own and its alternatives."""
+    return sorted({e.name for cell in cells for e in cell.candidates()})
+
+
 def on_cluster(
-    command: str, tables: list, seeds: list[int], kind: str, cluster_file: str, jobs: int = 1
+    command: str,
+    tables: list,
+    seeds: list[int],
+    kind: str,
+    cluster_file: str,
+    jobs: int = 1,
+    every_table: list | None = None,
 ) -> list[str]:
     """``run``: submit the tables' missing experiments as jobs, then pull them; ``render``:
     pull them. The caller renders.
+
+    Args:
+        every_table: the tables whose experiments can stand in for a cell
+            (:func:`pipeline.experiments.ablations.plan`; default: ``tables``).
 
     Returns:
         The names of the experiments whose jobs failed (``run`` only).
     """
     from pipeline.experiments.ablations import plan
-    from pipeline.experiments.tables import _require_clean_head, head
+    from pipeline.experiments.tables import _require_clean_head, _served_by, head
 
     config = load_cluster(cluster_file)
+    cells = plan(tables, seeds, every_table)
     rows: dict[str, list[str]] = {}
     seed_of: dict[str, int] = {}
-    for (table, row, seed), cell in plan(tables, seeds).items():
+    for (table, row, seed), cell in cells.items():
         rows.setdefault(cell.experiment.name, []).append(f"{table}/{row}")
         seed_of[cell.experiment.name] = seed
-    experiments = sorted({c.experiment for c in plan(tables, seeds).values()}, key=lambda e: e.name)
+    experiments = sorted({c.experiment for c in cells.values()}, key=lambda e: e.name)
     labels = {n: f"{', '.join(r)} seed {seed_of[n]} ({n})" for n, r in rows.items()}
     failed = []
     if command == "run":
         _require_clean_head()
-        status = run_jobs(experiments, labels, config, kind, head(), jobs)
+        served = _served_by(cells.values())
+        status = run_jobs(experiments, labels, config, kind, head(), jobs, alternatives=served)
         failed = sorted(name for name, state in status.items() if state == "Failed")
-    pull_experiments(config, head(), [e.name for e in experiments])
+    pull_experiments(config, head(), wanted_names(list(cells.values())))
     return failed

@@ -655,7 +655,9 @@ def main(argv: list[str]) -> None:
     seeds = list(range(args.seeds))
     failed = []
     if args.executor != "dvc-queue":
-        failed = on_cluster(args.command, tables, seeds, args.executor, args.cluster, args.jobs)
+        failed = on_cluster(
+            args.command, tables, seeds, args.executor, args.cluster, args.jobs, definitions.tables
+        )
     elif args.command == "run":
         cells = plan(tables, seeds, definitions.tables).values()
         experiments = {cell.experiment for cell in cells}

@@ -21,13 +21,16 @@ import pytest
 import yaml
 
 from pipeline.errors import PipelineError
-from pipeline.experiments.ablations import Experiment, load_ablations, plan
+from pipeline.experiments import cluster
+from pipeline.experiments.ablations import Cell, Experiment, load_ablations, plan
 from pipeline.experiments.cluster import (
     ExperimentJob,
     _Waiter,
     load_cluster,
     remote_experiments,
     require_on_remote,
+    run_jobs,
+    wanted_names,
 )
 from tests.experiments.test_tables import _accuracy, _tables, _tiny_repo
 from tests.test_e2e import _dvc, _git, _run
@@ -121,6 +124,41 @@ def test_a_pushed_experiment_is_checked_at_the_remote(tmp_path, monkeypatch):
         require_on_remote(base, str(remote))
     _git(repo, "push", "-q", str(remote), f"{ours}:refs/heads/main")
     require_on_remote(base, str(remote))  # an ancestor of the branch's tip is enough
+
+
+def test_an_alternative_at_the_remote_stands_in_for_the_experiment_and_is_pulled(
+    tmp_path, monkeypatch
+):
+    # `run tlr-t5` after `run tlr-t3 tlr-t5` on the cluster: the shared AVE rows were made
+    # under a wider selection, with another name; they must not be submitted again
+    repo, remote = tmp_path / "repo", _bare(tmp_path / "remote.git")
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    base = _commit(repo, "base")
+    _git(repo, "push", "-q", str(remote), f"{base}:refs/heads/main")
+    monkeypatch.chdir(repo)
+    config = load_cluster(_config(tmp_path, remote, "t"))
+    ave = (("model.name", "ave"),)
+    narrow, other = (Experiment(ave, seed, ("evaluate@wsel",)) for seed in (0, 1))
+    wide = Experiment(ave, 0, ("evaluate@wsel", "evaluate@wsel_refined"))
+    _git(repo, "push", "-q", str(remote), f"{base}:refs/exps/{base[:2]}/{base[2:]}/{wide.name}")
+    submitted: list[str] = []
+
+    def finished_jobs(executor, job, items, kind, jobs, poll):
+        submitted.extend(name for name, _ in items)
+        return iter(())
+
+    monkeypatch.setattr(cluster, "make_executor", lambda *args: None)
+    monkeypatch.setattr(cluster, "_finished_jobs", finished_jobs)
+    labels = {narrow.name: "narrow", other.name: "other"}
+    status = run_jobs([narrow, other], labels, config, "local", base, alternatives={})
+    assert status == {} and submitted == [narrow.name, other.name]
+    submitted.clear()
+    served = {narrow.name: (wide,), other.name: ()}
+    status = run_jobs([narrow, other], labels, config, "local", base, alternatives=served)
+    assert status == {narrow.name: "at remote"} and submitted == [other.name]
+    cells = [Cell(narrow, "wsel", "model", (wide,)), Cell(other, "wsel", "model")]
+    assert wanted_names(cells) == sorted([narrow.name, wide.name, other.name])
 
 
 # ------------------------------------------------------------------------- end to end
