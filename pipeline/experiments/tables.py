@@ -176,14 +176,55 @@ def _require_clean_head() -> None:
         )
 
 
-def _queue_states() -> dict[str, str]:
-    """Experiment name -> status (Queued, Running, Success, Failed) from ``dvc queue status``."""
+_WORKERS = re.compile(r"Worker status: (\d+) active, (\d+) idle")
+
+
+def _queue_status() -> tuple[dict[str, str], int]:
+    """From ``dvc queue status``: experiment name -> status (Queued, Running, Success,
+    Failed), and the number of live workers (active and idle)."""
+    text = _dvc("queue", "status")
     states = {}
-    for line in _dvc("queue", "status").splitlines():
+    for line in text.splitlines():
         words = line.split()
         if len(words) >= 3 and words[-1] in {"Queued", "Running", "Success", "Failed"}:
             states[words[1]] = words[-1]
-    return states
+    workers = _WORKERS.search(text)
+    return states, int(workers[1]) + int(workers[2]) if workers else 0
+
+
+def _start_workers(jobs: int) -> None:
+    """``dvc queue start -j jobs``: DVC starts the workers missing up to ``jobs``."""
+    start_detached([sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)])
+
+
+def wait_for_queue(names: set[str], jobs: int, poll: float = 5.0) -> dict[str, str]:
+    """Wait, with progress, until each experiment of ``names`` has succeeded or failed.
+
+    A DVC queue worker can stop while tasks are still queued (treeverse/dvc#10562), and
+    with no worker left the queue would wait forever. So when the queue has our tasks
+    queued but fewer than ``jobs`` workers at two polls in a row, the missing workers are
+    started again.
+
+    Returns:
+        Name -> ``"Success"`` or ``"Failed"``.
+    """
+    finished: dict[str, str] = {}
+    short = 0
+    with tqdm(total=len(names), desc="experiments", unit="exp") as bar:
+        while len(finished) < len(names):
+            time.sleep(poll)
+            states, workers = _queue_status()
+            for name in names - set(finished):
+                if states.get(name) in {"Success", "Failed"}:
+                    finished[name] = states[name]
+                    bar.update(1)
+            queued = any(states.get(name) == "Queued" for name in names)
+            short = short + 1 if queued and workers < jobs else 0
+            if short >= 2:
+                print(f"tables: {workers} of {jobs} queue workers left, starting the others")
+                _start_workers(jobs)
+                short = 0
+    return finished
 
 
 def run_experiments(
@@ -219,17 +260,8 @@ def run_experiments(
         return status
     for experiment in missing:
         _dvc(*experiment.command())
-    start_detached([sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)])
-    names = {e.name for e in missing}
-    with tqdm(total=len(names), desc="experiments", unit="exp") as bar:
-        finished: dict[str, str] = {}
-        while len(finished) < len(names):
-            time.sleep(poll)
-            states = _queue_states()
-            for name in names - set(finished):
-                if states.get(name) in {"Success", "Failed"}:
-                    finished[name] = states[name]
-                    bar.update(1)
+    _start_workers(jobs)
+    finished = wait_for_queue({e.name for e in missing}, jobs, poll)
     status.update(finished)
     failed = sorted(name for name, state in finished.items() if state == "Failed")
     if failed:

@@ -21,6 +21,7 @@ import yaml
 from pipeline.errors import PipelineError
 from pipeline.evaluation.metrics import segment_metrics
 from pipeline.evaluation.stats import seed_summary
+from pipeline.experiments import tables
 from pipeline.experiments.ablations import Experiment, load_ablations, override_text, plan
 from pipeline.experiments.tables import (
     NOT_COMPUTED,
@@ -425,6 +426,40 @@ def test_starting_the_queue_does_not_wait_for_its_background_workers(tmp_path):
     assert not marker.exists()  # returned while the background worker still ran
     with pytest.raises(PipelineError, match=r"exit 3: failed$"):
         start_detached(["sh", "-c", "echo failed; exit 3"])
+
+
+def test_waiting_restarts_the_queue_workers_that_stopped_with_tasks_queued(monkeypatch):
+    # treeverse/dvc#10562: a worker stops while tasks are queued; with none left, no end
+    polls = iter(
+        [
+            ({"a": "Running", "b": "Queued"}, 2),
+            ({"a": "Success", "b": "Queued"}, 1),  # once short: may be a worker between tasks
+            ({"a": "Success", "b": "Queued"}, 1),  # twice: start the missing one
+            ({"a": "Success", "b": "Running", "other": "Queued"}, 1),  # not our task queued
+            ({"a": "Success", "b": "Running", "other": "Queued"}, 1),
+            ({"a": "Success", "b": "Failed"}, 0),
+        ]
+    )
+    started: list[int] = []
+    monkeypatch.setattr(tables, "_queue_status", lambda: next(polls))
+    monkeypatch.setattr(tables, "_start_workers", started.append)
+    assert tables.wait_for_queue({"a", "b"}, jobs=2, poll=0) == {"a": "Success", "b": "Failed"}
+    assert started == [2]
+    assert next(polls, None) is None  # it stopped polling when both had ended
+
+
+def test_the_worker_count_is_read_from_dvc_queue_status(monkeypatch):
+    text = (
+        "Task     Name              Created    Status\n"
+        "f7110fd  abl-3c52139a580e  10:16 AM   Running\n"
+        "65f6b2d  abl-4daac065778d  10:16 AM   Queued\n\n"
+        "Worker status: 1 active, 1 idle\n"
+    )
+    monkeypatch.setattr(tables, "_dvc", lambda *args: text)
+    states = {"abl-3c52139a580e": "Running", "abl-4daac065778d": "Queued"}
+    assert tables._queue_status() == (states, 2)
+    monkeypatch.setattr(tables, "_dvc", lambda *args: "No experiment tasks in the queue.\n")
+    assert tables._queue_status() == ({}, 0)
 
 
 def test_tiny_table_runs_renders_and_travels_through_remotes(tmp_path):
