@@ -19,7 +19,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 test: lint
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n auto --dist loadfile
 
 bench: install
 	$(BIN)/python -m bench.memory
