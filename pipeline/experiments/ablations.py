@@ -21,7 +21,7 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -364,6 +364,17 @@ class Cell:
 
     def candidates(self) -> tuple[Experiment, ...]:
         return (self.experiment, *self.alternatives)
+
+
+def is_served(
+    experiment: Experiment,
+    alternatives: dict[str, tuple[Experiment, ...]],
+    found: Collection[str],
+) -> bool:
+    """Whether ``experiment`` or one of the experiments that serve all its cells as well
+    (``alternatives``: name -> experiments) is among the experiment names ``found``."""
+    served = (experiment, *alternatives.get(experiment.name, ()))
+    return any(e.name in found for e in served)
 
 
 def _overrides_key(row: Row) -> tuple[tuple[str, str], ...]:

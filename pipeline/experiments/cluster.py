@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
-from pipeline.experiments.ablations import Cell, Experiment
+from pipeline.experiments.ablations import Cell, Experiment, is_served
 
 CLUSTER_FILE = Path("cluster.yaml")
 EXECUTORS = ("dvc-queue", "slurm", "local")
@@ -331,8 +331,7 @@ def run_jobs(
     status = {}
     missing = []
     for experiment in experiments:
-        served = (experiment, *alternatives.get(experiment.name, ()))
-        if any(e.name in at_remote for e in served):
+        if is_served(experiment, alternatives, at_remote):
             status[experiment.name] = "at remote"
         else:
             missing.append(experiment)

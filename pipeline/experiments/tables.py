@@ -39,7 +39,14 @@ from tqdm import tqdm
 from pipeline.avvp import metrics as avvp_metrics
 from pipeline.errors import PipelineError, run_stage
 from pipeline.evaluation.stats import ZERO_DIVISION, paired_difference, seed_summary
-from pipeline.experiments.ablations import Cell, Experiment, Table, load_ablations, plan
+from pipeline.experiments.ablations import (
+    Cell,
+    Experiment,
+    Table,
+    is_served,
+    load_ablations,
+    plan,
+)
 from pipeline.experiments.cluster import EXECUTORS, on_cluster
 from pipeline.io import atomic_path
 
@@ -249,8 +256,7 @@ def run_experiments(
     status = {}
     missing = []
     for experiment in experiments:
-        others = alternatives.get(experiment.name, ())
-        if experiment.name in done or any(other.name in done for other in others):
+        if is_served(experiment, alternatives, done):
             status[experiment.name] = "reused"
         elif experiment.name not in status:
             missing.append(experiment)
