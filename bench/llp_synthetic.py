@@ -28,6 +28,7 @@ def _shares(counts: list[int]) -> np.ndarray:
 
 def distributions(stats: dict) -> dict[str, np.ndarray]:
     """The compared distributions of one statistics dict, as shares."""
+    co = stats["cooccurrence"]
     return {
         "classes per video": _shares(stats["classes_per_video"]),
         "class prior": _shares(stats["class_counts"]),
@@ -36,10 +37,9 @@ def distributions(stats: dict) -> dict[str, np.ndarray]:
         "visual events per label": _shares(stats["runs"]["visual"]),
         "audio event length (1..10)": _shares(stats["lengths"]["audio"]),
         "visual event length (1..10)": _shares(stats["lengths"]["visual"]),
-        "AV labels co-occurring": _shares(
-            [stats["cooccurrence"]["cooccurring"], stats["cooccurrence"]["audio_visual"]]
-        )[:1]
-        * 2,
+        "AV labels co-occurring": _shares(  # (co-occurring, not)
+            [co["cooccurring"], co["audio_visual"] - co["cooccurring"]]
+        ),
     }
 
 

@@ -90,3 +90,12 @@ def test_planned_statistics_are_close_to_the_real_ones():
     real = distributions(reference_statistics())
     for name, q in distributions(synthetic).items():
         assert total_variation(real[name], q) < 0.06, name
+
+
+def test_cooccurrence_distribution_is_the_share_of_cooccurring_labels():
+    stats = reference_statistics() | {"cooccurrence": {"audio_visual": 4, "cooccurring": 3}}
+    shares = distributions(stats)["AV labels co-occurring"]
+    np.testing.assert_allclose(shares, [0.75, 0.25])  # 3 of 4, not 2r/(1+r) = 6/7
+    every = stats | {"cooccurrence": {"audio_visual": 4, "cooccurring": 4}}
+    other = distributions(every)["AV labels co-occurring"]
+    assert total_variation(shares, other) == 0.25
