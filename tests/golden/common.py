@@ -210,9 +210,13 @@ def cmran_mapping(official: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def han_mapping(official: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """AVVP-ECCV20 ``MMIL_Net`` -> :class:`~pipeline.avvp.han.HAN` (one shared layer)."""
+    """AVVP-ECCV20 ``MMIL_Net`` -> :class:`~pipeline.avvp.han.HAN` (one shared layer).
+
+    The official ``hat_encoder`` runs its one layer for both query modalities; ours shares
+    it (``share_layers``), so ``visual_layers`` are the same arrays as ``audio_layers``.
+    """
     layer = "hat_encoder.layers.0"
-    return _rename(
+    ours = _rename(
         {
             "fc_a": "audio_proj",
             "fc_v": "frame_proj",
@@ -229,6 +233,8 @@ def han_mapping(official: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             "fc_av_att": "modality_attention",
         }
     )(official)
+    shared = {k.replace("audio_", "visual_", 1): v for k, v in ours.items() if "_layers." in k}
+    return ours | shared
 
 
 MAPPINGS: dict[str, Callable[[dict], dict]] = {
@@ -283,8 +289,10 @@ def load_ours(model: torch.nn.Module, name: str, meta: dict) -> torch.nn.Module:
 # ---------------------------------------------------------------- comparisons
 def close(found, expected, atol: float = 1e-9, rtol: float = 0.0, what: str = "") -> None:
     """Assert ``found`` (tensor or array) equals the official ``expected`` within tolerance."""
-    found = found.detach().numpy() if isinstance(found, torch.Tensor) else np.asarray(found)
-    expected = np.asarray(expected, dtype=np.float64)
+    found, expected = (
+        x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        for x in (found, expected)
+    )
     assert found.shape == expected.shape, f"{what}: shape {found.shape} != {expected.shape}"
     np.testing.assert_allclose(found, expected, atol=atol, rtol=rtol, err_msg=what)
 
