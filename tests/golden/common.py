@@ -57,9 +57,9 @@ def seeded_weights(spec: list[tuple[str, tuple[int, ...]]], seed: int) -> dict[s
 
 
 def probes(spec: list[tuple[str, tuple[int, ...]]], seed: int) -> dict[str, np.ndarray]:
-    """Fixed random directions, one per entry, to store gradients as one number each."""
+    """Fixed random directions, U(-1, 1), one per entry: a gradient stored as one number."""
     draw = np.random.RandomState(seed + 1)
-    return {name: draw.standard_normal(size=shape) for name, shape in spec}
+    return {name: draw.uniform(-1, 1, size=shape) for name, shape in spec}
 
 
 def digest(weights: dict[str, np.ndarray]) -> str:

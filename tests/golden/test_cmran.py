@@ -17,10 +17,11 @@ dropout 0. The heads of ours equal the official ones to float64 rounding; where 
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from pipeline.models.cmran import CMRAN, video_event_class
+from pipeline.models.cmran import CMRAN, segment_scores, video_event_class
 from tests.golden.common import check_probes, close, load, load_ours
 
 
@@ -62,8 +63,13 @@ def test_event_target_of_a_video_without_events_is_background_not_class_0():
     close((labels != 28).double(), f["more_relevance_target"], atol=0)
 
 
-def test_wsel_heads_equal_and_the_official_pooling_of_them_gives_its_loss():
-    meta, f, model, audio, relevance, class_logits = heads("cmran_wsel", av_heads=2)
+@pytest.fixture(scope="module")
+def wsel() -> tuple:
+    return heads("cmran_wsel", av_heads=2)
+
+
+def test_wsel_heads_equal_and_the_official_pooling_of_them_gives_its_loss(wsel):
+    meta, f, model, audio, relevance, class_logits = wsel
     close(relevance, f["relevance"], what="event relevance e_t")
     close(class_logits, f["class_logits"], what="class logits (29)")
     pooled = (relevance.sigmoid().unsqueeze(-1) * class_logits.unsqueeze(1)).amax(dim=1)
@@ -76,10 +82,8 @@ def test_wsel_heads_equal_and_the_official_pooling_of_them_gives_its_loss():
     assert check_probes(model, "cmran_wsel", meta, f, atol=1e-9) == 106
 
 
-def test_wsel_log_space_pooling_is_our_documented_departure():
-    _, f, model, _, relevance, class_logits = heads("cmran_wsel", av_heads=2)
-    from pipeline.models.cmran import segment_scores
-
+def test_wsel_log_space_pooling_is_our_documented_departure(wsel):
+    _, f, model, _, relevance, class_logits = wsel
     ours = model.video_probabilities(segment_scores(relevance, class_logits, 28))
     # What ours is, exactly: eq 6 on log sigma(e_t) + log softmax(k) - max log softmax(k),
     # background max(log sigma(-e_t), ...).
