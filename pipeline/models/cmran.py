@@ -12,6 +12,16 @@ WSEL weighs the video's class scores by each segment's relevance before max pool
 The paper is not in this repository: its module names (AGSCA, ITR, CMRA) are used, section
 numbers (§) follow its structure as we recall it, unverified, and no equation numbers are
 cited; the official code's behaviour is stated where the text is silent or differs.
+
+Against the official code (FloretCat/CMRAN, one batch of its ``supv_main.train_epoch`` and
+``weakly_main.train_epoch``, dropout 0; ``tests/golden/test_cmran.py`` on
+``tests/golden/fixtures/cmran_*.npz``): the event relevance and the class logits are equal
+to float64 rounding (3e-15), and the official SEL loss and WSEL pooling applied to them
+give its losses and gradients. The documented choices are asserted as what they are: the
+background row of the class head (its cross-entropy exceeds the official 28-class one by
+:math:`\log(1 + e^{\ell_{bg} - \mathrm{LSE}(\ell_{1..28})})`), the background target of a
+video without events (official: class 0), and WSEL's log-space pooling (on the fixture's
+batch its video probabilities differ from the official ones by up to 0.11, same argmax).
 """
 
 import torch
