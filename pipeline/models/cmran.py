@@ -258,6 +258,13 @@ class CMRAN(AVELModel):
         bottleneck: AGSCA's bottleneck and spatial width (default 256).
         dropout: dropout inside attention and FFNs (default 0.1).
         input_dropout: dropout after the visual adapter FC (default 0.2).
+        wsel_pooling: ``log`` (default, above) or ``official``: in training mode, without
+            ``return_features``, :meth:`forward` returns the official fused logits
+            :math:`\sigma(e_t) k` (``(B, T, C)``), so that the WSEL losses
+            (:meth:`video_probabilities`, :meth:`wsel_loss`) are the official code's
+            :math:`\mathrm{softmax}(\max_t \sigma(e_t) k)` and its soft margin loss; in
+            evaluation mode it returns :func:`segment_scores` as ``log`` does (those
+            logits cannot give the segment decision rule). SEL is the same in both.
     """
 
     hyperparameters = (
@@ -271,6 +278,12 @@ class CMRAN(AVELModel):
         Hyper("bottleneck", int, "channel bottleneck and spatial width of AGSCA", ge=1),
         Hyper("dropout", float, "dropout inside the attentions and feed-forwards", ge=0, lt=1),
         Hyper("input_dropout", float, "dropout after the visual input FC", ge=0, lt=1),
+        Hyper(
+            "wsel_pooling",
+            str,
+            "WSEL video pooling: log (relevance in log space) or official (max_t sigma(e_t) k)",
+            choices=("log", "official"),
+        ),
     )
     needs_maps = True
     seg_weight = 0.0  # the SEL loss is CMRAN's own (feature_loss), not the cross-entropy
@@ -291,6 +304,7 @@ class CMRAN(AVELModel):
         bottleneck: int = 256,
         dropout: float = 0.1,
         input_dropout: float = 0.2,
+        wsel_pooling: str = "log",
     ) -> None:
         super().__init__()
         sizes = {
@@ -316,6 +330,11 @@ class CMRAN(AVELModel):
                 )
         check_probability("CMRAN", "dropout", dropout)
         check_probability("CMRAN", "input_dropout", input_dropout)
+        if wsel_pooling not in ("log", "official"):
+            raise PipelineError(
+                f"CMRAN wsel_pooling: expected 'log' or 'official', found {wsel_pooling!r}"
+            )
+        self.wsel_pooling = wsel_pooling
         self.dims = (audio_dim, n_regions, visual_dim)
         self.background = n_classes - 1
         self.visual_adapter = nn.Sequential(
@@ -381,6 +400,9 @@ class CMRAN(AVELModel):
                 class logits :math:`k` (the same at every segment).
         """
         relevance, class_logits = self.heads(audio, visual)  # (B, T), (B, C)
+        if self.wsel_pooling == "official" and self.training and not return_features:
+            # The official fused logits sigma(e_t) k: the WSEL losses pool them as it does.
+            return torch.sigmoid(relevance).unsqueeze(-1) * class_logits.unsqueeze(1)
         scores = segment_scores(relevance, class_logits, self.background)  # (B, T, C)
         if not return_features:
             return scores

@@ -95,3 +95,17 @@ def test_wsel_log_space_pooling_is_our_documented_departure(wsel):
     # It is not the official prediction (the departure is real on these inputs).
     assert (ours.detach().numpy() - f["video_probs"]).__abs__().max() > 1e-3
     assert math.isfinite(float(ours.detach().sum()))
+
+
+def test_wsel_pooling_official_trains_on_the_official_loss():
+    # The declared alternative (model.wsel_pooling: official), dropout 0 as in the fixture.
+    meta, f = load("cmran_wsel")
+    options = {"av_heads": 2, "dropout": 0.0, "input_dropout": 0.0, "wsel_pooling": "official"}
+    model = load_ours(CMRAN(**options), "cmran_wsel", meta).train()
+    audio, visual = (torch.tensor(f[k], dtype=torch.float64) for k in ("audio", "visual"))
+    scores = model(audio, visual)  # (B, T, C): sigma(e_t) k in training
+    close(model.video_probabilities(scores), f["video_probs"], what="official pooling")
+    close(model.wsel_loss(scores, torch.from_numpy(f["video_labels"])), f["loss"])
+    relevance, class_logits = model.heads(audio, visual)
+    evaluated = model.eval()(audio, visual)  # evaluation: the decision-rule scores
+    close(evaluated, segment_scores(relevance, class_logits, 28), what="evaluation scores")
