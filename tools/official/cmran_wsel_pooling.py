@@ -31,8 +31,14 @@ from pipeline.data.dataset import AVEDataset, make_loader  # noqa: E402
 from pipeline.data.synthetic import generate_synthetic  # noqa: E402
 from pipeline.evaluation.stats import HEADLINE, paired_difference, seed_summary  # noqa: E402
 from pipeline.models.cmran import CMRAN  # noqa: E402
-from pipeline.training.loop import Trainer, fit, make_optimizer, predict, set_seed  # noqa: E402
-from pipeline.training.loop import make_scheduler  # noqa: E402
+from pipeline.training.loop import (  # noqa: E402
+    Trainer,
+    fit,
+    make_optimizer,
+    make_scheduler,
+    predict,
+    set_seed,
+)
 from pipeline.training.objectives import weak_loss  # noqa: E402
 
 SMALL = {
