@@ -182,7 +182,7 @@ def make_ave(root: Path) -> tuple[dict, dict]:
     set to the LSTM's 128: ours has one ``hidden`` for both (the constructor allows it).
     """
     with official_code(root):
-        sel, weak = import_file(root / "models.py", "ave_models"), None
+        sel = import_file(root / "models.py", "ave_models")
         weak = import_file(root / "models_weakly.py", "ave_models_weakly")
         net, meta = with_weights(sel.att_Net(128, 128, 128, 29).eval())
         draw = np.random.RandomState(SEED)
@@ -319,8 +319,9 @@ class _Optimizer:
 def _cmran_epoch(script: str, losses: tuple, labels: list, seed: int) -> tuple:
     """``train_epoch`` of the official ``script`` over one batch per entry of ``labels``.
 
-    Returns the inputs, the weight meta with the first batch's gradient probes, and each
-    loss's calls ``(input, target, output)``.
+    Returns the inputs (with the first batch's audio gradient), the weight meta, the first
+    batch's gradient probes, each loss's calls ``(input, target, output)`` and the model's
+    outputs.
     """
     main = importlib.import_module(script)
     main.args = types.SimpleNamespace(clip_gradient=None, print_freq=1)
@@ -332,8 +333,6 @@ def _cmran_epoch(script: str, losses: tuple, labels: list, seed: int) -> tuple:
     optimizer = _Optimizer(net, audio)
     calls = ([], [])
     recorded = [_Recorded(loss, c) for loss, c in zip(losses, calls, strict=True)]
-    seen = {}
-    capture(net.localize_module, seen, "heads")
     outputs = []
     net.register_forward_hook(lambda m, a, out: outputs.append(out))
     main.train_epoch(net, batches, *recorded, optimizer, epoch=0)
