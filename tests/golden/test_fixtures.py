@@ -4,7 +4,9 @@ They are made by ``tools/official/make_fixtures.py`` from checkouts of the offic
 repositories (see its docstring); these tests read only the files.
 """
 
+import importlib.util
 import re
+from pathlib import Path
 
 import pytest
 
@@ -34,3 +36,22 @@ def test_the_weights_drawn_again_are_the_official_run_s():
     meta["weights_sha256"] = "0" * 64
     with pytest.raises(AssertionError, match="sha256"):
         weights_of(meta)
+
+
+def _script():
+    path = Path(__file__).resolve().parents[2] / "tools" / "official" / "make_fixtures.py"
+    spec = importlib.util.spec_from_file_location("make_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_fixture_script_refuses_to_run_without_a_checkout(tmp_path):
+    script = _script()
+    with pytest.raises(SystemExit, match="at least one checkout"):
+        script.main(["--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="expected a checkout folder"):
+        script.main(["--ave", str(tmp_path / "absent"), "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--commit ave=<sha>"):
+        script.main(["--ave", str(tmp_path), "--out", str(tmp_path)])
+    assert not list(tmp_path.glob("*.npz"))
