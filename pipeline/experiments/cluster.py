@@ -431,7 +431,8 @@ def run_jobs(
                 print(f"  {labels[name]}: claimed by {claim.owner}")
         ours = [e for e in missing if e.name not in theirs]
         if ours:
-            status.update(_run_ours(ours, labels, config, kind, baseline, key, jobs, poll, claims))
+            job = ExperimentJob(config, baseline, key)
+            status.update(_run_ours(ours, labels, config, kind, job, jobs, poll, claims))
         others = [e for e in missing if e.name in theirs]
         status.update(
             _wait_for_others(others, labels, config, baseline, alternatives, claims, poll)

@@ -21,17 +21,20 @@ import pytest
 import yaml
 
 from pipeline.errors import PipelineError
-from pipeline.experiments import cluster
+from pipeline.experiments import claims, cluster
 from pipeline.experiments.ablations import Cell, Experiment, load_ablations, plan
+from pipeline.experiments.claims import Claims
 from pipeline.experiments.cluster import (
     ExperimentJob,
     _Waiter,
+    failure_cause,
     load_cluster,
     remote_experiments,
     require_on_remote,
     run_jobs,
     wanted_names,
 )
+from pipeline.experiments.reuse import inputs_key, refs_prefix
 from tests.experiments.test_tables import _accuracy, _tables, _tiny_repo
 from tests.test_e2e import _dvc, _git, _run
 
@@ -43,27 +46,55 @@ def _bare(path: Path) -> Path:
     return path
 
 
-def _config(tmp: Path, remote: Path, tag: str, **extra) -> Path:
-    """A ``cluster.yaml`` for ``remote`` with its own DVC remote, cache, scratch and logs; the
-    cache starts as a copy of ``cache-data`` (the data stages only) where that exists."""
+PATHS = ("git_remote", "dvc_remote", "cache_dir", "resume_dir", "scratch", "logs")
+# The single-node SLURM of CI (.ci/slurm_up.sh) has no GPU and 2 CPUs: the shipped requests
+# (1 GPU, 8 CPUs, 32 GB) cannot be scheduled there, so these, like the partition, are the node's.
+CI_NODE = {"gpus_per_job": 0, "cpus_per_job": 1, "mem_gb": 1.0}
+
+
+def _config(tmp: Path, remote: Path, tag: str, slurm: dict | None = None, **changes) -> Path:
+    """The shipped ``cluster.yaml`` with only its paths (and, for SLURM, the partition and
+    :data:`CI_NODE`) overridden, plus ``changes``: for ``remote``, with its own DVC remote,
+    cache, resume states, scratch and logs; the cache starts as a copy of ``cache-data``
+    (the data stages only) where that exists."""
     if (tmp / "cache-data").is_dir():
         shutil.copytree(tmp / "cache-data", tmp / f"cache-{tag}")
-    data = {
-        "git_remote": str(remote),
-        "dvc_remote": str(tmp / f"storage-{tag}"),
-        "cache_dir": str(tmp / f"cache-{tag}"),
-        "scratch": str(tmp / f"scratch-{tag}"),
-        "logs": str(tmp / f"logs-{tag}"),
-        **extra,
-    }
+    data = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    data.update({key: str(tmp / f"{key}-{tag}") for key in PATHS})
+    data.update(git_remote=str(remote), cache_dir=str(tmp / f"cache-{tag}"), **changes)
+    data["slurm"].update(slurm or {})
     path = tmp / f"cluster-{tag}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-def test_the_shipped_cluster_file_is_valid():
+def _venv(repo: Path) -> None:
+    """``repo/.venv``, for the shipped ``setup`` line: this interpreter's virtual environment,
+    or one whose ``activate`` puts this interpreter first on the ``PATH``."""
+    prefix = Path(sys.prefix)
+    if (prefix / "bin" / "activate").is_file():
+        (repo / ".venv").symlink_to(prefix)
+        return
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    line = f'PATH="{Path(sys.executable).parent}:$PATH"; export PATH\n'
+    (repo / ".venv" / "bin" / "activate").write_text(line)
+
+
+def test_the_shipped_cluster_file_is_valid_and_its_setup_is_posix_sh(tmp_path):
     config = load_cluster(ROOT / "cluster.yaml")
     assert config.slurm.gpus_per_job == 1 and config.slurm.array_parallelism >= 1
+    assert config.resume_dir is not None  # preempted jobs resume (docs/cluster.md)
+    # the local executor runs the setup lines with /bin/sh (dash on Debian): they must work there
+    _venv(tmp_path)
+    script = " && ".join([*config.setup, "command -v python"])
+    found = subprocess.run(["/bin/sh", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()).parent.parent.resolve() == (tmp_path / ".venv").resolve()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**yaml.safe_load((ROOT / "cluster.yaml").read_text()),
+                                   "setup": ["source .venv/bin/activate"]}))  # fmt: skip
+    with pytest.raises(PipelineError, match=r"setup: .*`source` is not POSIX sh .* `\. FILE`"):
+        load_cluster(bad)
 
 
 @pytest.mark.parametrize(
@@ -90,8 +121,12 @@ def test_cluster_file_errors_name_the_key(tmp_path, data, message):
 
 
 def _commit(repo: Path, message: str) -> str:
+    """Commit ``file`` holding ``message`` (the first time with a ``dvc.yaml`` and params)."""
+    if not (repo / "dvc.yaml").exists():
+        (repo / "dvc.yaml").write_text("stages: {}\n")
+        (repo / "params.yaml").write_text("a: 1\n")
     (repo / "file").write_text(message)
-    _git(repo, "add", "file")
+    _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", message)
     return _run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
 
@@ -108,8 +143,8 @@ def test_a_pushed_experiment_is_checked_at_the_remote(tmp_path, monkeypatch):
     with pytest.raises(PipelineError, match="exited 0 but the git remote has no ref"):
         job._check_pushed("abl-x", ours)
     _git(repo, "push", "-q", str(remote), f"{theirs}:{ref}")
-    with pytest.raises(PipelineError, match=r"another experiment of this name .* ours was not"):
-        job._check_pushed("abl-x", ours)
+    # a concurrent run pushed the same experiment first: theirs serves, ours is no failure
+    assert job._check_pushed("abl-x", ours) == theirs
     assert remote_experiments(str(remote), base) == {"abl-x": theirs}
     assert job._check_pushed("abl-x", theirs) == theirs
     # a (re)started job whose experiment is already there runs nothing and pushes nothing
@@ -144,7 +179,7 @@ def test_an_alternative_at_the_remote_stands_in_for_the_experiment_and_is_pulled
     _git(repo, "push", "-q", str(remote), f"{base}:refs/exps/{base[:2]}/{base[2:]}/{wide.name}")
     submitted: list[str] = []
 
-    def finished_jobs(executor, job, items, kind, jobs, poll):
+    def finished_jobs(executor, job, items, kind, jobs, poll, tick):
         submitted.extend(name for name, _ in items)
         return iter(())
 
@@ -159,6 +194,84 @@ def test_an_alternative_at_the_remote_stands_in_for_the_experiment_and_is_pulled
     assert status == {narrow.name: "at remote"} and submitted == [other.name]
     cells = [Cell(narrow, "wsel", "model", (wide,)), Cell(other, "wsel", "model")]
     assert wanted_names(cells) == sorted([narrow.name, wide.name, other.name])
+    # its claims were released: no other run is kept waiting for them
+    assert Claims(str(remote), inputs_key(base)).read() == {}
+
+
+def test_a_second_run_waits_for_the_experiments_another_run_claims(tmp_path, monkeypatch, capsys):
+    repo, remote = tmp_path / "repo", _bare(tmp_path / "remote.git")
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    base = _commit(repo, "base")
+    _git(repo, "push", "-q", str(remote), f"{base}:refs/heads/main")
+    monkeypatch.chdir(repo)
+    config = load_cluster(_config(tmp_path, remote, "t"))
+    made, dropped, ours = (Experiment((("x", str(i)),), 0, ("t",)) for i in range(3))
+    labels = {e.name: f"tiny/{e.name} seed 0" for e in (made, dropped, ours)}
+    # another run holds two claims; a third claim of it has expired and is taken over
+    other = Claims(str(remote), inputs_key(base))
+    assert other.take([made.name, dropped.name]) == {}
+    stale = Claims(str(remote), inputs_key(base), ttl_min=1e-6)
+    assert stale.take([ours.name]) == {}
+    submitted: list[str] = []
+
+    def finished_jobs(executor, job, items, kind, jobs, poll, tick):
+        submitted.extend(name for name, _ in items)
+        return iter(())
+
+    def other_run_works(seconds):  # while we wait: it pushes one experiment, drops the other
+        _git(repo, "push", "-q", str(remote), f"{base}:{refs_prefix(base)}{made.name}")
+        other.release([made.name, dropped.name])
+
+    monkeypatch.setattr(cluster, "make_executor", lambda *args: None)
+    monkeypatch.setattr(cluster, "_finished_jobs", finished_jobs)
+    monkeypatch.setattr(cluster.time, "sleep", other_run_works)
+    status = run_jobs([made, dropped, ours], labels, config, "local", base, poll=0)
+    assert submitted == [ours.name]
+    assert status == {made.name: "by another run", dropped.name: "Failed"}
+    out = capsys.readouterr()
+    assert "2 of them claimed by another run, waiting for them:" in out.out
+    assert f"{labels[made.name]}: claimed by " in out.out
+    assert f"NOT DONE {labels[dropped.name]}: the run that claimed it ended without it" in out.err
+    assert Claims(str(remote), inputs_key(base)).read() == {}  # ours released too
+
+
+def test_a_claim_is_won_by_one_run_renewed_and_released(tmp_path, monkeypatch):
+    repo, remote = tmp_path / "repo", _bare(tmp_path / "remote.git")
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    monkeypatch.chdir(repo)
+    first, second = Claims(str(remote), "k"), Claims(str(remote), "k")
+    assert first.take(["a", "b"]) == {}
+    theirs = second.take(["b", "c"])
+    assert set(theirs) == {"b"} and not theirs["b"].expired()
+    assert set(first.held) == {"a", "b"} and set(second.held) == {"c"}
+    before = first.read()["a"]
+    first.renewed = 0.0  # a third of the lifetime has passed
+    monkeypatch.setattr(claims.time, "time", lambda: before.expires - 60)
+    first.renew()
+    assert first.read()["a"].expires > before.expires
+    first.release(["a", "b"])
+    assert set(first.read()) == {"c"}
+    second.release(["b"])  # not ours: nothing happens
+    assert set(first.read()) == {"c"}
+
+
+def test_a_failure_line_gives_the_cause_not_the_wrappers():
+    stderr = """submitit INFO (2026-12-05 10:00:00,000) - Starting with JobEnvironment(...)
++ python -m dvc exp run -n abl-1 evaluate@sel
+error: train.device: device 'cuda' requested but CUDA is not available
+ERROR: failed to reproduce 'train@sel': failed to run: python -m stages.train sel, exited with 1
+submitit ERROR (2026-12-05 10:00:01,000) - Submitted job triggered an exception
+Traceback (most recent call last):
+  File "x.py", line 1, in <module>
+pipeline.errors.PipelineError: python -m dvc exp run failed (its output is above in this log)
+"""
+    cause = "error: train.device: device 'cuda' requested but CUDA is not available"
+    assert failure_cause(stderr) == cause
+    assert failure_cause("/bin/sh: 1: source: not found\n") == "/bin/sh: 1: source: not found"
+    assert failure_cause("ok\nValueError: bad\n") == "ValueError: bad"
+    assert failure_cause("all went well\n") is None
 
 
 # ------------------------------------------------------------------------- end to end
