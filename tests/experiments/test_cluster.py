@@ -9,6 +9,7 @@ submits nothing. The SLURM test runs the same table through ``sbatch`` arrays wi
 remote and cache and checks that it renders the same numbers.
 """
 
+import json
 import os
 import re
 import shutil
@@ -34,8 +35,8 @@ from pipeline.experiments.cluster import (
     run_jobs,
     wanted_names,
 )
-from pipeline.experiments.reuse import inputs_key, refs_prefix
-from tests.experiments.test_tables import _accuracy, _tables, _tiny_repo
+from pipeline.experiments.reuse import inputs_key, refs_prefix, remote_refs
+from tests.experiments.test_tables import TINY_TABLE, _accuracy, _tables, _tiny_repo
 from tests.test_e2e import _dvc, _git, _run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +72,9 @@ def _config(tmp: Path, remote: Path, tag: str, slurm: dict | None = None, **chan
 def _venv(repo: Path) -> None:
     """``repo/.venv``, for the shipped ``setup`` line: this interpreter's virtual environment,
     or one whose ``activate`` puts this interpreter first on the ``PATH``."""
+    if (repo / ".git").is_dir():
+        with open(repo / ".git" / "info" / "exclude", "a") as exclude:
+            exclude.write("/.venv\n")
     prefix = Path(sys.prefix)
     if (prefix / "bin" / "activate").is_file():
         (repo / ".venv").symlink_to(prefix)
@@ -296,6 +300,7 @@ def project(tmp_path_factory) -> Path:
     _git(repo, "commit", "-qm", "data stages")
     _bare(tmp / "remote.git")
     _git(repo, "push", "-q", str(tmp / "remote.git"), "HEAD:refs/heads/main")
+    _venv(repo)  # for the shipped setup line (`. .venv/bin/activate`)
     return repo
 
 
@@ -335,9 +340,19 @@ def test_local_jobs_push_to_the_remotes_and_resubmitting_submits_nothing(project
     assert all(
         "Stage 'pool' didn't change" in log and "> python -m stages.train" in log for log in logs
     )
-    again = _tables(project, "run", "tiny", "--seeds", "2", "--executor", "local",
-                    "--cluster", str(config_path))  # fmt: skip
-    assert "4 experiments at the remote, 0 to submit" in again.stdout
+    run = ["run", "tiny", "--seeds", "2", "--executor", "local", "--cluster", str(config_path)]
+    # run again: the render changed the workspace, which does not block the run
+    assert "4 experiments at the remote, 0 to submit" in _tables(project, *run).stdout
+    # commit the render, then a README edit: the experiments of the first commit still hold
+    _git(project, "add", "reports/tables")
+    _git(project, "commit", "-qm", "the rendered table")
+    assert "4 experiments at the remote, 0 to submit" in _tables(project, *run).stdout
+    (project / "README.md").write_text("a README edit\n")
+    _git(project, "add", "README.md")
+    _git(project, "commit", "-qm", "README only")
+    assert "4 experiments at the remote, 0 to submit" in _tables(project, *run).stdout
+    assert (project / "reports" / "tables" / "tiny.md").read_text() == text
+    _git(project, "push", "-q", config.git_remote, "HEAD:refs/heads/main")
     # render elsewhere: a fresh clone pulls the experiments from the remote and renders them
     clone = project.parent / "render-clone"
     _run(["git", "clone", "-q", "-b", "main", config.git_remote, str(clone)], project.parent)
@@ -347,7 +362,7 @@ def test_local_jobs_push_to_the_remotes_and_resubmitting_submits_nothing(project
     assert (clone / "reports" / "tables" / "tiny.md").read_text() == text
 
 
-def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path):
+def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path, monkeypatch):
     remote = _bare(tmp_path / "other.git")
     _git(project, "push", "-q", str(remote), "HEAD:refs/heads/main")
     # an option DVC rejects: every job fails while preparing its clone
@@ -360,14 +375,29 @@ def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path):
     assert "2 jobs failed (listed above with their logs)" in result.stderr
     cells = plan(load_ablations(project / "ablations.yaml", project / "dvc.yaml").tables, [0])
     name = cells[("tiny", "base", 0)].experiment.name
-    line = re.search(rf"FAILED tiny/base seed 0 \({name}\): .*\n  log: (\S+)", result.stderr)
-    assert line, result.stderr
-    log = Path(line.group(1))
-    assert log.is_file() and "dvc config --local core.colour red" in log.read_text()
-    assert (
-        remote_experiments(str(remote), _run(["git", "rev-parse", "HEAD"], project).stdout.strip())
-        == {}
+    # the cause (DVC's complaint, from the job's stderr), the rows and seed, the log
+    line = re.search(
+        rf"FAILED tiny/base seed 0 \({name}\): (ERROR: .*colour.*)\n  log: (\S+)\n",
+        result.stderr,
     )
+    assert line, result.stderr
+    log = Path(line.group(2))
+    assert log.is_file() and line.group(1) in log.read_text()
+    assert "dvc config --local core.colour red" in log.with_suffix(".out").read_text()
+    monkeypatch.chdir(project)
+    head = _run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    assert remote_experiments(str(remote), head) == {}
+    assert Claims(str(remote), inputs_key(head)).read() == {}  # released: rerunning resubmits
+    # a job that fails before Python starts writes no log: the line says so
+    config = _config(tmp_path, remote, "nolog", setup=["no-such-setup-command"])
+    args = ["run", "tiny", "--seeds", "1", "--executor", "local", "--cluster", str(config)]
+    result = _run([sys.executable, "-m", "pipeline.experiments.tables", *args], project, False)
+    assert result.returncode == 1
+    assert "no-such-setup-command: not found" in result.stderr  # the shell's own message
+    line = re.search(
+        rf"FAILED tiny/base seed 0 \({name}\): .*\n  log: (\S+) is missing \(", result.stderr
+    )
+    assert line and not Path(line.group(1)).exists(), result.stderr
 
 
 # ------------------------------------------------------------------------- SLURM
@@ -389,6 +419,12 @@ def slurm():
         subprocess.run(["bash", str(ROOT / ".ci" / "slurm_down.sh")], check=True)
 
 
+def _ci_node() -> dict:
+    """The SLURM options the CI node needs: its partition and :data:`CI_NODE`."""
+    partition = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True)
+    return {"partition": partition.stdout.split()[0].rstrip("*"), **CI_NODE}
+
+
 def test_the_table_through_slurm_arrays_renders_the_local_numbers(slurm, project, local_table):
     tmp = project.parent
     # a fresh remote, clone and cache: the SLURM jobs run everything again
@@ -396,10 +432,8 @@ def test_the_table_through_slurm_arrays_renders_the_local_numbers(slurm, project
     _git(project, "push", "-q", str(remote), "HEAD:refs/heads/main")
     clone = tmp / "slurm-clone"
     _run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], tmp)
-    partition = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True)
-    slurm = {"partition": partition.stdout.split()[0].rstrip("*"), "gpus_per_job": 0,
-             "cpus_per_job": 1, "mem_gb": 1.0, "time_min": 10, "array_parallelism": 2}  # fmt: skip
-    config = _config(tmp, remote, "slurm", slurm=slurm)
+    _venv(clone)
+    config = _config(tmp, remote, "slurm", slurm=_ci_node())
     run = ["run", "tiny", "--seeds", "2", "--executor", "slurm", "--cluster", str(config)]
     started = time.monotonic()
     out = _tables(clone, *run)
@@ -441,3 +475,58 @@ def test_a_slurm_job_gone_from_the_queue_without_a_result_counts_as_finished(mon
     queue.clear()
     assert waiter.finished([running]) == []
     assert waiter.finished([running]) == [running]
+
+
+EPOCHS = 150  # long enough to signal the job between two epochs of its training
+
+
+def _slow_table(repo: Path) -> Path:
+    """One row, one experiment: the tiny table's ``base`` row trained for :data:`EPOCHS`."""
+    table = json.loads(json.dumps(TINY_TABLE["tables"][0]))
+    table.update(id="slow", rows=[table["rows"][0]])
+    table["rows"][0]["overrides"] = {"augment.replicate": False, "train.epochs": EPOCHS}
+    path = repo / "slow.yaml"
+    path.write_text(yaml.safe_dump({"tables": [table]}, sort_keys=False))
+    return path
+
+
+def _remote_metrics(remote: Path) -> dict:
+    ((sha, _),) = remote_refs(str(remote))
+    show = ["git", "--git-dir", str(remote), "show", f"{sha}:metrics/evaluate/sel.json"]
+    return json.loads(_run(show, remote).stdout)
+
+
+def test_a_job_signalled_mid_training_is_requeued_and_resumes(slurm, project):
+    tmp = project.parent
+    remote = _bare(tmp / "preempt.git")
+    _git(project, "push", "-q", str(remote), "HEAD:refs/heads/main")
+    clone = tmp / "preempt-clone"
+    _run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], tmp)
+    _venv(clone)
+    table = _slow_table(clone)
+    config = _config(tmp, remote, "preempt", slurm=_ci_node())
+    resume_dir = Path(load_cluster(config).resume_dir)
+    run = ["run", "slow", "--seeds", "1", "--file", str(table), "--cluster", str(config)]
+    command = [sys.executable, "-m", "pipeline.experiments.tables", *run, "--executor", "slurm"]
+    submitting = subprocess.Popen(command, cwd=clone, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(resume_dir.rglob("sel.pt")):  # the training finished its first epoch
+        assert submitting.poll() is None and time.monotonic() < deadline, "no resume state"
+        time.sleep(0.1)
+    jobs = subprocess.run(["squeue", "-h", "-o", "%i", "-n", "avel-tables"], capture_output=True,
+                          text=True, check=True).stdout.split()  # fmt: skip
+    assert len(jobs) == 1
+    subprocess.run(["scancel", "--signal=USR2", jobs[0]], check=True)  # preemption's signal
+    out, _ = submitting.communicate(timeout=540)
+    assert submitting.returncode == 0, out
+    assert "0 experiments at the remote, 1 to submit (slurm)" in out
+    log = "\n".join(p.read_text() for p in Path(load_cluster(config).logs).rglob("*_log.*"))
+    resumed = re.findall(r"resuming after epoch (\d+)", log)
+    assert len(resumed) == 1 and 1 <= int(resumed[0]) < EPOCHS, log  # fewer epochs than a run
+    assert not list(resume_dir.rglob("*.pt"))  # removed once the outputs were written
+    # an uninterrupted run of the same experiment, by the local executor: the same metrics
+    reference = _bare(tmp / "uninterrupted.git")
+    _git(project, "push", "-q", str(reference), "HEAD:refs/heads/main")
+    config = _config(tmp, reference, "uninterrupted")
+    _tables(clone, *run[:-1], str(config), "--executor", "local")
+    assert _remote_metrics(remote) == _remote_metrics(reference)
