@@ -23,6 +23,7 @@ scored on the corrected labels (``data.right_labels``).
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -568,6 +569,20 @@ def _write_index(out_dir: Path) -> None:
         tmp.write_text("\n".join(lines) + "\n")
 
 
+def build_site(tables_file: str, seeds: int) -> None:
+    """``python -m pipeline.site build`` with this command's table definitions and seeds.
+
+    The site reads the tables' results (it imports this module); this command runs it as a
+    command instead of importing it, so that the import graph has no circle.
+    """
+    package_root = str(Path(__file__).resolve().parents[2])  # the same pipeline package
+    path = [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    command = ["build", "--tables-file", tables_file, "--seeds", str(seeds)]
+    if subprocess.run([sys.executable, "-m", "pipeline.site", *command], env=env).returncode:
+        raise PipelineError("tables: building the site failed (its error is above)")
+
+
 def _selected(ids: list[str], definitions) -> list[Table]:
     if ids == ["all"]:
         return list(definitions.tables)
@@ -619,10 +634,8 @@ def main(argv: list[str]) -> None:
         )
     for path in render(tables, seeds, every_table=definitions.tables):
         print(f"tables: wrote {path}")
-    if args.site:  # the site reads the tables' results; this command never imports it
-        site = ["build", "--tables-file", args.file, "--seeds", str(args.seeds)]
-        if subprocess.run([sys.executable, "-m", "pipeline.site", *site]).returncode != 0:
-            raise PipelineError("tables: building the site failed (its error is above)")
+    if args.site:
+        build_site(args.file, args.seeds)
     if failed:
         raise PipelineError(
             f"{len(failed)} jobs failed (listed above with their logs); the same command "
