@@ -264,7 +264,8 @@ class ExperimentJob:
         requeued (the training resumes from ``resume_dir``)."""
         import submitit
 
-        print(f"{name}: interrupted; requeued, to resume from {self.resume_env(name)}", flush=True)
+        where = self.resume_env(name).get(RESUME_DIR_ENV, "epoch 1 (no resume_dir)")
+        print(f"{name}: interrupted; requeued, to resume from {where}", flush=True)
         return submitit.helpers.DelayedSubmission(self, name, dvc_args)
 
     def resume_env(self, name: str) -> dict[str, str]:
