@@ -1,12 +1,15 @@
-"""The tables' experiments as submitit jobs: cluster options, the pushed-ref check, a tiny
-table through the local executor and, where ``sinfo`` exists, through a real SLURM.
+"""The tables' experiments as submitit jobs: cluster options, the pushed-ref check, claims,
+failure causes, a tiny table through the local executor and, where ``sinfo`` exists, through
+a real SLURM.
 
-The end-to-end tests run the tiny table of ``tests/experiments/test_tables.py`` (2 rows x 2
-seeds) as jobs that clone a bare git remote, run in node-local scratch with a shared DVC
-cache, push to
-the git remote and a DVC remote directory, and are rendered from there; a second submission
-submits nothing. The SLURM test runs the same table through ``sbatch`` arrays with its own
-remote and cache and checks that it renders the same numbers.
+Every end-to-end test runs the shipped ``cluster.yaml`` with only its paths overridden (on
+SLURM also the partition and :data:`CI_NODE`). They run the tiny table of
+``tests/experiments/test_tables.py`` (2 rows x 2 seeds) as jobs that clone a bare git
+remote, run in node-local scratch with a shared DVC cache, push to the git remote and a DVC
+remote directory, and are rendered from there; a second submission, a commit of the render
+and a README-only commit submit nothing. The SLURM tests run the same table through
+``sbatch`` arrays with their own remote and cache and check that it renders the same
+numbers, and signal a training job so that it is requeued and resumes.
 """
 
 import json
