@@ -267,14 +267,14 @@ def test_a_claim_is_won_by_one_run_renewed_and_released(tmp_path, monkeypatch):
 def test_a_failure_line_gives_the_cause_not_the_wrappers():
     stderr = """submitit INFO (2026-12-05 10:00:00,000) - Starting with JobEnvironment(...)
 + python -m dvc exp run -n abl-1 evaluate@sel
-error: train.device: device 'cuda' requested but CUDA is not available
+error: params.yaml: device 'cuda' requested but CUDA is not available
 ERROR: failed to reproduce 'train@sel': failed to run: python -m stages.train sel, exited with 1
 submitit ERROR (2026-12-05 10:00:01,000) - Submitted job triggered an exception
 Traceback (most recent call last):
   File "x.py", line 1, in <module>
 pipeline.errors.PipelineError: python -m dvc exp run failed (its output is above in this log)
 """
-    cause = "error: train.device: device 'cuda' requested but CUDA is not available"
+    cause = "error: params.yaml: device 'cuda' requested but CUDA is not available"
     assert failure_cause(stderr) == cause
     assert failure_cause("/bin/sh: 1: source: not found\n") == "/bin/sh: 1: source: not found"
     assert failure_cause("ok\nValueError: bad\n") == "ValueError: bad"
