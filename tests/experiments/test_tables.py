@@ -533,9 +533,7 @@ def test_experiments_of_an_earlier_commit_hold_while_no_stage_input_changes(tmp_
     assert inputs_key(commits[1]) != inputs_key(commits[3]) != inputs_key(commits[4])
 
 
-def test_a_rendered_table_does_not_block_the_next_run_but_changed_code_does(
-    tmp_path, monkeypatch
-):
+def test_a_rendered_table_does_not_block_the_next_run_but_changed_code_does(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     stages = {"stages": {"s": {"cmd": "python s.py", "deps": ["s.py"]}}}
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(stages))
