@@ -3,49 +3,73 @@
 ``python -m pipeline.experiments.tables run ID --executor slurm`` submits every experiment of the
 table(s) that the shared git remote lacks as one SLURM job array (``--executor local``: the
 same jobs as processes of this machine, ``--jobs`` at a time). The options live in
-``cluster.yaml`` (:class:`ClusterConfig`). Each job (:class:`ExperimentJob`):
+``cluster.yaml`` (:class:`ClusterConfig`); what a user sees and does on a preemption, a failed
+row or a concurrent run is in ``docs/cluster.md``.
+
+Before submitting, a run:
+
+1. counts as done every experiment at the remote whose results hold at ``HEAD``: based on it,
+   or on an earlier commit with the same stage inputs, such as the commit before a README
+   edit or a rendered table (:func:`pipeline.experiments.reuse.reusable_at_remote`, the
+   local queue's rule), or an alternative that serves all its cells
+   (:attr:`pipeline.experiments.ablations.Cell.alternatives`);
+2. claims the others at the remote (:mod:`pipeline.experiments.claims`); those another
+   run holds are waited for, not submitted.
+
+Each job (:class:`ExperimentJob`):
 
 1. clones the git remote at the table's commit into node-local scratch;
 2. points the clone at the shared DVC cache and the DVC remote (plus ``dvc_config``);
-3. runs ``dvc exp run -n <name> -S ... <targets>`` in the clone;
+3. runs ``dvc exp run -n <name> -S ... <targets>`` in the clone, with the training stages'
+   resume states (:mod:`pipeline.training.resume`) in ``resume_dir/<stage inputs>/<name>/``
+   on shared storage;
 4. pushes the experiment (``dvc exp push``: the git ref to the git remote, its outputs to
    the DVC remote);
-5. reads the ref back from the git remote (``git ls-remote``). A ref that is missing or
-   points at another commit fails the job: ``dvc exp push`` exits 0 when it skips a
-   diverged experiment, so its exit status alone proves nothing.
+5. reads the ref back from the git remote (``git ls-remote``). ``dvc exp push`` exits 0
+   when it skips a diverged experiment, so its exit status alone proves nothing: a missing
+   ref fails the job; another commit under the name (a concurrent run pushed it first)
+   serves the table as well and is returned.
 
-A job whose experiment is already at the remote returns at once, so a requeued job never
-pushes a second, diverged copy. A requeued or resubmitted job reruns its experiment from
-scratch in a fresh clone (the resume state of :mod:`pipeline.training.resume` lives in the clone's
-``.resume/`` on node-local scratch); stages whose results are in the shared cache's
-run-cache are restored, not rerun.
+On SLURM's preemption or timeout signal (``USR2``, sent ``signal_delay_s`` before the end)
+submitit calls :meth:`ExperimentJob.checkpoint` and requeues the job. The requeued job clones
+afresh: the stages whose results are in the shared cache's run-cache are restored, and the
+interrupted training resumes from its last epoch in ``resume_dir``. A job whose experiment
+is already at the remote returns at once, so a requeued job never pushes a second copy.
 
 ``python -m pipeline.experiments.tables render ID --executor slurm`` first fetches the table's
 experiments from the git remote (:func:`pull_experiments`).
-
-As with the local queue, a row's experiment also counts as done when one of its cell's
-alternatives (:attr:`pipeline.experiments.ablations.Cell.alternatives`: the same overrides and
-seed, made by a wider or narrower selection of tables) that serves every cell of it is at the
-remote, and those alternatives are pulled with it.
 """
 
 import os
+import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from tqdm import tqdm
 
 from pipeline.errors import PipelineError
-from pipeline.experiments.ablations import Cell, Experiment, is_served
+from pipeline.experiments.ablations import Cell, Experiment, is_served, plan
+from pipeline.experiments.claims import Claims
+from pipeline.experiments.reuse import (
+    git,
+    head,
+    inputs_key,
+    refs_prefix,
+    require_clean_head,
+    reusable_at_remote,
+    served_by,
+)
+from pipeline.training.resume import RESUME_DIR_ENV
 
 CLUSTER_FILE = Path("cluster.yaml")
 EXECUTORS = ("dvc-queue", "slurm", "local")
@@ -64,22 +88,38 @@ class SlurmOptions(_Strict):
     cpus_per_job: int = Field(8, ge=1)
     mem_gb: float = Field(32.0, gt=0)
     time_min: int = Field(120, ge=1)
+    signal_delay_s: int = Field(120, ge=10)
     array_parallelism: int = Field(8, ge=1)
     python: str | None = None
     additional: dict[str, str | int] = Field(default_factory=dict)
 
 
 class ClusterConfig(_Strict):
-    """``cluster.yaml``: the remotes, the shared cache, scratch, logs and the SLURM options."""
+    """``cluster.yaml``: the remotes, the shared cache and resume states, scratch, logs, the
+    claims' lifetime and the SLURM options."""
 
     git_remote: str
     dvc_remote: str
     cache_dir: str
+    resume_dir: str | None = None
     scratch: str = "/tmp"
     logs: str = "logs/submitit"
+    claim_ttl_min: float = Field(30.0, gt=0)
     setup: list[str] = Field(default_factory=list)
     dvc_config: dict[str, str | int | bool] = Field(default_factory=dict)
     slurm: SlurmOptions = Field(default_factory=SlurmOptions)
+
+    @field_validator("setup")
+    @classmethod
+    def _posix(cls, lines: list[str]) -> list[str]:
+        """The local executor runs the setup lines with ``/bin/sh`` (dash on Debian)."""
+        for line in lines:
+            if line.split()[:1] == ["source"]:
+                raise ValueError(
+                    f"{line!r}: `source` is not POSIX sh (the local executor runs setup lines "
+                    "with /bin/sh): write `. FILE`"
+                )
+        return lines
 
 
 def load_cluster(path: str | os.PathLike = CLUSTER_FILE) -> ClusterConfig:
@@ -91,7 +131,7 @@ def load_cluster(path: str | os.PathLike = CLUSTER_FILE) -> ClusterConfig:
     """
     path = Path(path)
     if not path.is_file():
-        raise PipelineError(f"{path}: cluster options not found (see README, On a SLURM cluster)")
+        raise PipelineError(f"{path}: cluster options not found (see docs/cluster.md)")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -107,10 +147,6 @@ def load_cluster(path: str | os.PathLike = CLUSTER_FILE) -> ClusterConfig:
 # git and dvc
 
 
-def _refs_prefix(baseline: str) -> str:
-    return f"refs/exps/{baseline[:2]}/{baseline[2:]}/"
-
-
 def _git(*args: str, cwd: str | os.PathLike | None = None) -> str:
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
     if result.returncode != 0:
@@ -120,12 +156,11 @@ def _git(*args: str, cwd: str | os.PathLike | None = None) -> str:
 
 def remote_experiments(git_remote: str, baseline: str) -> dict[str, str]:
     """Name -> commit of every experiment of ``baseline`` at ``git_remote`` (``git ls-remote``)."""
-    prefix = _refs_prefix(baseline)
+    prefix = refs_prefix(baseline)
     found = {}
-    for line in _git("ls-remote", "--refs", git_remote).splitlines():
+    for line in _git("ls-remote", "--refs", git_remote, f"{prefix}*").splitlines():
         sha, ref = line.split()
-        if ref.startswith(prefix):
-            found[ref.removeprefix(prefix)] = sha
+        found[ref.removeprefix(prefix)] = sha
     return found
 
 
@@ -144,12 +179,35 @@ def require_on_remote(baseline: str, git_remote: str) -> None:
     )
 
 
-def _call(args: list[str], cwd: Path) -> None:
-    """Run a command of a job, its output going to the job's log; raise if it fails."""
+def _immune() -> None:
+    """In a job's child: ignore the signals SLURM sends to every process of the job on a
+    preemption or timeout, so that submitit's handler checkpoints and requeues first."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+
+
+def _call(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
+    """Run a command of a job, its output going to the job's log; raise if it fails.
+
+    The command runs in its own process group, killed as a whole when the job is
+    interrupted (submitit's requeue exits the job; a stage left behind would go on
+    writing to the shared resume state)."""
     print(f"+ {shlex.join(args)}", flush=True)
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     started = time.monotonic()
-    code = subprocess.run(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL).returncode
+    process = subprocess.Popen(
+        args,
+        cwd=cwd,
+        env={**os.environ, "DVC_NO_ANALYTICS": "1", **(env or {})},
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_immune,  # noqa: PLW1509 (a job runs no threads when it starts one)
+    )
+    try:
+        code = process.wait()
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
     print(f"  ({time.monotonic() - started:.1f} s, exit {code})", flush=True)
     if code != 0:
         raise PipelineError(f"{shlex.join(args)} failed (its output is above in this log)")
@@ -170,10 +228,13 @@ class ExperimentJob:
     Args:
         config: the cluster options.
         baseline: the commit the experiment is based on (the table's ``HEAD``).
+        key: the stage inputs of ``baseline`` (:func:`pipeline.experiments.reuse.inputs_key`),
+            which name its resume states.
     """
 
     config: ClusterConfig
     baseline: str
+    key: str = ""
 
     def __call__(self, name: str, dvc_args: list[str]) -> str:
         """Run the experiment ``name`` (``dvc exp run`` arguments ``dvc_args``); its commit."""
@@ -191,12 +252,29 @@ class ExperimentJob:
         work = scratch / f"avel-{name}-{os.getpid()}"
         try:
             self._prepare(work)
-            _call(_dvc(*dvc_args), work)
-            sha = _git("rev-parse", _refs_prefix(self.baseline) + name, cwd=work).strip()
+            _call(_dvc(*dvc_args), work, self.resume_env(name))
+            sha = _git("rev-parse", refs_prefix(self.baseline) + name, cwd=work).strip()
             _call(_dvc("exp", "push", "origin", name), work)
             return self._check_pushed(name, sha)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def checkpoint(self, name: str, dvc_args: list[str]) -> Any:
+        """submitit's hook on a preemption or timeout signal: run the same call again once
+        requeued (the training resumes from ``resume_dir``)."""
+        import submitit
+
+        where = self.resume_env(name).get(RESUME_DIR_ENV, "epoch 1 (no resume_dir)")
+        print(f"{name}: interrupted; requeued, to resume from {where}", flush=True)
+        return submitit.helpers.DelayedSubmission(self, name, dvc_args)
+
+    def resume_env(self, name: str) -> dict[str, str]:
+        """The environment that puts the training stages' resume states on shared storage:
+        ``resume_dir/<stage inputs>/<name>`` (none without ``resume_dir``)."""
+        if self.config.resume_dir is None:
+            return {}
+        folder = Path(os.path.expandvars(self.config.resume_dir)) / (self.key or "any") / name
+        return {RESUME_DIR_ENV: str(folder)}
 
     def _prepare(self, work: Path) -> None:
         """A clone of the baseline using the shared cache and the DVC remote."""
@@ -212,17 +290,20 @@ class ExperimentJob:
         _call(_dvc("remote", "add", "--local", "-f", "-d", "cluster", self.config.dvc_remote), work)
 
     def _check_pushed(self, name: str, sha: str) -> str:
-        """``sha`` if the git remote has the experiment ``name`` at ``sha``; raise otherwise."""
+        """The commit of the experiment ``name`` at the git remote: ``sha``, or another run's
+        (the same experiment, pushed first: ours diverged and was dropped); raise if none."""
         found = remote_experiments(self.config.git_remote, self.baseline).get(name)
         if found is None:
             raise PipelineError(
                 f"{name}: dvc exp push exited 0 but the git remote has no ref for it"
             )
         if found != sha:
-            raise PipelineError(
-                f"{name}: the git remote holds another experiment of this name ({found}, "
-                f"diverged from ours, {sha}); ours was not pushed"
+            print(
+                f"{name}: the git remote already holds this experiment ({found}, pushed by "
+                f"another run); ours ({sha}) diverged and was not pushed: theirs serves",
+                flush=True,
             )
+            return found
         print(f"{name}: pushed and found at {self.config.git_remote} ({sha})", flush=True)
         return sha
 
@@ -250,6 +331,7 @@ def make_executor(config: ClusterConfig, kind: str, folder: Path) -> Any:
             cpus_per_task=options.cpus_per_job,
             mem=f"{int(options.mem_gb * 1024)}M",
             time=options.time_min,
+            signal_delay_s=options.signal_delay_s,
             array_parallelism=options.array_parallelism,
             setup=config.setup,
             additional_parameters=dict(options.additional),
@@ -306,7 +388,8 @@ def run_jobs(
     poll: float = 5.0,
     alternatives: dict[str, tuple[Experiment, ...]] | None = None,
 ) -> dict[str, str]:
-    """Submit the experiments that the git remote lacks; wait for them with progress.
+    """Submit the experiments that the git remote lacks and no other run claims; wait for
+    them, and for those another run claims, with progress.
 
     Args:
         experiments: the experiments of the table(s), each once.
@@ -318,18 +401,18 @@ def run_jobs(
         jobs: local jobs at a time (default 1).
         poll: seconds between checks (default 5).
         alternatives: experiment name -> experiments that serve all its cells as well
-            (``pipeline.experiments.tables._served_by``); one of them at the remote counts
+            (:func:`pipeline.experiments.reuse.served_by`); one of them at the remote counts
             as the experiment (default none).
 
     Returns:
-        Name -> ``"at remote"`` (skipped), ``"Success"`` or ``"Failed"``. Failed jobs are
-        printed by name with their log.
+        Name -> ``"at remote"`` (skipped), ``"Success"``, ``"by another run"`` (claimed by
+        a concurrent run, which made it) or ``"Failed"``. Each failure is printed with its
+        rows, seed, cause and log.
     """
-    require_on_remote(baseline, config.git_remote)
-    at_remote = remote_experiments(config.git_remote, baseline)
     alternatives = alternatives or {}
-    status = {}
+    status: dict[str, str] = {}
     missing = []
+    at_remote = reusable_at_remote(config.git_remote, baseline)
     for experiment in experiments:
         if is_served(experiment, alternatives, at_remote):
             status[experiment.name] = "at remote"
@@ -338,20 +421,100 @@ def run_jobs(
     print(f"tables: {len(status)} experiments at the remote, {len(missing)} to submit ({kind})")
     if not missing:
         return status
+    require_on_remote(baseline, config.git_remote)
+    key = inputs_key(baseline)
+    claims = Claims(config.git_remote, key, config.claim_ttl_min)
+    try:
+        theirs = claims.take([e.name for e in missing])
+        if theirs:
+            print(f"tables: {len(theirs)} of them claimed by another run, waiting for them:")
+            for name, claim in sorted(theirs.items()):
+                print(f"  {labels[name]}: claimed by {claim.owner}")
+        ours = [e for e in missing if e.name not in theirs]
+        if ours:
+            job = ExperimentJob(config, baseline, key)
+            status.update(_run_ours(ours, labels, config, kind, job, jobs, poll, claims))
+        others = [e for e in missing if e.name in theirs]
+        status.update(
+            _wait_for_others(others, labels, config, baseline, alternatives, claims, poll)
+        )
+    finally:
+        claims.release(list(claims.held))
+    return status
+
+
+def _run_ours(
+    ours: list[Experiment],
+    labels: dict[str, str],
+    config: ClusterConfig,
+    kind: str,
+    job: ExperimentJob,
+    jobs: int,
+    poll: float,
+    claims: Claims,
+) -> dict[str, str]:
+    """Submit our claimed experiments and wait for them, releasing each claim as it ends."""
     executor = make_executor(config, kind, Path(config.logs))
-    items = [(e.name, e.command(queue=False)) for e in missing]
-    job = ExperimentJob(config, baseline)
+    items = [(e.name, e.command(queue=False)) for e in ours]
+    status = {}
     with tqdm(total=len(items), desc="jobs", unit="job") as bar:
-        for name, finished in _finished_jobs(executor, job, items, kind, jobs, poll):
+        for name, finished in _finished_jobs(executor, job, items, kind, jobs, poll, claims.renew):
             status[name] = _outcome(finished, labels[name])
+            claims.release([name])
             bar.update(1)
     return status
 
 
+def _wait_for_others(
+    others: list[Experiment],
+    labels: dict[str, str],
+    config: ClusterConfig,
+    baseline: str,
+    alternatives: dict[str, tuple[Experiment, ...]],
+    claims: Claims,
+    poll: float,
+) -> dict[str, str]:
+    """Wait until each experiment another run claims is at the remote, or its claim is gone
+    or expired without it (then ``Failed``, printed: run again to submit it)."""
+    status: dict[str, str] = {}
+    pending = list(others)
+    while pending:
+        found = reusable_at_remote(config.git_remote, baseline)
+        current = claims.read()
+        for experiment in list(pending):
+            name = experiment.name
+            if is_served(experiment, alternatives, found):
+                status[name] = "by another run"
+            elif name not in current or current[name].expired():
+                status[name] = "Failed"
+                print(
+                    f"tables: NOT DONE {labels[name]}: the run that claimed it ended without "
+                    "it (see its own report); run again to submit it",
+                    file=sys.stderr,
+                )
+            else:
+                continue
+            pending.remove(experiment)
+        if pending:
+            claims.renew()
+            time.sleep(poll)
+    if others:
+        made = sum(state == "by another run" for state in status.values())
+        print(f"tables: {made} of {len(others)} claimed experiments made by the other run")
+    return status
+
+
 def _finished_jobs(
-    executor: Any, job: ExperimentJob, items: list, kind: str, jobs: int, poll: float
+    executor: Any,
+    job: ExperimentJob,
+    items: list,
+    kind: str,
+    jobs: int,
+    poll: float,
+    tick: Callable[[], None] = lambda: None,
 ) -> Iterator[tuple[str, Any]]:
-    """Submit ``items`` (name, ``dvc exp run`` arguments) and yield each job as it ends.
+    """Submit ``items`` (name, ``dvc exp run`` arguments) and yield each job as it ends,
+    calling ``tick`` at every poll (the claims' renewal).
 
     SLURM: one job array (the executor caps how many run at once); local: ``jobs`` processes
     at a time, the next one submitted when one ends.
@@ -368,37 +531,66 @@ def _finished_jobs(
             name, args = pending.pop(0)
             running[name] = executor.submit(job, name, args)
         time.sleep(poll)
+        tick()
         ended = waiter.finished(list(running.values()))
         for name in [name for name, submitted in running.items() if submitted in ended]:
             yield name, running.pop(name)
 
 
+# An error line: a stage's ``error: ...`` (pipeline.errors.run_stage), DVC's ``ERROR: ...``,
+# a Python exception's last line, a shell's or SLURM's complaint.
+_ERROR = re.compile(
+    r"^(error|ERROR)\b|: (error|ERROR)\b|^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b(:|$)"
+    r"|^/bin/\S*sh: |: (command )?not found$"
+)
+# Error lines that only repeat an earlier one: DVC's stage wrapper, the job's own, submitit's.
+_WRAPPER = re.compile(
+    r"^ERROR: failed to reproduce|its output is above in this log|^submitit (ERROR|WARNING)"
+)
+
+
+def failure_cause(stderr: str) -> str | None:
+    """The last error line of a job's stderr that is the cause, not a wrapper around it
+    (DVC's ``failed to reproduce``, the job's ``failed``); ``None`` if there is none."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    errors = [line for line in lines if _ERROR.search(line)]
+    causes = [line for line in errors if not _WRAPPER.search(line)]
+    return (causes or errors or [None])[-1]
+
+
 def _outcome(job: Any, label: str) -> str:
-    """``Success``, or ``Failed`` after printing the experiment, the error and the log."""
+    """``Success``, or ``Failed`` after printing the rows and seed, the cause and the log."""
     try:
         job.result()
         return "Success"
     except Exception as err:  # noqa: BLE001 (any failure of a job is reported alike)
-        last = str(err).strip().splitlines()[-1:] or [type(err).__name__]
-        print(f"tables: FAILED {label}: {last[0]}\n  log: {job.paths.stderr}", file=sys.stderr)
+        log = Path(job.paths.stderr)
+        said = str(err).strip().splitlines()[-1:] or [type(err).__name__]
+        if log.is_file():
+            cause = failure_cause(log.read_text(errors="replace")) or said[0]
+            where = f"log: {log}"
+        else:
+            cause = said[0]
+            where = f"log: {log} is missing (the job wrote none: it failed before Python started)"
+        print(f"tables: FAILED {label}: {cause}\n  {where}", file=sys.stderr)
         return "Failed"
 
 
 def pull_experiments(config: ClusterConfig, baseline: str, names: list[str]) -> list[str]:
-    """Fetch the experiments ``names`` of ``baseline`` that the git remote has (``dvc exp
-    pull``, git refs only: the tables read the committed metrics and predictions).
+    """Fetch the experiments ``names`` whose results hold at ``baseline`` from the git remote
+    (their git refs only, as ``dvc exp pull --no-cache``: the tables read the committed
+    metrics and predictions), including those of an earlier commit with the same stage
+    inputs.
 
     Returns:
         The names pulled.
     """
-    found = sorted(set(names) & set(remote_experiments(config.git_remote, baseline)))
-    if found:
-        args = ["exp", "pull", "--no-cache", config.git_remote, *found]
-        result = subprocess.run(_dvc(*args), capture_output=True, text=True)
-        if result.returncode != 0:
-            raise PipelineError(f"dvc {' '.join(args)}: {(result.stderr or result.stdout).strip()}")
-    print(f"tables: pulled {len(found)} of {len(names)} experiments from {config.git_remote}")
-    return found
+    found = reusable_at_remote(config.git_remote, baseline)
+    refs = sorted(found[name][0] for name in set(names) & set(found))
+    if refs:
+        git("fetch", "-q", "--no-tags", config.git_remote, *(f"+{ref}:{ref}" for ref in refs))
+    print(f"tables: pulled {len(refs)} of {len(names)} experiments from {config.git_remote}")
+    return sorted(set(names) & set(found))
 
 
 def wanted_names(cells: list[Cell]) -> list[str]:
@@ -425,9 +617,6 @@ def on_cluster(
     Returns:
         The names of the experiments whose jobs failed (``run`` only).
     """
-    from pipeline.experiments.ablations import plan
-    from pipeline.experiments.tables import _require_clean_head, _served_by, head
-
     config = load_cluster(cluster_file)
     cells = plan(tables, seeds, every_table)
     rows: dict[str, list[str]] = {}
@@ -439,8 +628,8 @@ def on_cluster(
     labels = {n: f"{', '.join(r)} seed {seed_of[n]} ({n})" for n, r in rows.items()}
     failed = []
     if command == "run":
-        _require_clean_head()
-        served = _served_by(cells.values())
+        require_clean_head()
+        served = served_by(cells.values())
         status = run_jobs(experiments, labels, config, kind, head(), jobs, alternatives=served)
         failed = sorted(name for name, state in status.items() if state == "Failed")
     pull_experiments(config, head(), wanted_names(list(cells.values())))

@@ -4,7 +4,8 @@
 the
 named tables (``ablations.yaml``) for every seed as a DVC experiment from the clean, committed
 ``HEAD``, reuses the experiments that already hold at ``HEAD`` (based on it, or on an
-earlier commit with the same stage inputs: :func:`reusable_experiments`), runs the queue with
+earlier commit with the same stage inputs:
+:func:`pipeline.experiments.reuse.reusable_experiments`), runs the queue with
 ``--jobs`` workers while showing progress, and renders ``reports/tables/<id>.md`` and
 ``<id>.png`` plus the index ``reports/tables/README.md``. ``render`` renders from the
 experiments already there (local, or brought by ``dvc exp pull``) without running anything.
@@ -22,6 +23,7 @@ scored on the corrected labels (``data.right_labels``).
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -33,7 +35,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from pipeline.avvp import metrics as avvp_metrics
@@ -48,9 +49,16 @@ from pipeline.experiments.ablations import (
     plan,
 )
 from pipeline.experiments.cluster import EXECUTORS, on_cluster
+from pipeline.experiments.reuse import (
+    TABLES_DIR,
+    git,
+    head,
+    require_clean_head,
+    reusable_experiments,
+    served_by,
+)
 from pipeline.io import atomic_path
 
-TABLES_DIR = Path("reports") / "tables"
 LABEL_SETS = {"o_ave": "labels", "c_ave": "right_labels"}
 TITLES = {
     "accuracy": "Accuracy",
@@ -78,13 +86,6 @@ def is_avvp(cell: Cell) -> bool:
     return cell.result.startswith("avvp_")
 
 
-def _git(*args: str) -> str:
-    result = subprocess.run(["git", *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise PipelineError(f"git {' '.join(args)}: {result.stderr.strip()}")
-    return result.stdout
-
-
 def _dvc(*args: str) -> str:
     result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
     if result.returncode != 0:
@@ -106,81 +107,6 @@ def start_detached(command: list[str]) -> str:
     if result.returncode != 0:
         raise PipelineError(f"{' '.join(command)}: {text.strip()}")
     return text
-
-
-def head() -> str:
-    """The commit experiments are based on."""
-    return _git("rev-parse", "HEAD").strip()
-
-
-def _refs_prefix(baseline: str) -> str:
-    return f"refs/exps/{baseline[:2]}/{baseline[2:]}/"
-
-
-def existing_experiments(baseline: str) -> dict[str, str]:
-    """Name -> commit of every experiment based on ``baseline`` (local or pulled)."""
-    prefix = _refs_prefix(baseline)
-    lines = _git("for-each-ref", "--format=%(refname) %(objectname)", prefix).splitlines()
-    return {ref.removeprefix(prefix): sha for ref, sha in (line.split() for line in lines)}
-
-
-_BASELINE_REF = re.compile(r"^refs/exps/([0-9a-f]{2})/([0-9a-f]{38})/(.+)$")
-
-
-def _code_deps(commit: str) -> set[str]:
-    """Every dependency path of every stage of ``dvc.yaml`` at ``commit``, and the file."""
-    stages = yaml.safe_load(_git("show", f"{commit}:dvc.yaml"))["stages"]
-    deps = {"dvc.yaml"}
-    for stage in stages.values():
-        deps |= set(stage.get("do", stage).get("deps", []))
-    return deps
-
-
-def inputs_unchanged(baseline: str, commit: str) -> bool:
-    """Whether no stage input differs between two commits: no dependency of any stage of
-    either ``dvc.yaml`` (code files, the file itself) changed, and ``params.yaml`` holds the
-    same values (comments aside). Conservative: one changed code file of any stage
-    invalidates every experiment, not only those that run that stage."""
-    if baseline == commit:
-        return True
-    try:
-        changed = set(_git("diff", "--name-only", baseline, commit).split())
-    except PipelineError:  # the baseline commit is not here
-        return False
-    if changed & (_code_deps(baseline) | _code_deps(commit)):
-        return False
-    if "params.yaml" in changed:
-        old, new = (yaml.safe_load(_git("show", f"{c}:params.yaml")) for c in (baseline, commit))
-        return old == new
-    return True
-
-
-def reusable_experiments(commit: str) -> dict[str, str]:
-    """Name -> commit of every experiment whose results hold at ``commit``: those based on
-    it, then those based on an earlier commit with the same stage inputs
-    (:func:`inputs_unchanged`), such as the commit before a README edit."""
-    lines = _git("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps/").splitlines()
-    found = existing_experiments(commit)
-    verdicts: dict[str, bool] = {}
-    for ref, sha in (line.split() for line in lines):
-        match = _BASELINE_REF.match(ref)
-        if match is None or match[3] in found:
-            continue
-        baseline = match[1] + match[2]
-        if baseline not in verdicts:
-            verdicts[baseline] = inputs_unchanged(baseline, commit)
-        if verdicts[baseline]:
-            found[match[3]] = sha
-    return found
-
-
-def _require_clean_head() -> None:
-    changed = _git("status", "--porcelain", "--untracked-files=no").strip()
-    if changed:
-        raise PipelineError(
-            "the workspace has uncommitted changes: experiments are queued from a clean HEAD "
-            f"(commit or stash first):\n{changed}"
-        )
 
 
 _WORKERS = re.compile(r"Worker status: (\d+) active, (\d+) idle")
@@ -249,7 +175,7 @@ def run_experiments(
     Returns:
         Name -> ``"reused"``, ``"Success"`` or ``"Failed"``.
     """
-    _require_clean_head()
+    require_clean_head()
     baseline = head()
     done = reusable_experiments(baseline)
     alternatives = alternatives or {}
@@ -276,7 +202,7 @@ def run_experiments(
 
 
 def _read_json(commit: str, path: str) -> dict:
-    return json.loads(_git("show", f"{commit}:{path}"))
+    return json.loads(git("show", f"{commit}:{path}"))
 
 
 class Runs:
@@ -593,17 +519,6 @@ def plot_table(table: Table, numbers: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _served_by(cells: Iterable[Cell]) -> dict[str, tuple[Experiment, ...]]:
-    """Experiment name -> the experiments that serve every cell of it (the alternatives its
-    cells share)."""
-    shared: dict[str, set[Experiment]] = {}
-    for cell in cells:
-        mine = set(cell.alternatives)
-        name = cell.experiment.name
-        shared[name] = shared[name] & mine if name in shared else mine
-    return {name: tuple(sorted(ex, key=lambda e: e.name)) for name, ex in shared.items()}
-
-
 def render(
     tables: list[Table],
     seeds: list[int],
@@ -611,8 +526,9 @@ def render(
     every_table: list[Table] | None = None,
 ) -> list[Path]:
     """Render each table from the experiments that hold at ``HEAD``
-    (:func:`reusable_experiments`; a cell also from its alternatives, found among
-    ``every_table``: :func:`pipeline.experiments.ablations.plan`), and the index page."""
+    (:func:`pipeline.experiments.reuse.reusable_experiments`; a cell also from its
+    alternatives, found among ``every_table``: :func:`pipeline.experiments.ablations.plan`),
+    and the index page."""
     cells = plan(tables, seeds, every_table)
     runs = Runs(head())
     written = []
@@ -651,6 +567,20 @@ def _write_index(out_dir: Path) -> None:
         lines.append(f"- [{path.stem}]({path.name}): {caption}")
     with atomic_path(out_dir / "README.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+
+
+def build_site(tables_file: str, seeds: int) -> None:
+    """``python -m pipeline.site build`` with this command's table definitions and seeds.
+
+    The site reads the tables' results (it imports this module); this command runs it as a
+    command instead of importing it, so that the import graph has no circle.
+    """
+    package_root = str(Path(__file__).resolve().parents[2])  # the same pipeline package
+    path = [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+    command = ["build", "--tables-file", tables_file, "--seeds", str(seeds)]
+    if subprocess.run([sys.executable, "-m", "pipeline.site", *command], env=env).returncode:
+        raise PipelineError("tables: building the site failed (its error is above)")
 
 
 def _selected(ids: list[str], definitions) -> list[Table]:
@@ -700,16 +630,12 @@ def main(argv: list[str]) -> None:
         cells = plan(tables, seeds, definitions.tables).values()
         experiments = {cell.experiment for cell in cells}
         run_experiments(
-            sorted(experiments, key=lambda e: e.name), args.jobs, alternatives=_served_by(cells)
+            sorted(experiments, key=lambda e: e.name), args.jobs, alternatives=served_by(cells)
         )
     for path in render(tables, seeds, every_table=definitions.tables):
         print(f"tables: wrote {path}")
     if args.site:
-        from pipeline.site.build import Site, build
-        from pipeline.site.runs import collect
-
-        site = Site(collect(), tables_file=Path(args.file), seeds=args.seeds)
-        print(f"tables: wrote {build(site)}")
+        build_site(args.file, args.seeds)
     if failed:
         raise PipelineError(
             f"{len(failed)} jobs failed (listed above with their logs); the same command "

@@ -31,14 +31,8 @@ from markdown_it import MarkdownIt
 from pipeline.errors import PipelineError
 from pipeline.evaluation.stats import video_confusions
 from pipeline.experiments.ablations import load_ablations, plan
-from pipeline.experiments.tables import (
-    TABLES_DIR,
-    TITLES,
-    Runs,
-    head,
-    render_markdown,
-    table_numbers,
-)
+from pipeline.experiments.reuse import TABLES_DIR, head
+from pipeline.experiments.tables import TITLES, Runs, render_markdown, table_numbers
 from pipeline.io import atomic_dir
 from pipeline.site import charts
 from pipeline.site.compare import per_class_difference

@@ -16,6 +16,9 @@ def main(argv: list[str]) -> None:
     make.add_argument("--runs", nargs="+", help="experiments of HEAD to include (default: all)")
     make.add_argument("--compare", nargs="+", help="run:task labels the Videos page compares")
     make.add_argument("--seeds", type=int, default=3, help="seeds per table row (default 3)")
+    make.add_argument(
+        "--tables-file", type=Path, default=Path("ablations.yaml"), help="table definitions"
+    )
     fig = sub.add_parser("figure", help="the timelines of chosen videos as PDF and PNG")
     fig.add_argument("--videos", type=int, nargs="+", required=True, help="test indices")
     fig.add_argument("--compare", nargs="+", help="run:task labels (default: as build)")
@@ -24,7 +27,7 @@ def main(argv: list[str]) -> None:
     fig.add_argument("--dpi", type=int, default=300, help="of the PNG (default 300)")
     args = parser.parse_args(argv)
     if args.command == "build":
-        site = Site(collect(args.runs), args.compare, seeds=args.seeds)
+        site = Site(collect(args.runs), args.compare, args.tables_file, args.seeds)
         print(f"site: wrote {build(site, args.out)}")
     else:
         names = [label.split(":")[0] for label in args.compare or ()]

@@ -11,6 +11,10 @@ never interrupted; the stage removes the file once its outputs are written.
 The state is only valid for the run that wrote it: :func:`fingerprint` hashes the params
 the stage reads and its input data, and a state with another fingerprint (or one that
 cannot be read) is ignored with one message, then overwritten after the first epoch.
+
+A job that may be preempted sets :data:`RESUME_DIR_ENV` to a folder on shared storage (the
+cluster's jobs do, :mod:`pipeline.experiments.cluster`): the states then live there, under the
+same file names, and survive the job's node-local clone.
 """
 
 import contextlib
@@ -27,6 +31,7 @@ import torch
 
 from pipeline.io import atomic_path
 
+RESUME_DIR_ENV = "AVEL_RESUME_DIR"  # where the states go instead of .resume/ when set
 HASHED_BYTES = 64 * 2**20  # input files up to this size are hashed; larger ones by stat
 _CHUNK = 2**20
 
@@ -87,12 +92,14 @@ class ResumeFile:
     """The resume state of one training stage: ``path``, valid for ``key`` only.
 
     Args:
-        path: where the state lives (``.resume/<task>.pt``).
+        path: where the state lives (``.resume/<task>.pt``; in the folder
+            ``$AVEL_RESUME_DIR`` instead when that is set, :data:`RESUME_DIR_ENV`).
         key: the run's :func:`fingerprint`.
     """
 
     def __init__(self, path: str | os.PathLike, key: str) -> None:
-        self.path = Path(path)
+        folder = os.environ.get(RESUME_DIR_ENV)
+        self.path = Path(folder) / Path(path).name if folder else Path(path)
         self.key = key
 
     def load(self) -> dict[str, Any] | None:

@@ -1,14 +1,18 @@
-"""The tables' experiments as submitit jobs: cluster options, the pushed-ref check, a tiny
-table through the local executor and, where ``sinfo`` exists, through a real SLURM.
+"""The tables' experiments as submitit jobs: cluster options, the pushed-ref check, claims,
+failure causes, a tiny table through the local executor and, where ``sinfo`` exists, through
+a real SLURM.
 
-The end-to-end tests run the tiny table of ``tests/experiments/test_tables.py`` (2 rows x 2
-seeds) as jobs that clone a bare git remote, run in node-local scratch with a shared DVC
-cache, push to
-the git remote and a DVC remote directory, and are rendered from there; a second submission
-submits nothing. The SLURM test runs the same table through ``sbatch`` arrays with its own
-remote and cache and checks that it renders the same numbers.
+Every end-to-end test runs the shipped ``cluster.yaml`` with only its paths overridden (on
+SLURM also the partition and :data:`CI_NODE`). They run the tiny table of
+``tests/experiments/test_tables.py`` (2 rows x 2 seeds) as jobs that clone a bare git
+remote, run in node-local scratch with a shared DVC cache, push to the git remote and a DVC
+remote directory, and are rendered from there; a second submission, a commit of the render
+and a README-only commit submit nothing. The SLURM tests run the same table through
+``sbatch`` arrays with their own remote and cache and check that it renders the same
+numbers, and signal a training job so that it is requeued and resumes.
 """
 
+import json
 import os
 import re
 import shutil
@@ -21,18 +25,21 @@ import pytest
 import yaml
 
 from pipeline.errors import PipelineError
-from pipeline.experiments import cluster
+from pipeline.experiments import claims, cluster
 from pipeline.experiments.ablations import Cell, Experiment, load_ablations, plan
+from pipeline.experiments.claims import Claims
 from pipeline.experiments.cluster import (
     ExperimentJob,
     _Waiter,
+    failure_cause,
     load_cluster,
     remote_experiments,
     require_on_remote,
     run_jobs,
     wanted_names,
 )
-from tests.experiments.test_tables import _accuracy, _tables, _tiny_repo
+from pipeline.experiments.reuse import inputs_key, refs_prefix, remote_refs
+from tests.experiments.test_tables import TINY_TABLE, _accuracy, _tables, _tiny_repo
 from tests.test_e2e import _dvc, _git, _run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,27 +50,58 @@ def _bare(path: Path) -> Path:
     return path
 
 
-def _config(tmp: Path, remote: Path, tag: str, **extra) -> Path:
-    """A ``cluster.yaml`` for ``remote`` with its own DVC remote, cache, scratch and logs; the
-    cache starts as a copy of ``cache-data`` (the data stages only) where that exists."""
+PATHS = ("git_remote", "dvc_remote", "cache_dir", "resume_dir", "scratch", "logs")
+# The single-node SLURM of CI (.ci/slurm_up.sh) has no GPU and 2 CPUs: the shipped requests
+# (1 GPU, 8 CPUs, 32 GB) cannot be scheduled there, so these, like the partition, are the node's.
+CI_NODE = {"gpus_per_job": 0, "cpus_per_job": 1, "mem_gb": 1.0}
+
+
+def _config(tmp: Path, remote: Path, tag: str, slurm: dict | None = None, **changes) -> Path:
+    """The shipped ``cluster.yaml`` with only its paths (and, for SLURM, the partition and
+    :data:`CI_NODE`) overridden, plus ``changes``: for ``remote``, with its own DVC remote,
+    cache, resume states, scratch and logs; the cache starts as a copy of ``cache-data``
+    (the data stages only) where that exists."""
     if (tmp / "cache-data").is_dir():
         shutil.copytree(tmp / "cache-data", tmp / f"cache-{tag}")
-    data = {
-        "git_remote": str(remote),
-        "dvc_remote": str(tmp / f"storage-{tag}"),
-        "cache_dir": str(tmp / f"cache-{tag}"),
-        "scratch": str(tmp / f"scratch-{tag}"),
-        "logs": str(tmp / f"logs-{tag}"),
-        **extra,
-    }
+    data = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    data.update({key: str(tmp / f"{key}-{tag}") for key in PATHS})
+    data.update(git_remote=str(remote), cache_dir=str(tmp / f"cache-{tag}"), **changes)
+    data["slurm"].update(slurm or {})
     path = tmp / f"cluster-{tag}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-def test_the_shipped_cluster_file_is_valid():
+def _venv(repo: Path) -> None:
+    """``repo/.venv``, for the shipped ``setup`` line: this interpreter's virtual environment,
+    or one whose ``activate`` puts this interpreter first on the ``PATH``."""
+    if (repo / ".git").is_dir():
+        with open(repo / ".git" / "info" / "exclude", "a") as exclude:
+            exclude.write("/.venv\n")
+    prefix = Path(sys.prefix)
+    if (prefix / "bin" / "activate").is_file():
+        (repo / ".venv").symlink_to(prefix)
+        return
+    (repo / ".venv" / "bin").mkdir(parents=True)
+    line = f'PATH="{Path(sys.executable).parent}:$PATH"; export PATH\n'
+    (repo / ".venv" / "bin" / "activate").write_text(line)
+
+
+def test_the_shipped_cluster_file_is_valid_and_its_setup_is_posix_sh(tmp_path):
     config = load_cluster(ROOT / "cluster.yaml")
     assert config.slurm.gpus_per_job == 1 and config.slurm.array_parallelism >= 1
+    assert config.resume_dir is not None  # preempted jobs resume (docs/cluster.md)
+    # the local executor runs the setup lines with /bin/sh (dash on Debian): they must work there
+    _venv(tmp_path)
+    script = " && ".join([*config.setup, "command -v python"])
+    found = subprocess.run(["/bin/sh", "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert found.returncode == 0, found.stderr
+    assert Path(found.stdout.strip()).parent.parent.resolve() == (tmp_path / ".venv").resolve()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**yaml.safe_load((ROOT / "cluster.yaml").read_text()),
+                                   "setup": ["source .venv/bin/activate"]}))  # fmt: skip
+    with pytest.raises(PipelineError, match=r"setup: .*`source` is not POSIX sh .* `\. FILE`"):
+        load_cluster(bad)
 
 
 @pytest.mark.parametrize(
@@ -90,8 +128,12 @@ def test_cluster_file_errors_name_the_key(tmp_path, data, message):
 
 
 def _commit(repo: Path, message: str) -> str:
+    """Commit ``file`` holding ``message`` (the first time with a ``dvc.yaml`` and params)."""
+    if not (repo / "dvc.yaml").exists():
+        (repo / "dvc.yaml").write_text("stages: {}\n")
+        (repo / "params.yaml").write_text("a: 1\n")
     (repo / "file").write_text(message)
-    _git(repo, "add", "file")
+    _git(repo, "add", "-A")
     _git(repo, "commit", "-qm", message)
     return _run(["git", "rev-parse", "HEAD"], repo).stdout.strip()
 
@@ -108,8 +150,8 @@ def test_a_pushed_experiment_is_checked_at_the_remote(tmp_path, monkeypatch):
     with pytest.raises(PipelineError, match="exited 0 but the git remote has no ref"):
         job._check_pushed("abl-x", ours)
     _git(repo, "push", "-q", str(remote), f"{theirs}:{ref}")
-    with pytest.raises(PipelineError, match=r"another experiment of this name .* ours was not"):
-        job._check_pushed("abl-x", ours)
+    # a concurrent run pushed the same experiment first: theirs serves, ours is no failure
+    assert job._check_pushed("abl-x", ours) == theirs
     assert remote_experiments(str(remote), base) == {"abl-x": theirs}
     assert job._check_pushed("abl-x", theirs) == theirs
     # a (re)started job whose experiment is already there runs nothing and pushes nothing
@@ -144,7 +186,7 @@ def test_an_alternative_at_the_remote_stands_in_for_the_experiment_and_is_pulled
     _git(repo, "push", "-q", str(remote), f"{base}:refs/exps/{base[:2]}/{base[2:]}/{wide.name}")
     submitted: list[str] = []
 
-    def finished_jobs(executor, job, items, kind, jobs, poll):
+    def finished_jobs(executor, job, items, kind, jobs, poll, tick):
         submitted.extend(name for name, _ in items)
         return iter(())
 
@@ -159,6 +201,84 @@ def test_an_alternative_at_the_remote_stands_in_for_the_experiment_and_is_pulled
     assert status == {narrow.name: "at remote"} and submitted == [other.name]
     cells = [Cell(narrow, "wsel", "model", (wide,)), Cell(other, "wsel", "model")]
     assert wanted_names(cells) == sorted([narrow.name, wide.name, other.name])
+    # its claims were released: no other run is kept waiting for them
+    assert Claims(str(remote), inputs_key(base)).read() == {}
+
+
+def test_a_second_run_waits_for_the_experiments_another_run_claims(tmp_path, monkeypatch, capsys):
+    repo, remote = tmp_path / "repo", _bare(tmp_path / "remote.git")
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    base = _commit(repo, "base")
+    _git(repo, "push", "-q", str(remote), f"{base}:refs/heads/main")
+    monkeypatch.chdir(repo)
+    config = load_cluster(_config(tmp_path, remote, "t"))
+    made, dropped, ours = (Experiment((("x", str(i)),), 0, ("t",)) for i in range(3))
+    labels = {e.name: f"tiny/{e.name} seed 0" for e in (made, dropped, ours)}
+    # another run holds two claims; a third claim of it has expired and is taken over
+    other = Claims(str(remote), inputs_key(base))
+    assert other.take([made.name, dropped.name]) == {}
+    stale = Claims(str(remote), inputs_key(base), ttl_min=1e-6)
+    assert stale.take([ours.name]) == {}
+    submitted: list[str] = []
+
+    def finished_jobs(executor, job, items, kind, jobs, poll, tick):
+        submitted.extend(name for name, _ in items)
+        return iter(())
+
+    def other_run_works(seconds):  # while we wait: it pushes one experiment, drops the other
+        _git(repo, "push", "-q", str(remote), f"{base}:{refs_prefix(base)}{made.name}")
+        other.release([made.name, dropped.name])
+
+    monkeypatch.setattr(cluster, "make_executor", lambda *args: None)
+    monkeypatch.setattr(cluster, "_finished_jobs", finished_jobs)
+    monkeypatch.setattr(cluster.time, "sleep", other_run_works)
+    status = run_jobs([made, dropped, ours], labels, config, "local", base, poll=0)
+    assert submitted == [ours.name]
+    assert status == {made.name: "by another run", dropped.name: "Failed"}
+    out = capsys.readouterr()
+    assert "2 of them claimed by another run, waiting for them:" in out.out
+    assert f"{labels[made.name]}: claimed by " in out.out
+    assert f"NOT DONE {labels[dropped.name]}: the run that claimed it ended without it" in out.err
+    assert Claims(str(remote), inputs_key(base)).read() == {}  # ours released too
+
+
+def test_a_claim_is_won_by_one_run_renewed_and_released(tmp_path, monkeypatch):
+    repo, remote = tmp_path / "repo", _bare(tmp_path / "remote.git")
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    monkeypatch.chdir(repo)
+    first, second = Claims(str(remote), "k"), Claims(str(remote), "k")
+    assert first.take(["a", "b"]) == {}
+    theirs = second.take(["b", "c"])
+    assert set(theirs) == {"b"} and not theirs["b"].expired()
+    assert set(first.held) == {"a", "b"} and set(second.held) == {"c"}
+    before = first.read()["a"]
+    first.renewed = 0.0  # a third of the lifetime has passed
+    monkeypatch.setattr(claims.time, "time", lambda: before.expires - 60)
+    first.renew()
+    assert first.read()["a"].expires > before.expires
+    first.release(["a", "b"])
+    assert set(first.read()) == {"c"}
+    second.release(["b"])  # not ours: nothing happens
+    assert set(first.read()) == {"c"}
+
+
+def test_a_failure_line_gives_the_cause_not_the_wrappers():
+    stderr = """submitit INFO (2026-12-05 10:00:00,000) - Starting with JobEnvironment(...)
++ python -m dvc exp run -n abl-1 evaluate@sel
+error: params.yaml: device 'cuda' requested but CUDA is not available
+ERROR: failed to reproduce 'train@sel': failed to run: python -m stages.train sel, exited with 1
+submitit ERROR (2026-12-05 10:00:01,000) - Submitted job triggered an exception
+Traceback (most recent call last):
+  File "x.py", line 1, in <module>
+pipeline.errors.PipelineError: python -m dvc exp run failed (its output is above in this log)
+"""
+    cause = "error: params.yaml: device 'cuda' requested but CUDA is not available"
+    assert failure_cause(stderr) == cause
+    assert failure_cause("/bin/sh: 1: source: not found\n") == "/bin/sh: 1: source: not found"
+    assert failure_cause("ok\nValueError: bad\n") == "ValueError: bad"
+    assert failure_cause("all went well\n") is None
 
 
 # ------------------------------------------------------------------------- end to end
@@ -183,6 +303,7 @@ def project(tmp_path_factory) -> Path:
     _git(repo, "commit", "-qm", "data stages")
     _bare(tmp / "remote.git")
     _git(repo, "push", "-q", str(tmp / "remote.git"), "HEAD:refs/heads/main")
+    _venv(repo)  # for the shipped setup line (`. .venv/bin/activate`)
     return repo
 
 
@@ -222,9 +343,19 @@ def test_local_jobs_push_to_the_remotes_and_resubmitting_submits_nothing(project
     assert all(
         "Stage 'pool' didn't change" in log and "> python -m stages.train" in log for log in logs
     )
-    again = _tables(project, "run", "tiny", "--seeds", "2", "--executor", "local",
-                    "--cluster", str(config_path))  # fmt: skip
-    assert "4 experiments at the remote, 0 to submit" in again.stdout
+    run = ["run", "tiny", "--seeds", "2", "--executor", "local", "--cluster", str(config_path)]
+    # run again: the render changed the workspace, which does not block the run
+    assert "4 experiments at the remote, 0 to submit" in _tables(project, *run).stdout
+    # commit the render, then a README edit: the experiments of the first commit still hold
+    _git(project, "add", "reports/tables")
+    _git(project, "commit", "-qm", "the rendered table")
+    assert "4 experiments at the remote, 0 to submit" in _tables(project, *run).stdout
+    (project / "README.md").write_text("a README edit\n")
+    _git(project, "add", "README.md")
+    _git(project, "commit", "-qm", "README only")
+    assert "4 experiments at the remote, 0 to submit" in _tables(project, *run).stdout
+    assert (project / "reports" / "tables" / "tiny.md").read_text() == text
+    _git(project, "push", "-q", config.git_remote, "HEAD:refs/heads/main")
     # render elsewhere: a fresh clone pulls the experiments from the remote and renders them
     clone = project.parent / "render-clone"
     _run(["git", "clone", "-q", "-b", "main", config.git_remote, str(clone)], project.parent)
@@ -234,7 +365,7 @@ def test_local_jobs_push_to_the_remotes_and_resubmitting_submits_nothing(project
     assert (clone / "reports" / "tables" / "tiny.md").read_text() == text
 
 
-def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path):
+def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path, monkeypatch):
     remote = _bare(tmp_path / "other.git")
     _git(project, "push", "-q", str(remote), "HEAD:refs/heads/main")
     # an option DVC rejects: every job fails while preparing its clone
@@ -247,14 +378,29 @@ def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path):
     assert "2 jobs failed (listed above with their logs)" in result.stderr
     cells = plan(load_ablations(project / "ablations.yaml", project / "dvc.yaml").tables, [0])
     name = cells[("tiny", "base", 0)].experiment.name
-    line = re.search(rf"FAILED tiny/base seed 0 \({name}\): .*\n  log: (\S+)", result.stderr)
-    assert line, result.stderr
-    log = Path(line.group(1))
-    assert log.is_file() and "dvc config --local core.colour red" in log.read_text()
-    assert (
-        remote_experiments(str(remote), _run(["git", "rev-parse", "HEAD"], project).stdout.strip())
-        == {}
+    # the cause (DVC's complaint, from the job's stderr), the rows and seed, the log
+    line = re.search(
+        rf"FAILED tiny/base seed 0 \({name}\): (ERROR: .*colour.*)\n  log: (\S+)\n",
+        result.stderr,
     )
+    assert line, result.stderr
+    log = Path(line.group(2))
+    assert log.is_file() and line.group(1) in log.read_text()
+    assert "dvc config --local core.colour red" in log.with_suffix(".out").read_text()
+    monkeypatch.chdir(project)
+    head = _run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    assert remote_experiments(str(remote), head) == {}
+    assert Claims(str(remote), inputs_key(head)).read() == {}  # released: rerunning resubmits
+    # a job that fails before Python starts writes no log: the line says so
+    config = _config(tmp_path, remote, "nolog", setup=["no-such-setup-command"])
+    args = ["run", "tiny", "--seeds", "1", "--executor", "local", "--cluster", str(config)]
+    result = _run([sys.executable, "-m", "pipeline.experiments.tables", *args], project, False)
+    assert result.returncode == 1
+    assert "no-such-setup-command: not found" in result.stderr  # the shell's own message
+    line = re.search(
+        rf"FAILED tiny/base seed 0 \({name}\): .*\n  log: (\S+) is missing \(", result.stderr
+    )
+    assert line and not Path(line.group(1)).exists(), result.stderr
 
 
 # ------------------------------------------------------------------------- SLURM
@@ -276,6 +422,12 @@ def slurm():
         subprocess.run(["bash", str(ROOT / ".ci" / "slurm_down.sh")], check=True)
 
 
+def _ci_node() -> dict:
+    """The SLURM options the CI node needs: its partition and :data:`CI_NODE`."""
+    partition = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True)
+    return {"partition": partition.stdout.split()[0].rstrip("*"), **CI_NODE}
+
+
 def test_the_table_through_slurm_arrays_renders_the_local_numbers(slurm, project, local_table):
     tmp = project.parent
     # a fresh remote, clone and cache: the SLURM jobs run everything again
@@ -283,10 +435,8 @@ def test_the_table_through_slurm_arrays_renders_the_local_numbers(slurm, project
     _git(project, "push", "-q", str(remote), "HEAD:refs/heads/main")
     clone = tmp / "slurm-clone"
     _run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], tmp)
-    partition = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True)
-    slurm = {"partition": partition.stdout.split()[0].rstrip("*"), "gpus_per_job": 0,
-             "cpus_per_job": 1, "mem_gb": 1.0, "time_min": 10, "array_parallelism": 2}  # fmt: skip
-    config = _config(tmp, remote, "slurm", slurm=slurm)
+    _venv(clone)
+    config = _config(tmp, remote, "slurm", slurm=_ci_node())
     run = ["run", "tiny", "--seeds", "2", "--executor", "slurm", "--cluster", str(config)]
     started = time.monotonic()
     out = _tables(clone, *run)
@@ -328,3 +478,58 @@ def test_a_slurm_job_gone_from_the_queue_without_a_result_counts_as_finished(mon
     queue.clear()
     assert waiter.finished([running]) == []
     assert waiter.finished([running]) == [running]
+
+
+EPOCHS = 150  # long enough to signal the job between two epochs of its training
+
+
+def _slow_table(repo: Path) -> Path:
+    """One row, one experiment: the tiny table's ``base`` row trained for :data:`EPOCHS`."""
+    table = json.loads(json.dumps(TINY_TABLE["tables"][0]))
+    table.update(id="slow", rows=[table["rows"][0]])
+    table["rows"][0]["overrides"] = {"augment.replicate": False, "train.epochs": EPOCHS}
+    path = repo / "slow.yaml"
+    path.write_text(yaml.safe_dump({"tables": [table]}, sort_keys=False))
+    return path
+
+
+def _remote_metrics(remote: Path) -> dict:
+    ((sha, _),) = remote_refs(str(remote))
+    show = ["git", "--git-dir", str(remote), "show", f"{sha}:metrics/evaluate/sel.json"]
+    return json.loads(_run(show, remote).stdout)
+
+
+def test_a_job_signalled_mid_training_is_requeued_and_resumes(slurm, project):
+    tmp = project.parent
+    remote = _bare(tmp / "preempt.git")
+    _git(project, "push", "-q", str(remote), "HEAD:refs/heads/main")
+    clone = tmp / "preempt-clone"
+    _run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], tmp)
+    _venv(clone)
+    table = _slow_table(clone)
+    config = _config(tmp, remote, "preempt", slurm=_ci_node())
+    resume_dir = Path(load_cluster(config).resume_dir)
+    run = ["run", "slow", "--seeds", "1", "--file", str(table), "--cluster", str(config)]
+    command = [sys.executable, "-m", "pipeline.experiments.tables", *run, "--executor", "slurm"]
+    submitting = subprocess.Popen(command, cwd=clone, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(resume_dir.rglob("sel.pt")):  # the training finished its first epoch
+        assert submitting.poll() is None and time.monotonic() < deadline, "no resume state"
+        time.sleep(0.1)
+    jobs = subprocess.run(["squeue", "-h", "-o", "%i", "-n", "avel-tables"], capture_output=True,
+                          text=True, check=True).stdout.split()  # fmt: skip
+    assert len(jobs) == 1
+    subprocess.run(["scancel", "--signal=USR2", jobs[0]], check=True)  # preemption's signal
+    out, _ = submitting.communicate(timeout=540)
+    assert submitting.returncode == 0, out
+    assert "0 experiments at the remote, 1 to submit (slurm)" in out
+    log = "\n".join(p.read_text() for p in Path(load_cluster(config).logs).rglob("*_log.*"))
+    resumed = re.findall(r"resuming after epoch (\d+)", log)
+    assert len(resumed) == 1 and 1 <= int(resumed[0]) < EPOCHS, log  # fewer epochs than a run
+    assert not list(resume_dir.rglob("*.pt"))  # removed once the outputs were written
+    # an uninterrupted run of the same experiment, by the local executor: the same metrics
+    reference = _bare(tmp / "uninterrupted.git")
+    _git(project, "push", "-q", str(reference), "HEAD:refs/heads/main")
+    config = _config(tmp, reference, "uninterrupted")
+    _tables(clone, *run[:-1], str(config), "--executor", "local")
+    assert _remote_metrics(remote) == _remote_metrics(reference)

@@ -23,6 +23,7 @@ from pipeline.evaluation.metrics import segment_metrics
 from pipeline.evaluation.stats import seed_summary
 from pipeline.experiments import tables
 from pipeline.experiments.ablations import Experiment, load_ablations, override_text, plan
+from pipeline.experiments.reuse import inputs_key, inputs_unchanged, require_clean_head
 from pipeline.experiments.tables import (
     NOT_COMPUTED,
     ZERO_DIVISION_NOTE,
@@ -226,7 +227,8 @@ def test_every_shipped_experiment_applies_to_the_shipped_params_as_dvc_applies_i
 def test_a_table_finds_the_experiments_made_when_it_ran_beside_others(tmp_path):
     """``run t3 t5`` merges rows with the same overrides into one experiment; ``render t5``
     alone (and ``render all``) must still find it, and ``run t5`` must not run it again."""
-    from pipeline.experiments.tables import Runs, _served_by
+    from pipeline.experiments.reuse import served_by
+    from pipeline.experiments.tables import Runs
 
     t3 = json.loads(json.dumps(TINY_TABLE["tables"][0]))
     t3["rows"][1]["targets"] = ["evaluate@sel", "evaluate@wsel"]  # `rep`: more targets
@@ -248,10 +250,10 @@ def test_a_table_finds_the_experiments_made_when_it_ran_beside_others(tmp_path):
     runs.commits, runs._cache = {merged.name: "c0ffee"}, {}
     assert runs.commit(alone[("t5", "rep5", 0)]) == "c0ffee"
     assert runs.commit(alone[("t5", "base", 0)]) is None
-    served = _served_by(alone.values())
+    served = served_by(alone.values())
     assert merged in served[narrow.name]  # run_experiments counts it as reuse
     # rows that share one experiment are served only by what serves every one of them
-    assert _served_by(together.values())[merged.name] == ()
+    assert served_by(together.values())[merged.name] == ()
 
 
 def test_override_text_round_trips_through_yaml():
@@ -503,7 +505,6 @@ def test_tiny_table_runs_renders_and_travels_through_remotes(tmp_path):
 
 
 def test_experiments_of_an_earlier_commit_hold_while_no_stage_input_changes(tmp_path, monkeypatch):
-    from pipeline.experiments.tables import inputs_unchanged
 
     monkeypatch.chdir(tmp_path)
     stages = {"stages": {"s": {"cmd": "python s.py", "deps": ["s.py", "data/x"]}}}
@@ -527,3 +528,25 @@ def test_experiments_of_an_earlier_commit_hold_while_no_stage_input_changes(tmp_
     before = commits[-1]
     assert not inputs_unchanged(before, commit("s.py", "print(2)\n"))  # only code changed
     assert not inputs_unchanged("0" * 40, base)  # a baseline that is not here
+    # the key of the stage inputs: equal exactly where the inputs are
+    assert inputs_key(commits[0]) == inputs_key(commits[1])
+    assert inputs_key(commits[1]) != inputs_key(commits[3]) != inputs_key(commits[4])
+
+
+def test_a_rendered_table_does_not_block_the_next_run_but_changed_code_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    stages = {"stages": {"s": {"cmd": "python s.py", "deps": ["s.py"]}}}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(stages))
+    (tmp_path / "s.py").write_text("print(1)\n")
+    index = tmp_path / "reports" / "tables" / "README.md"
+    index.parent.mkdir(parents=True)
+    index.write_text("# Ablation tables\n")
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "rendered")
+    index.write_text("# Ablation tables\n\n- [tiny](tiny.md): Tiny\n")  # a render
+    require_clean_head()
+    (tmp_path / "s.py").write_text("print(2)\n")
+    with pytest.raises(PipelineError, match=r"uncommitted changes.*\ns.py$") as err:
+        require_clean_head()
+    assert "README.md" not in str(err.value)
