@@ -12,6 +12,7 @@ SYNTHETIC = DATA / "synthetic"  # the synthesize stage's store (DVC-cached; empt
 STORE = DATA / "ave"
 POOLED = DATA / "pooled"  # the pool stage's 7x7-averaged visual features (DVC-cached)
 MODELS = DATA / "models"
+MODEL_CODE = DATA / "model_code.json"  # the model_code stage's fingerprint of the chosen model
 METRICS = Path("metrics")
 REPORTS = Path("reports")
 

@@ -21,6 +21,7 @@ scored on the corrected labels (``data.right_labels``).
 """
 
 import argparse
+import hashlib
 import json
 import re
 import subprocess
@@ -49,6 +50,7 @@ from pipeline.experiments.ablations import (
 )
 from pipeline.experiments.cluster import EXECUTORS, on_cluster
 from pipeline.io import atomic_path
+from pipeline.models import code_fingerprint
 
 TABLES_DIR = Path("reports") / "tables"
 LABEL_SETS = {"o_ave": "labels", "c_ave": "right_labels"}
@@ -155,10 +157,29 @@ def inputs_unchanged(baseline: str, commit: str) -> bool:
     return True
 
 
+def model_code_unchanged(experiment: str) -> bool:
+    """Whether the model an experiment built has the same code in the working tree: the
+    hash of ``data/model_code.json`` in the experiment's ``dvc.lock`` against the text of
+    :func:`pipeline.models.code_fingerprint` now. The model files are no code deps of
+    ``dvc.yaml`` (docs/design.md §8), so :func:`inputs_unchanged` does not see them."""
+    lock = yaml.safe_load(_git("show", f"{experiment}:dvc.lock")) or {}
+    stage = lock.get("stages", {}).get("model_code")
+    if stage is None:  # it built no model of the registry
+        return True
+    name = stage["params"]["params.yaml"]["model.name"]
+    try:
+        text = code_fingerprint(name)
+    except PipelineError:  # the model was removed or renamed since
+        return False
+    return hashlib.md5(text.encode()).hexdigest() == stage["outs"][0]["md5"]
+
+
 def reusable_experiments(commit: str) -> dict[str, str]:
     """Name -> commit of every experiment whose results hold at ``commit``: those based on
     it, then those based on an earlier commit with the same stage inputs
-    (:func:`inputs_unchanged`), such as the commit before a README edit."""
+    (:func:`inputs_unchanged`), such as the commit before a README edit, whose model's
+    code is unchanged (:func:`model_code_unchanged`: another model's new or edited file
+    does not count)."""
     lines = _git("for-each-ref", "--format=%(refname) %(objectname)", "refs/exps/").splitlines()
     found = existing_experiments(commit)
     verdicts: dict[str, bool] = {}
@@ -169,7 +190,7 @@ def reusable_experiments(commit: str) -> dict[str, str]:
         baseline = match[1] + match[2]
         if baseline not in verdicts:
             verdicts[baseline] = inputs_unchanged(baseline, commit)
-        if verdicts[baseline]:
+        if verdicts[baseline] and model_code_unchanged(sha):
             found[match[3]] = sha
     return found
 
