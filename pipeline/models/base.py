@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from pipeline.config.signature import keyword_defaults as constructor_keywords
-from pipeline.training.losses import mean_pooled_loss, mean_pooled_probabilities
+from pipeline.losses import mean_pooled_loss, mean_pooled_probabilities
 
 # Constructor arguments that the trainer derives from the data, not from ``params.yaml``:
 # audio feature size, visual channels, visual regions per segment (H * W) and classes.
@@ -218,7 +218,7 @@ class AVELModel(nn.Module):
 
         Refine (seed 004 Step 2) thresholds it on synthetic videos, and evaluate scores
         its arg-max repeated over the segments (``model_repeat``). Default: the mean of
-        the segment softmax (:func:`pipeline.training.losses.mean_pooled_probabilities`).
+        the segment softmax (:func:`pipeline.losses.mean_pooled_probabilities`).
         """
         return mean_pooled_probabilities(scores)
 
@@ -228,7 +228,7 @@ class AVELModel(nn.Module):
         Used by WSEL training (seed 004 Step 1), as :math:`g` of the auxiliary objective
         (eqs 15-18) and of the label-refinement loss (Step 3, eqs 12-13), on videos and on
         slices alike. Default: cross-entropy of the mean-pooled segment softmax with the
-        normalised labels (:func:`pipeline.training.losses.mean_pooled_loss`).
+        normalised labels (:func:`pipeline.losses.mean_pooled_loss`).
         """
         return mean_pooled_loss(scores, video_labels)
 
