@@ -2,9 +2,10 @@
 
 The loop follows Tian et al.'s: Adam, a step schedule, HAN's guided weak loss with label
 smoothing (:func:`pipeline.avvp.han.han_loss`), and the checkpoint of the epoch with the
-best segment-level Type@AV on the **validation** split (their model choice); the test split
-is never looked at during training. Seed 004's refinement loss and auxiliary objective are
-added by passing slice labels or partners (:mod:`pipeline.avvp.refine`).
+best segment-level Type@AV on the **validation** split (their model choice, the later
+epoch on a tie); the test split is never looked at during training. Seed 004's
+refinement loss and auxiliary objective are added by passing slice labels or partners
+(:mod:`pipeline.avvp.refine`).
 
 The frames of a segment are averaged when the data is loaded: HAN projects them linearly
 before averaging, so this is the same model on 8 times less memory (the release's train
@@ -168,6 +169,9 @@ def fit_han(
 ) -> FitResult:
     """Train ``model`` and keep the state with the best validation Type@AV (segment level).
 
+    On equal validation scores the later epoch is kept, as in Tian et al.'s official code
+    (``if F >= best_F``, ``main_avvp.py``); tests/avvp/test_train.py checks it.
+
     Args:
         model: HAN, on ``device``.
         train: the training split, on ``device``.
@@ -205,7 +209,7 @@ def fit_han(
             f"val_{SELECTION}": metrics[SELECTION],
         }
         best.history.append(row)
-        if metrics[SELECTION] > best.best_val[SELECTION]:
+        if metrics[SELECTION] >= best.best_val[SELECTION]:  # a tie: the later epoch
             best.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             best.best_epoch, best.best_val = epoch, metrics
         if on_epoch is not None:
