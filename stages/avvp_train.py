@@ -10,6 +10,8 @@ refinement loss of eqs 12-13 (:mod:`pipeline.avvp.refine`).
 
 Each writes ``data/models/avvp_<task>.pt`` (the epoch with the best validation Type@AV) and
 ``metrics/avvp/train/<task>.json`` (that epoch, its validation metrics, the per-epoch log).
+An interrupted run resumes from ``.resume/avvp_<task>.pt`` (the shared
+:mod:`pipeline.training.resume`), removed once the outputs are written.
 """
 
 import sys
@@ -25,6 +27,7 @@ from pipeline.device import resolve_device
 from pipeline.errors import PipelineError, run_stage
 from pipeline.io import write_json
 from pipeline.refinement.slices import slice_starts
+from pipeline.training.resume import ResumeFile, fingerprint
 
 TASKS = ("han", "han_lr")
 SHARED = ("avvp.model", "avvp.train", "train.seed", "train.device")
@@ -55,6 +58,21 @@ def _refinement(task: str, params: dict, train_data, device: torch.device) -> Re
     )
 
 
+def _resume_file(task: str, params: dict) -> ResumeFile:
+    """``.resume/avvp_<task>.pt``, valid for the params the stage reads (:data:`PARAMS`) and
+    its inputs: the store's manifest of sha256s (not the store's gigabytes) and, for
+    ``han_lr``, the slice labels."""
+    settings = {key: _value(params, key) for key in PARAMS[task]}
+    inputs = [paths.AVVP_DOWNLOAD_METRICS] + ([paths.AVVP_REFINED] if task == "han_lr" else [])
+    return ResumeFile(paths.resume_state(f"avvp_{task}"), fingerprint(settings, inputs))
+
+
+def _value(params: dict, key: str):
+    for part in key.split("."):
+        params = params[part]
+    return params
+
+
 def main(params: dict, task: str) -> None:
     if task not in TASKS:
         raise PipelineError(
@@ -67,7 +85,9 @@ def main(params: dict, task: str) -> None:
     kwargs = {**train.dims(), **params["avvp"]["model"]}
     torch.manual_seed(config["seed"])
     model = HAN(**kwargs).to(device)
-    result = fit_han(model, train, val, config, device, _refinement(task, params, train, device))
+    refinement = _refinement(task, params, train, device)
+    resume = _resume_file(task, params)
+    result = fit_han(model, train, val, config, device, refinement, resume=resume)
     save_han(paths.avvp_checkpoint(task), result.best_state, kwargs, epoch=result.best_epoch)
     write_json(
         paths.avvp_train_metrics(task),
@@ -78,6 +98,7 @@ def main(params: dict, task: str) -> None:
             "history": result.history,
         },
     )
+    resume.remove()
     print(
         f"avvp {task}: best epoch {result.best_epoch}, "
         f"val Type@AV {result.best_val['type_segment']:.3f}"

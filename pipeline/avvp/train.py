@@ -29,6 +29,7 @@ from pipeline.avvp.refine import STREAMS, auxiliary_loss, refinement_loss
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_path
 from pipeline.training.loop import make_optimizer, make_scheduler, set_seed
+from pipeline.training.resume import ResumeFile, rng_state, set_rng_state
 
 SELECTION = "type_segment"  # the validation metric of the checkpoint choice
 _KINDS = {"audio": "vggish", "frames": "res152", "snippets": "r2plus1d_18"}
@@ -158,6 +159,28 @@ def _loss(
     return loss
 
 
+def _training_state(
+    model: nn.Module, optimizer, scheduler, generator: torch.Generator
+) -> dict[str, Any]:
+    """Everything a resumed run needs to continue bit-identically (as
+    :meth:`pipeline.training.loop.Trainer.state`)."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng_state(),
+        "shuffle": generator.get_state(),
+    }
+
+
+def _restore(saved: dict[str, Any], model: nn.Module, optimizer, scheduler, generator) -> None:
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    set_rng_state(saved["rng"])
+    generator.set_state(saved["shuffle"])
+
+
 def fit_han(
     model: nn.Module,
     train: AVVPData,
@@ -166,11 +189,16 @@ def fit_han(
     device: torch.device,
     refinement: Refinement | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    resume: ResumeFile | None = None,
 ) -> FitResult:
     """Train ``model`` and keep the state with the best validation Type@AV (segment level).
 
     On equal validation scores the later epoch is kept, as in Tian et al.'s official code
-    (``if F >= best_F``, ``main_avvp.py``); tests/avvp/test_train.py checks it.
+    (``if F >= best_F``, ``main_avvp.py``); tests/avvp/test_train.py checks it. After each
+    epoch the whole training state goes to ``resume`` (the shared
+    :class:`pipeline.training.resume.ResumeFile`); a run that finds a state of its own there
+    continues after that epoch, replaying the logged rows through ``on_epoch``, and ends
+    as an uninterrupted run would (tests/avvp/test_train.py).
 
     Args:
         model: HAN, on ``device``.
@@ -182,6 +210,7 @@ def fit_han(
         device: where model and data live.
         refinement: slice labels and/or auxiliary partners. (default: none)
         on_epoch: called with each epoch's row. (default: none)
+        resume: where the per-epoch state lives. (default: none, not saved)
     """
     set_seed(config["seed"])
     schedule = SimpleNamespace(scheduler="step", **config)  # Tian et al.'s StepLR
@@ -189,8 +218,15 @@ def fit_han(
     scheduler = make_scheduler(schedule, optimizer)
     generator = torch.Generator().manual_seed(config["seed"])
     best = FitResult({}, 0, {SELECTION: -1.0})
+    log = on_epoch or (lambda row: None)
+    saved = resume.load() if resume is not None else None
+    if saved is not None:
+        _restore(saved, model, optimizer, scheduler, generator)
+        best = FitResult(**saved["best"])
+        for row in best.history:
+            log(row)
     n = len(train.names)
-    for epoch in range(1, config["epochs"] + 1):
+    for epoch in range(len(best.history) + 1, config["epochs"] + 1):
         model.train()
         lr, total = optimizer.param_groups[0]["lr"], 0.0
         for index in torch.randperm(n, generator=generator).split(config["batch_size"]):
@@ -212,8 +248,10 @@ def fit_han(
         if metrics[SELECTION] >= best.best_val[SELECTION]:  # a tie: the later epoch
             best.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             best.best_epoch, best.best_val = epoch, metrics
-        if on_epoch is not None:
-            on_epoch(row)
+        log(row)
+        if resume is not None:
+            state = _training_state(model, optimizer, scheduler, generator)
+            resume.save({"epoch": epoch, "best": vars(best), **state})
     return best
 
 
