@@ -29,6 +29,7 @@ from pipeline.avvp.refine import STREAMS, auxiliary_loss, refinement_loss
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_path
 from pipeline.training.loop import make_optimizer, make_scheduler, set_seed
+from pipeline.training.precision import autocast, make_scaler
 from pipeline.training.resume import ResumeFile, rng_state, set_rng_state
 
 SELECTION = "type_segment"  # the validation metric of the checkpoint choice
@@ -84,22 +85,35 @@ def load_data(store: str | Path, split: str, chunk: int = 256) -> AVVPData:
 
 @torch.no_grad()
 def predict_han(
-    model: nn.Module, data: AVVPData, batch_size: int = 128
+    model: nn.Module, data: AVVPData, batch_size: int = 128, precision: str = "fp32"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Segment probabilities ``(n, T, 2, C)`` and video probabilities ``(n, C)``."""
+    """Segment probabilities ``(n, T, 2, C)`` and video probabilities ``(n, C)``.
+
+    Args:
+        model: the model.
+        data: a split.
+        batch_size: videos per forward pass. (default: 128)
+        precision: ``fp32``, ``bf16`` or ``fp16``, the shared
+            :func:`pipeline.training.precision.autocast`. (default: ``fp32``)
+    """
     model.eval()
+    device = data.weak.device
     frames, videos = [], []
     for start in range(0, len(data.names), batch_size):
         batch = {k: v[start : start + batch_size] for k, v in data.streams.items()}
-        out = model(batch["audio"], batch["frames"], batch["snippets"])
+        with autocast(device, precision):
+            out = model(batch["audio"], batch["frames"], batch["snippets"])
+            video = mmil_pool(out).video
         frames.append(out.probs.float().cpu())
-        videos.append(mmil_pool(out).video.float().cpu())
+        videos.append(video.float().cpu())
     return torch.cat(frames).numpy(), torch.cat(videos).numpy()
 
 
-def evaluate_han(model: nn.Module, data: AVVPData, batch_size: int = 128) -> dict[str, float]:
-    """Every AVVP metric of ``model`` on a split with dense labels."""
-    frame_probs, video_probs = predict_han(model, data, batch_size)
+def evaluate_han(
+    model: nn.Module, data: AVVPData, batch_size: int = 128, precision: str = "fp32"
+) -> dict[str, float]:
+    """Every AVVP metric of ``model`` on a split with dense labels (:func:`predict_han`)."""
+    frame_probs, video_probs = predict_han(model, data, batch_size, precision)
     return avvp_metrics(binarize(frame_probs, video_probs), data.dense)
 
 
@@ -160,7 +174,7 @@ def _loss(
 
 
 def _training_state(
-    model: nn.Module, optimizer, scheduler, generator: torch.Generator
+    model: nn.Module, optimizer, scheduler, scaler, generator: torch.Generator
 ) -> dict[str, Any]:
     """Everything a resumed run needs to continue bit-identically (as
     :meth:`pipeline.training.loop.Trainer.state`)."""
@@ -168,15 +182,19 @@ def _training_state(
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
         "rng": rng_state(),
         "shuffle": generator.get_state(),
     }
 
 
-def _restore(saved: dict[str, Any], model: nn.Module, optimizer, scheduler, generator) -> None:
+def _restore(
+    saved: dict[str, Any], model: nn.Module, optimizer, scheduler, scaler, generator
+) -> None:
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     scheduler.load_state_dict(saved["scheduler"])
+    scaler.load_state_dict(saved["scaler"])
     set_rng_state(saved["rng"])
     generator.set_state(saved["shuffle"])
 
@@ -190,6 +208,7 @@ def fit_han(
     refinement: Refinement | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     resume: ResumeFile | None = None,
+    precision: str = "fp32",
 ) -> FitResult:
     """Train ``model`` and keep the state with the best validation Type@AV (segment level).
 
@@ -211,17 +230,21 @@ def fit_han(
         refinement: slice labels and/or auxiliary partners. (default: none)
         on_epoch: called with each epoch's row. (default: none)
         resume: where the per-epoch state lives. (default: none, not saved)
+        precision: ``train.precision``, the autocast of the training steps and of the
+            validation (:mod:`pipeline.training.precision`; ``fp16`` adds the gradient
+            scaler). (default: ``fp32``)
     """
     set_seed(config["seed"])
     schedule = SimpleNamespace(scheduler="step", **config)  # Tian et al.'s StepLR
     optimizer = make_optimizer(schedule, model.parameters())
     scheduler = make_scheduler(schedule, optimizer)
+    scaler = make_scaler(device, precision)
     generator = torch.Generator().manual_seed(config["seed"])
     best = FitResult({}, 0, {SELECTION: -1.0})
     log = on_epoch or (lambda row: None)
     saved = resume.load() if resume is not None else None
     if saved is not None:
-        _restore(saved, model, optimizer, scheduler, generator)
+        _restore(saved, model, optimizer, scheduler, scaler, generator)
         best = FitResult(**saved["best"])
         for row in best.history:
             log(row)
@@ -232,12 +255,14 @@ def fit_han(
         for index in torch.randperm(n, generator=generator).split(config["batch_size"]):
             index = index.to(device)
             optimizer.zero_grad(set_to_none=True)
-            loss = _loss(model, train, index, config, refinement)
-            loss.backward()
-            optimizer.step()
+            with autocast(device, precision):
+                loss = _loss(model, train, index, config, refinement)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             total += loss.item() * len(index)
         scheduler.step()
-        metrics = evaluate_han(model, val)
+        metrics = evaluate_han(model, val, precision=precision)
         row = {
             "epoch": epoch,
             "train_loss": total / n,
@@ -250,7 +275,7 @@ def fit_han(
             best.best_epoch, best.best_val = epoch, metrics
         log(row)
         if resume is not None:
-            state = _training_state(model, optimizer, scheduler, generator)
+            state = _training_state(model, optimizer, scheduler, scaler, generator)
             resume.save({"epoch": epoch, "best": vars(best), **state})
     return best
 

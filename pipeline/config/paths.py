@@ -91,6 +91,11 @@ def avvp_checkpoint(task: str) -> Path:
     return MODELS / f"avvp_{task}.pt"
 
 
+def avvp_train_log(task: str) -> Path:
+    """The dvclive folder of the per-epoch log of AVVP ``task`` (``han`` or ``han_lr``)."""
+    return AVVP_METRICS / "train_log" / task
+
+
 def avvp_train_metrics(task: str) -> Path:
     return AVVP_METRICS / "train" / f"{task}.json"
 

@@ -53,7 +53,7 @@ def test_a_killed_run_resumes_after_its_last_epoch_and_ends_as_an_unbroken_one(
     evaluated = []
     original = train_module.evaluate_han
     monkeypatch.setattr(
-        train_module, "evaluate_han", lambda *a: evaluated.append(1) or original(*a)
+        train_module, "evaluate_han", lambda *a, **k: evaluated.append(1) or original(*a, **k)
     )
     logged = []
     resumed = run(state, lambda row: logged.append(row["epoch"]))
@@ -67,3 +67,18 @@ def test_a_killed_run_resumes_after_its_last_epoch_and_ends_as_an_unbroken_one(
     evaluated.clear()
     run(ResumeFile(tmp_path / "avvp_han.pt", key="another run"))
     assert len(evaluated) == 4
+
+
+def test_the_precision_setting_runs_the_steps_under_autocast(tiny_llp: Path):
+    device = torch.device("cpu")
+    train, val = load_data(tiny_llp, "train"), load_data(tiny_llp, "val")
+    states = {}
+    for precision in ("fp32", "bf16", "fp16"):
+        torch.manual_seed(0)
+        model = HAN(**train.dims(), hidden=16, feedforward=16)
+        result = fit_han(model, train, val, dict(CONFIG, epochs=1), device, precision=precision)
+        assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+        assert torch.isfinite(torch.tensor(result.history[0]["train_loss"]))
+        states[precision] = model.audio_proj.weight.detach().clone()
+    # bf16 matrix products round the steps: the weights move elsewhere than in fp32
+    assert not torch.equal(states["fp32"], states["bf16"])
