@@ -24,9 +24,9 @@ import torch
 from pipeline.augment.database import build_state_database, build_subevent_database
 from pipeline.augment.replicas import make_replicas
 from pipeline.augment.smb import event_spans, smb_fusion
+from pipeline.losses import sel_loss
 from pipeline.models import build_model
 from pipeline.models.graph import PairedBatch
-from pipeline.training.losses import sel_loss
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "ave-reference"
 T, N_TRAIN = 10, 3339

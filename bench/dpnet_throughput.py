@@ -22,8 +22,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from pipeline.losses import sel_loss
 from pipeline.models import build_model
-from pipeline.training.losses import sel_loss
 
 T = 10
 AUDIO_DIM = 128

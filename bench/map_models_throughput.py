@@ -44,9 +44,9 @@ from pipeline.data import store
 from pipeline.data.annotations import one_hot
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.io import atomic_path
+from pipeline.losses import sel_loss
 from pipeline.models.cmran import CMRAN
 from pipeline.models.psp import PSP
-from pipeline.training.losses import sel_loss
 
 # Paper settings (dimensions: the models' defaults, which are the official code's) and the
 # papers' batch size and learning rate (official code: PSP 128 at 1e-3; CMRAN 32 at 5e-4).

@@ -53,8 +53,8 @@ from pipeline.data.annotations import one_hot
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.data.pooled import pool_store
 from pipeline.io import atomic_path, write_json
+from pipeline.losses import sel_loss
 from pipeline.models import build_model
-from pipeline.training.losses import sel_loss
 
 REPO = Path(__file__).resolve().parents[1]
 

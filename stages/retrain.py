@@ -19,9 +19,9 @@ from pipeline.config.schema import validate_params
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset
 from pipeline.errors import PipelineError, run_stage
+from pipeline.losses import slice_label_vectors
 from pipeline.refinement.labels import load_slice_labels
 from pipeline.training.loop import set_seed
-from pipeline.training.losses import slice_label_vectors
 from pipeline.training.objectives import Supervised, WithSliceLabels
 from pipeline.training.runner import ModelChoice, train_and_save
 

@@ -44,7 +44,7 @@ TINY_AVVP = {
     "train": {"epochs": 2, "batch_size": 8},
     "evaluate": {"bootstrap": 20},
 }
-ALWAYS = {"download", "avvp_download"}  # always run: a stat per file, nothing read
+ALWAYS = {"download", "avvp_download", "model_code"}  # always run: a stat or hash per file
 
 pytestmark = pytest.mark.e2e
 
@@ -255,6 +255,10 @@ def test_training_logs_are_dvclive_plots_that_reproduce_byte_for_byte(repo):
         assert json.loads((log / "metrics.json").read_text())["step"] == 2
         rows = (log / "plots" / "metrics" / "val_accuracy.tsv").read_text().splitlines()
         assert rows[0] == "step\tval_accuracy" and len(rows) == 3  # no timestamp column
+    for task in ("han", "han_lr"):  # the AVVP task's logs, through the same logger
+        log = repo / "metrics" / "avvp" / "train_log" / task
+        rows = (log / "plots" / "metrics" / "val_type_segment.tsv").read_text().splitlines()
+        assert rows[0] == "step\tval_type_segment" and len(rows) == 1 + TINY_AVVP["train"]["epochs"]
     plots = json.loads(_dvc(repo, "plots", "show", "--json").stdout)["data"]
     assert set(plots) == {"train_loss", "val_accuracy", "learning_rate"}
     assert not (repo / ".resume").exists()  # removed once the stages succeeded

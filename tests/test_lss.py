@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pipeline.errors import PipelineError
-from pipeline.training.losses import land_shore_sea_loss
+from pipeline.losses import land_shore_sea_loss
 
 G = 28  # background
 

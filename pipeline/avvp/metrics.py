@@ -18,7 +18,8 @@ one-to-one, as in the reference code. Then per class and per video as above.
 **Type@AV** is the mean of the audio, visual and audio-visual scores; **Event@AV** pools
 the audio and visual counts of each class (:math:`TP^A_c + TP^V_c`, ...) before the F1.
 Every metric is the mean of the per-video scores over the videos, so a bootstrap resample
-of videos is a weighted mean (:func:`bootstrap_ci`), as in :mod:`pipeline.evaluation.stats`.
+of videos is a weighted mean (:func:`mean_scorer`); the bootstrap itself is the AVEL
+task's, :mod:`pipeline.evaluation.stats`.
 
 Predictions are turned into events as in the reference evaluation
 (:func:`binarize`): a segment's class is an audio (visual) event when its audio (visual)
@@ -30,7 +31,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.errors import PipelineError
-from pipeline.evaluation.stats import video_weights
+from pipeline.evaluation.stats import (
+    Scorer,
+    scorer_ci,
+    scorer_paired_difference,
+    scorer_seed_summary,
+)
 
 IOU_THRESHOLD = 0.5
 THRESHOLD = 0.5
@@ -167,10 +173,18 @@ def avvp_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     return {name: float(v.mean()) for name, v in per_video_scores(pred, gt).items()}
 
 
-def _interval(samples: np.ndarray, level: float) -> tuple[float, float]:
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(samples, [tail, 100 - tail])
-    return float(low), float(high)
+def mean_scorer(scores: dict[str, np.ndarray]) -> Scorer:
+    """The :data:`~pipeline.evaluation.stats.Scorer` of one run's AVVP metrics: the weighted
+    mean of its per-video scores (:func:`per_video_scores`, each ``(n,)``), so that the
+    shared bootstrap of :mod:`pipeline.evaluation.stats` resamples AVVP runs too."""
+    n = len(next(iter(scores.values())))
+
+    def score(weights: np.ndarray | None) -> dict[str, np.ndarray]:
+        if weights is None:
+            return {name: np.array([v.mean()]) for name, v in scores.items()}
+        return {name: (weights / n) @ v for name, v in scores.items()}
+
+    return score
 
 
 def bootstrap_ci(
@@ -181,7 +195,8 @@ def bootstrap_ci(
     level: float = 0.95,
     metrics: Sequence[str] = tuple(METRICS),
 ) -> dict[str, float]:
-    """Percentile bootstrap CI of each metric, resampling test videos with replacement.
+    """Percentile bootstrap CI of each metric, resampling test videos with replacement
+    (:func:`pipeline.evaluation.stats.scorer_ci`).
 
     Args:
         pred: ``(n, 2, C, T)`` predictions.
@@ -194,26 +209,9 @@ def bootstrap_ci(
     Returns:
         ``<metric>_ci_low`` and ``<metric>_ci_high`` for each metric.
     """
-    scores = per_video_scores(pred, gt)
-    n = len(next(iter(scores.values())))
-    weights = video_weights(n, resamples, np.random.default_rng(seed)) / n  # (B, n)
-    result = {}
-    for name in metrics:
-        low, high = _interval(weights @ scores[name], level)
-        result[f"{name}_ci_low"], result[f"{name}_ci_high"] = low, high
-    return result
-
-
-def _draws(n: int, n_seeds: int, resamples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    weights = video_weights(n, resamples, rng) / n  # (B, n)
-    return weights, rng.integers(n_seeds, size=(resamples, n_seeds))  # (B, S)
-
-
-def _seed_means(run_scores: np.ndarray, weights: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """``(B,)`` mean over the drawn seeds of the metric on the drawn videos."""
-    resampled = weights @ run_scores.T  # (B, S)
-    return np.take_along_axis(resampled, draws, axis=1).mean(axis=1)
+    return scorer_ci(
+        mean_scorer(per_video_scores(pred, gt)), len(pred), metrics, resamples, seed, level
+    )
 
 
 def _check_runs(runs: Sequence[dict[str, np.ndarray]], name: str = "runs") -> int:
@@ -232,11 +230,8 @@ def seed_summary(
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, dict[str, float | int | None]]:
-    """Mean, standard deviation and a seed-and-video bootstrap CI of each metric.
-
-    As :func:`pipeline.evaluation.stats.seed_summary`: each resample draws the test videos and the
-    seeds with replacement and takes the mean over the drawn seeds of the metric on the
-    drawn videos.
+    """Mean, standard deviation and a seed-and-video bootstrap CI of each metric
+    (:func:`pipeline.evaluation.stats.scorer_seed_summary`, the AVEL tables' own).
 
     Args:
         runs: each seed's :func:`per_video_scores` on the same test videos.
@@ -245,20 +240,9 @@ def seed_summary(
         seed: seed of the resampling. (default: 0)
         level: coverage. (default: 0.95)
     """
-    weights, draws = _draws(_check_runs(runs), len(runs), resamples, seed)
-    result = {}
-    for name in metrics:
-        per_seed = np.stack([run[name] for run in runs])  # (S, n)
-        low, high = _interval(_seed_means(per_seed, weights, draws), level)
-        values = per_seed.mean(axis=1)  # (S,)
-        result[name] = {
-            "mean": float(values.mean()),
-            "std": float(values.std(ddof=1)) if len(runs) > 1 else None,
-            "ci_low": low,
-            "ci_high": high,
-            "seeds": len(runs),
-        }
-    return result
+    n = _check_runs(runs)
+    scorers = [mean_scorer(run) for run in runs]
+    return scorer_seed_summary(scorers, n, metrics, resamples, seed, level)
 
 
 def paired_difference(
@@ -269,10 +253,9 @@ def paired_difference(
     seed: int = 0,
     level: float = 0.95,
 ) -> dict[str, dict[str, float]]:
-    """Seed mean of ``runs`` minus that of ``reference_runs``, with a paired bootstrap CI.
-
-    As :func:`pipeline.evaluation.stats.paired_difference`: both sides use the same video draws and
-    seed-index draws, so the noise they share cancels.
+    """Seed mean of ``runs`` minus that of ``reference_runs``, with a paired bootstrap CI
+    (:func:`pipeline.evaluation.stats.scorer_paired_difference`): both sides use the same
+    video draws and seed-index draws, so the noise they share cancels.
 
     Returns:
         Per metric: ``diff`` (on all videos), ``ci_low``, ``ci_high``.
@@ -282,15 +265,8 @@ def paired_difference(
         raise PipelineError(
             f"reference_runs: expected {len(runs)} seeds on the same {n} videos as the row"
         )
-    weights, draws = _draws(n, len(runs), resamples, seed)
-    result = {}
-    for name in metrics:
-        row = np.stack([run[name] for run in runs])  # (S, n)
-        ref = np.stack([run[name] for run in reference_runs])
-        diff = _seed_means(row, weights, draws) - _seed_means(ref, weights, draws)
-        low, high = _interval(diff, level)
-        result[name] = {"diff": float(row.mean() - ref.mean()), "ci_low": low, "ci_high": high}
-    return result
+    scorers, reference = [mean_scorer(r) for r in runs], [mean_scorer(r) for r in reference_runs]
+    return scorer_paired_difference(scorers, reference, n, metrics, resamples, seed, level)
 
 
 #: Column titles of :func:`format_table`, in the order of seed 004 Table 6.

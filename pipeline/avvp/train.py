@@ -2,9 +2,10 @@
 
 The loop follows Tian et al.'s: Adam, a step schedule, HAN's guided weak loss with label
 smoothing (:func:`pipeline.avvp.han.han_loss`), and the checkpoint of the epoch with the
-best segment-level Type@AV on the **validation** split (their model choice); the test split
-is never looked at during training. Seed 004's refinement loss and auxiliary objective are
-added by passing slice labels or partners (:mod:`pipeline.avvp.refine`).
+best segment-level Type@AV on the **validation** split (their model choice, the later
+epoch on a tie); the test split is never looked at during training. Seed 004's
+refinement loss and auxiliary objective are added by passing slice labels or partners
+(:mod:`pipeline.avvp.refine`).
 
 The frames of a segment are averaged when the data is loaded: HAN projects them linearly
 before averaging, so this is the same model on 8 times less memory (the release's train
@@ -28,6 +29,8 @@ from pipeline.avvp.refine import STREAMS, auxiliary_loss, refinement_loss
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_path
 from pipeline.training.loop import make_optimizer, make_scheduler, set_seed
+from pipeline.training.precision import autocast, make_scaler
+from pipeline.training.resume import ResumeFile, rng_state, set_rng_state
 
 SELECTION = "type_segment"  # the validation metric of the checkpoint choice
 _KINDS = {"audio": "vggish", "frames": "res152", "snippets": "r2plus1d_18"}
@@ -82,22 +85,35 @@ def load_data(store: str | Path, split: str, chunk: int = 256) -> AVVPData:
 
 @torch.no_grad()
 def predict_han(
-    model: nn.Module, data: AVVPData, batch_size: int = 128
+    model: nn.Module, data: AVVPData, batch_size: int = 128, precision: str = "fp32"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Segment probabilities ``(n, T, 2, C)`` and video probabilities ``(n, C)``."""
+    """Segment probabilities ``(n, T, 2, C)`` and video probabilities ``(n, C)``.
+
+    Args:
+        model: the model.
+        data: a split.
+        batch_size: videos per forward pass. (default: 128)
+        precision: ``fp32``, ``bf16`` or ``fp16``, the shared
+            :func:`pipeline.training.precision.autocast`. (default: ``fp32``)
+    """
     model.eval()
+    device = data.weak.device
     frames, videos = [], []
     for start in range(0, len(data.names), batch_size):
         batch = {k: v[start : start + batch_size] for k, v in data.streams.items()}
-        out = model(batch["audio"], batch["frames"], batch["snippets"])
+        with autocast(device, precision):
+            out = model(batch["audio"], batch["frames"], batch["snippets"])
+            video = mmil_pool(out).video
         frames.append(out.probs.float().cpu())
-        videos.append(mmil_pool(out).video.float().cpu())
+        videos.append(video.float().cpu())
     return torch.cat(frames).numpy(), torch.cat(videos).numpy()
 
 
-def evaluate_han(model: nn.Module, data: AVVPData, batch_size: int = 128) -> dict[str, float]:
-    """Every AVVP metric of ``model`` on a split with dense labels."""
-    frame_probs, video_probs = predict_han(model, data, batch_size)
+def evaluate_han(
+    model: nn.Module, data: AVVPData, batch_size: int = 128, precision: str = "fp32"
+) -> dict[str, float]:
+    """Every AVVP metric of ``model`` on a split with dense labels (:func:`predict_han`)."""
+    frame_probs, video_probs = predict_han(model, data, batch_size, precision)
     return avvp_metrics(binarize(frame_probs, video_probs), data.dense)
 
 
@@ -157,6 +173,32 @@ def _loss(
     return loss
 
 
+def _training_state(
+    model: nn.Module, optimizer, scheduler, scaler, generator: torch.Generator
+) -> dict[str, Any]:
+    """Everything a resumed run needs to continue bit-identically (as
+    :meth:`pipeline.training.loop.Trainer.state`)."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
+        "rng": rng_state(),
+        "shuffle": generator.get_state(),
+    }
+
+
+def _restore(
+    saved: dict[str, Any], model: nn.Module, optimizer, scheduler, scaler, generator
+) -> None:
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    scaler.load_state_dict(saved["scaler"])
+    set_rng_state(saved["rng"])
+    generator.set_state(saved["shuffle"])
+
+
 def fit_han(
     model: nn.Module,
     train: AVVPData,
@@ -165,8 +207,17 @@ def fit_han(
     device: torch.device,
     refinement: Refinement | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    resume: ResumeFile | None = None,
+    precision: str = "fp32",
 ) -> FitResult:
     """Train ``model`` and keep the state with the best validation Type@AV (segment level).
+
+    On equal validation scores the later epoch is kept, as in Tian et al.'s official code
+    (``if F >= best_F``, ``main_avvp.py``); tests/avvp/test_train.py checks it. After each
+    epoch the whole training state goes to ``resume`` (the shared
+    :class:`pipeline.training.resume.ResumeFile`); a run that finds a state of its own there
+    continues after that epoch, replaying the logged rows through ``on_epoch``, and ends
+    as an uninterrupted run would (tests/avvp/test_train.py).
 
     Args:
         model: HAN, on ``device``.
@@ -178,26 +229,40 @@ def fit_han(
         device: where model and data live.
         refinement: slice labels and/or auxiliary partners. (default: none)
         on_epoch: called with each epoch's row. (default: none)
+        resume: where the per-epoch state lives. (default: none, not saved)
+        precision: ``train.precision``, the autocast of the training steps and of the
+            validation (:mod:`pipeline.training.precision`; ``fp16`` adds the gradient
+            scaler). (default: ``fp32``)
     """
     set_seed(config["seed"])
     schedule = SimpleNamespace(scheduler="step", **config)  # Tian et al.'s StepLR
     optimizer = make_optimizer(schedule, model.parameters())
     scheduler = make_scheduler(schedule, optimizer)
+    scaler = make_scaler(device, precision)
     generator = torch.Generator().manual_seed(config["seed"])
     best = FitResult({}, 0, {SELECTION: -1.0})
+    log = on_epoch or (lambda row: None)
+    saved = resume.load() if resume is not None else None
+    if saved is not None:
+        _restore(saved, model, optimizer, scheduler, scaler, generator)
+        best = FitResult(**saved["best"])
+        for row in best.history:
+            log(row)
     n = len(train.names)
-    for epoch in range(1, config["epochs"] + 1):
+    for epoch in range(len(best.history) + 1, config["epochs"] + 1):
         model.train()
         lr, total = optimizer.param_groups[0]["lr"], 0.0
         for index in torch.randperm(n, generator=generator).split(config["batch_size"]):
             index = index.to(device)
             optimizer.zero_grad(set_to_none=True)
-            loss = _loss(model, train, index, config, refinement)
-            loss.backward()
-            optimizer.step()
+            with autocast(device, precision):
+                loss = _loss(model, train, index, config, refinement)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             total += loss.item() * len(index)
         scheduler.step()
-        metrics = evaluate_han(model, val)
+        metrics = evaluate_han(model, val, precision=precision)
         row = {
             "epoch": epoch,
             "train_loss": total / n,
@@ -205,11 +270,13 @@ def fit_han(
             f"val_{SELECTION}": metrics[SELECTION],
         }
         best.history.append(row)
-        if metrics[SELECTION] > best.best_val[SELECTION]:
+        if metrics[SELECTION] >= best.best_val[SELECTION]:  # a tie: the later epoch
             best.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             best.best_epoch, best.best_val = epoch, metrics
-        if on_epoch is not None:
-            on_epoch(row)
+        log(row)
+        if resume is not None:
+            state = _training_state(model, optimizer, scheduler, scaler, generator)
+            resume.save({"epoch": epoch, "best": vars(best), **state})
     return best
 
 

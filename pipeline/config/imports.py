@@ -1,39 +1,21 @@
 """The project files a stage imports, to keep ``dvc.yaml``'s per-file code deps exact.
 
-A package whose ``__init__.py`` calls :func:`import_modules` (``pipeline.models``: a new
-model is one new file, found there) imports all its modules; :func:`local_imports` counts
-them all among the files of whoever imports the package. An import inside a function is
-not counted: it is a deliberate lazy import (the model registry, imported by
-:func:`pipeline.config.schema.registered_model_section` only for the stages that read the
-``model`` section, which import the models at their top level; tests/config/test_dvc_yaml.py
-checks that they do).
+:func:`local_imports` follows the imports that run when a module is imported. An import
+inside a function is not counted: it is a deliberate lazy import. The model registry is
+the one that matters: :data:`pipeline.models.MODELS` imports a model's module when its
+name is looked up, so no stage imports a model file at its top level and no model file is
+a code dep; the stages that build a model depend instead on the ``model_code`` stage's
+fingerprint of the chosen model's files (:func:`pipeline.models.code_fingerprint`,
+docs/design.md §4; tests/config/test_dvc_yaml.py checks both).
 
 ``python -m pipeline.config.imports --write`` writes each stage's code deps into ``dvc.yaml``;
 without ``--write`` it exits 1 when they drifted (tests/config/test_dvc_yaml.py runs the check).
 """
 
 import ast
-import importlib
-import pkgutil
 import re
 import sys
-from collections.abc import Iterable
 from pathlib import Path
-
-
-def import_modules(package: str, path: Iterable[str]) -> None:
-    """Import every module of ``package`` (its ``__name__`` and ``__path__``), sorted by name."""
-    for info in sorted(pkgutil.iter_modules(path), key=lambda info: info.name):
-        importlib.import_module(f"{package}.{info.name}")
-
-
-def _imports_all_modules(tree: ast.Module) -> bool:
-    """Whether a module calls :func:`import_modules` at its top level."""
-    for node in tree.body:
-        call = node.value if isinstance(node, ast.Expr) else None
-        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == import_modules.__name__:
-            return True
-    return False
 
 
 def _module_file(root: Path, module: str) -> Path | None:
@@ -71,8 +53,7 @@ def local_imports(script: str | Path, root: str | Path = ".") -> list[str]:
 
     Package ``__init__.py`` files on the way are included (importing ``a.b`` runs
     ``a/__init__.py``), the script's own packages too (``python -m stages.train`` runs
-    ``stages/__init__.py`` first), and every module of a package that imports them all
-    (:func:`import_modules`). Imports inside functions are not followed. Paths are
+    ``stages/__init__.py`` first). Imports inside functions are not followed. Paths are
     relative to ``root`` and sorted.
 
     Args:
@@ -90,8 +71,6 @@ def local_imports(script: str | Path, root: str | Path = ".") -> list[str]:
         if path in seen:
             continue
         seen.add(path)
-        if path.name == "__init__.py" and _imports_all_modules(ast.parse(path.read_text())):
-            todo.extend(sorted(path.parent.glob("*.py")))
         for module in _imported_modules(path):
             parts = module.split(".")
             for depth in range(1, len(parts) + 1):

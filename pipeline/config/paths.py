@@ -12,6 +12,7 @@ SYNTHETIC = DATA / "synthetic"  # the synthesize stage's store (DVC-cached; empt
 STORE = DATA / "ave"
 POOLED = DATA / "pooled"  # the pool stage's 7x7-averaged visual features (DVC-cached)
 MODELS = DATA / "models"
+MODEL_CODE = DATA / "model_code.json"  # the model_code stage's fingerprint of the chosen model
 METRICS = Path("metrics")
 REPORTS = Path("reports")
 
@@ -88,6 +89,11 @@ AVVP_REFINED = DATA / "avvp_refined" / "labels.npz"  # not under data/refined: a
 def avvp_checkpoint(task: str) -> Path:
     """HAN's checkpoint of ``task`` (``han`` or ``han_lr``)."""
     return MODELS / f"avvp_{task}.pt"
+
+
+def avvp_train_log(task: str) -> Path:
+    """The dvclive folder of the per-epoch log of AVVP ``task`` (``han`` or ``han_lr``)."""
+    return AVVP_METRICS / "train_log" / task
 
 
 def avvp_train_metrics(task: str) -> Path:

@@ -17,9 +17,14 @@ videos cost milliseconds.
 - :func:`paired_difference`: row minus reference row, with the same video and seed draws
   for both (paired by video and by seed index), so that the noise the two rows share (hard
   test videos, the data seed) cancels.
+
+The three are written once for both tasks, over a :data:`Scorer` (a run's metrics under
+video weightings): :func:`scorer_ci`, :func:`scorer_seed_summary`,
+:func:`scorer_paired_difference`. The AVEL functions above pass :func:`confusion_scorer`;
+the AVVP task passes :func:`pipeline.avvp.metrics.mean_scorer`.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -138,6 +143,57 @@ def _interval(samples: np.ndarray, level: float) -> tuple[float | None, float | 
     return float(low), float(high)
 
 
+Scorer = Callable[[np.ndarray | None], dict[str, np.ndarray]]
+"""One run's metrics under video weightings, the one thing a task gives the bootstrap:
+``(W, n)`` draw counts of the ``n`` test videos -> ``{metric: (W,)}``; ``None``: every video
+once -> ``{metric: (1,)}``. The AVEL metrics are ratios of summed confusion matrices
+(:func:`confusion_scorer`); the AVVP metrics are means of per-video scores
+(:func:`pipeline.avvp.metrics.mean_scorer`)."""
+
+
+def confusion_scorer(
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    n_classes: int = 29,
+    zero_division: float | None = None,
+) -> Scorer:
+    """The :data:`Scorer` of the segment metrics: :func:`confusion_metrics` of the weighted
+    sum of the per-video confusion matrices (:func:`video_confusions`).
+
+    Args:
+        labels: ``(n, T)`` true classes.
+        predictions: ``(n, T)`` predicted classes.
+        n_classes: classes, background included (default: 29).
+        zero_division: a metric's value when its denominator is zero (default ``None``:
+            NaN, undefined; :func:`confusion_metrics`).
+    """
+    per_video = video_confusions(labels, predictions, n_classes)  # (n, C*C)
+
+    def score(weights: np.ndarray | None) -> dict[str, np.ndarray]:
+        weights = np.ones((1, len(per_video))) if weights is None else weights
+        return confusion_metrics(weights @ per_video, n_classes, zero_division=zero_division)
+
+    return score
+
+
+def scorer_ci(
+    score: Scorer,
+    n_videos: int,
+    metrics: Sequence[str],
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, float | None]:
+    """Percentile bootstrap CI of one run's ``metrics``, resampling its ``n_videos`` test
+    videos with replacement (seeded): ``<metric>_ci_low`` and ``<metric>_ci_high`` (``None``
+    when the metric is undefined in every resample). Both tasks' CIs are this function."""
+    values = score(video_weights(n_videos, resamples, np.random.default_rng(seed)))
+    result = {}
+    for name in metrics:
+        result[f"{name}_ci_low"], result[f"{name}_ci_high"] = _interval(values[name], level)
+    return result
+
+
 def bootstrap_ci(
     labels: np.ndarray,
     predictions: np.ndarray,
@@ -147,7 +203,7 @@ def bootstrap_ci(
     n_classes: int = 29,
     metrics: Sequence[str] = HEADLINE,
 ) -> dict[str, float | None]:
-    """Percentile bootstrap CI of ``metrics`` over test videos.
+    """Percentile bootstrap CI of ``metrics`` over test videos (:func:`scorer_ci`).
 
     Args:
         labels: ``(n, T)`` true classes.
@@ -162,25 +218,13 @@ def bootstrap_ci(
         ``<metric>_ci_low`` and ``<metric>_ci_high`` for each metric (``None`` when the
         metric is undefined in every resample).
     """
-    per_video = video_confusions(labels, predictions, n_classes)  # (n, C*C)
-    weights = video_weights(len(per_video), resamples, np.random.default_rng(seed))
-    values = confusion_metrics(weights @ per_video, n_classes)  # each (resamples,)
-    result = {}
-    for name in metrics:
-        result[f"{name}_ci_low"], result[f"{name}_ci_high"] = _interval(values[name], level)
-    return result
+    score = confusion_scorer(labels, predictions, n_classes)
+    return scorer_ci(score, len(labels), metrics, resamples, seed, level)
 
 
-def _per_seed(
-    labels: np.ndarray, runs: Sequence[np.ndarray], weights: np.ndarray, n_classes: int
-) -> dict[str, np.ndarray]:
-    """Every metric of each seed's predictions under each video weighting: ``(S, W)``."""
-    samples = [
-        confusion_metrics(
-            weights @ video_confusions(labels, p, n_classes), n_classes, zero_division=ZERO_DIVISION
-        )
-        for p in runs
-    ]
+def _per_seed(scorers: Sequence[Scorer], weights: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Every metric of each seed's run under each video weighting: ``(S, W)``."""
+    samples = [score(weights) for score in scorers]
     return {name: np.stack([s[name] for s in samples]) for name in samples[0]}
 
 
@@ -204,6 +248,37 @@ def _draws(n_videos: int, n_seeds: int, resamples: int, seed: int) -> tuple[np.n
     rng = np.random.default_rng(seed)
     weights = video_weights(n_videos, resamples, rng)  # (B, n)
     return weights, rng.integers(n_seeds, size=(resamples, n_seeds))  # (B, S)
+
+
+def scorer_seed_summary(
+    scorers: Sequence[Scorer],
+    n_videos: int,
+    metrics: Sequence[str],
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, dict[str, float | int | None]]:
+    """:func:`seed_summary` of any task: one :data:`Scorer` per seed, on the same videos.
+
+    Returns:
+        Per metric: ``mean``, ``std`` (``ddof=1``; ``None`` for one seed), ``ci_low``,
+        ``ci_high``, ``seeds``.
+    """
+    weights, draws = _draws(n_videos, len(scorers), resamples, seed)
+    samples = _per_seed(scorers, weights)
+    full = _per_seed(scorers, None)
+    result = {}
+    for name in metrics:
+        values = full[name][:, 0]  # (S,)
+        low, high = _interval(_seed_means(samples[name], draws), level)
+        result[name] = {
+            "mean": _finite(np.mean(values)),
+            "std": _finite(np.std(values, ddof=1)) if len(values) > 1 else None,
+            "ci_low": low,
+            "ci_high": high,
+            "seeds": len(scorers),
+        }
+    return result
 
 
 def seed_summary(
@@ -233,25 +308,44 @@ def seed_summary(
         of them: a zero denominator gives :data:`ZERO_DIVISION`.
     """
     _check_runs(labels, runs)
-    weights, draws = _draws(len(labels), len(runs), resamples, seed)
-    samples = _per_seed(labels, runs, weights, n_classes)
-    full = _per_seed(labels, runs, np.ones((1, len(labels))), n_classes)
-    result = {}
-    for name in metrics:
-        values = full[name][:, 0]  # (S,)
-        low, high = _interval(_seed_means(samples[name], draws), level)
-        result[name] = {
-            "mean": _finite(np.mean(values)),
-            "std": _finite(np.std(values, ddof=1)) if len(values) > 1 else None,
-            "ci_low": low,
-            "ci_high": high,
-            "seeds": len(runs),
-        }
-    return result
+    scorers = [confusion_scorer(labels, p, n_classes, ZERO_DIVISION) for p in runs]
+    return scorer_seed_summary(scorers, len(labels), metrics, resamples, seed, level)
 
 
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
+
+
+def scorer_paired_difference(
+    scorers: Sequence[Scorer],
+    reference_scorers: Sequence[Scorer],
+    n_videos: int,
+    metrics: Sequence[str],
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, dict[str, float | None]]:
+    """:func:`paired_difference` of any task: one :data:`Scorer` per seed on each side.
+
+    Returns:
+        Per metric: ``diff`` (the difference of the seed means on all videos), ``ci_low``,
+        ``ci_high``.
+    """
+    if len(scorers) != len(reference_scorers):
+        raise PipelineError(
+            f"reference_runs: expected as many seeds as the row ({len(scorers)}), "
+            f"found {len(reference_scorers)}"
+        )
+    weights, draws = _draws(n_videos, len(scorers), resamples, seed)
+    row, ref = _per_seed(scorers, weights), _per_seed(reference_scorers, weights)
+    row_full, ref_full = _per_seed(scorers, None), _per_seed(reference_scorers, None)
+    result = {}
+    for name in metrics:
+        diff = _seed_means(row[name], draws) - _seed_means(ref[name], draws)
+        low, high = _interval(diff, level)
+        centre = np.mean(row_full[name]) - np.mean(ref_full[name])
+        result[name] = {"diff": _finite(centre), "ci_low": low, "ci_high": high}
+    return result
 
 
 def paired_difference(
@@ -275,21 +369,8 @@ def paired_difference(
     """
     _check_runs(labels, runs)
     _check_runs(labels, reference_runs)
-    if len(runs) != len(reference_runs):
-        raise PipelineError(
-            f"reference_runs: expected as many seeds as the row ({len(runs)}), "
-            f"found {len(reference_runs)}"
-        )
-    weights, draws = _draws(len(labels), len(runs), resamples, seed)
-    row = _per_seed(labels, runs, weights, n_classes)
-    ref = _per_seed(labels, reference_runs, weights, n_classes)
-    full = np.ones((1, len(labels)))
-    row_full = _per_seed(labels, runs, full, n_classes)
-    ref_full = _per_seed(labels, reference_runs, full, n_classes)
-    result = {}
-    for name in metrics:
-        diff = _seed_means(row[name], draws) - _seed_means(ref[name], draws)
-        low, high = _interval(diff, level)
-        centre = np.mean(row_full[name]) - np.mean(ref_full[name])
-        result[name] = {"diff": _finite(centre), "ci_low": low, "ci_high": high}
-    return result
+    scorers = [confusion_scorer(labels, p, n_classes, ZERO_DIVISION) for p in runs]
+    reference = [confusion_scorer(labels, p, n_classes, ZERO_DIVISION) for p in reference_runs]
+    return scorer_paired_difference(
+        scorers, reference, len(labels), metrics, resamples, seed, level
+    )

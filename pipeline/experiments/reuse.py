@@ -19,8 +19,10 @@ import yaml
 
 from pipeline.errors import PipelineError
 from pipeline.experiments.ablations import Cell, Experiment
+from pipeline.models import code_fingerprint
 
 TABLES_DIR = Path("reports") / "tables"  # what ``render`` writes (tables.md, .png, README.md)
+MODELS_DIR = "pipeline/models"  # the model files: deps of a run through data/model_code.json
 
 _BASELINE_REF = re.compile(r"^refs/exps/([0-9a-f]{2})/([0-9a-f]{38})/(.+)$")
 
@@ -83,9 +85,10 @@ def inputs_unchanged(baseline: str, commit: str) -> bool:
 
 def inputs_key(commit: str) -> str:
     """A hash of the stage inputs of ``commit``: the git blobs of every stage dependency
-    (:func:`code_deps`) and the values of ``params.yaml``. Two commits with the same key
+    (:func:`code_deps`) and of every model file (``pipeline/models/``, conservatively), and
+    the values of ``params.yaml``. Two commits with the same key
     hold the same experiments; it names the claims and resume states of the cluster."""
-    blobs = git("ls-tree", "-r", commit, "--", *sorted(code_deps(commit)))
+    blobs = git("ls-tree", "-r", commit, "--", *sorted(code_deps(commit)), MODELS_DIR)
     params = json.dumps(_params(commit), sort_keys=True, default=str)
     return hashlib.sha256(f"{blobs}\0{params}".encode()).hexdigest()[:20]
 
@@ -105,14 +108,41 @@ def holding(refs: Iterable[tuple[str, str]], commit: str) -> dict[str, tuple[str
         else:
             later.append((match[1] + match[2], match[3], ref, sha))
     verdicts: dict[str, bool] = {}
+    models_changed: dict[str, bool] = {}
     for baseline, name, ref, sha in later:
         if name in found:
             continue
         if baseline not in verdicts:
             verdicts[baseline] = inputs_unchanged(baseline, commit)
-        if verdicts[baseline]:
+            models_changed[baseline] = bool(models_diff(baseline, commit))
+        if verdicts[baseline] and (not models_changed[baseline] or model_code_unchanged(sha)):
             found[name] = (ref, sha)
     return found
+
+
+def models_diff(baseline: str, commit: str) -> list[str]:
+    """The files under ``pipeline/models/`` that differ between two commits."""
+    return git("diff", "--name-only", baseline, commit, "--", MODELS_DIR).split()
+
+
+def model_code_unchanged(experiment: str) -> bool:
+    """Whether the model an experiment built has the same code in the working tree: the
+    hash of ``data/model_code.json`` in the experiment's ``dvc.lock`` against the text of
+    :func:`pipeline.models.code_fingerprint` now. The model files are no code deps of
+    ``dvc.yaml`` (docs/design.md §8), so :func:`inputs_unchanged` does not see them; an
+    experiment whose commit is not here (at a git remote, not fetched) does not count."""
+    try:
+        lock = yaml.safe_load(git("show", f"{experiment}:dvc.lock")) or {}
+    except PipelineError:
+        return False
+    stage = lock.get("stages", {}).get("model_code")
+    if stage is None:  # it built no model of the registry
+        return True
+    try:
+        text = code_fingerprint(stage["params"]["params.yaml"]["model.name"])
+    except PipelineError:  # the model was removed or renamed since
+        return False
+    return hashlib.md5(text.encode()).hexdigest() == stage["outs"][0]["md5"]
 
 
 def reusable_experiments(commit: str) -> dict[str, str]:

@@ -1,16 +1,26 @@
-"""The models: every module of this package is imported, and its models register themselves.
+"""The models: a model's module is imported when its name is looked up (lazy registration).
 
 The contract (what a model is, how it declares its hyperparameters, :func:`register`) is
-in :mod:`pipeline.models.base`. Here, the registry is looked up by ``model.name``:
+in :mod:`pipeline.models.base`, with the registry :data:`MODELS`, whose index of names is
+read from the files of this package without importing them. A stage that runs one model
+imports that model's module and what it imports, nothing of the others:
+:func:`model_files` lists those files and :func:`code_fingerprint` hashes them, for the
+``model_code`` stage that DVC's training stages depend on (docs/design.md §4, §8). Here,
+the registry is looked up by ``model.name``:
 :func:`build_model` checks the keyword arguments against the constructor so that a
 misspelled ``model.<key>`` is reported by name, :func:`model_arguments` picks a model's
 arguments out of the flat ``model`` section and :func:`check_model` runs the constructor's
 own checks (e.g. EDRNet's kernel and layers fitting 10 segments) before any work.
 """
 
+import hashlib
+import inspect
+import json
+from pathlib import Path
+
 import torch
 
-from pipeline.config.imports import import_modules
+from pipeline.config.imports import local_imports
 from pipeline.errors import PipelineError
 from pipeline.models.base import (
     DATA_DIMS,
@@ -22,8 +32,6 @@ from pipeline.models.base import (
     register,
 )
 
-import_modules(__name__, __path__)
-
 __all__ = [
     "DATA_DIMS",
     "MODELS",
@@ -31,20 +39,73 @@ __all__ = [
     "Hyper",
     "build_model",
     "check_model",
+    "code_fingerprint",
     "declarations",
     "model_arguments",
     "model_class",
+    "model_files",
     "register",
 ]
 
 
 def model_class(name: str) -> type[AVELModel]:
-    """The registered class ``name``; :class:`PipelineError` if there is none."""
+    """The registered class ``name``, its module imported now if it was not.
+
+    Raises:
+        PipelineError: no model file registers ``name`` (removed or renamed): the message
+            lists the valid names.
+    """
     if name not in MODELS:
         raise PipelineError(
             f"model.name: unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}"
         )
-    return MODELS[name]
+    try:
+        return MODELS[name]
+    except KeyError:
+        module = MODELS.index()[name]
+        raise PipelineError(
+            f"model.name: {module} was imported but did not register {name!r}"
+        ) from None
+
+
+def model_files(name: str, root: str | Path = ".") -> list[str]:
+    """The project files that model ``name`` runs: its module and every file it imports.
+
+    Shared layers (``dpnet_layers.py``, ``graph.py``, ``rgct.py``) count for the models
+    whose module imports them, the contract (``base.py``) and the losses for every model.
+
+    Args:
+        name: a registered name.
+        root: the repository root (default: the current directory).
+
+    Returns:
+        Paths relative to ``root``, sorted (:func:`pipeline.config.imports.local_imports`).
+    """
+    source = Path(inspect.getfile(model_class(name))).resolve()
+    root = Path(root).resolve()
+    if not source.is_relative_to(root):
+        raise PipelineError(f"model {name!r}: its file {source} is outside the project {root}")
+    return local_imports(source.relative_to(root), root)
+
+
+def code_fingerprint(name: str, root: str | Path = ".") -> str:
+    """The JSON text ``{"files": {path: sha256}, "model": name}`` of :func:`model_files`.
+
+    Written by the ``model_code`` stage to ``data/model_code.json``; the stages that build
+    a model depend on that file instead of on every model file, so that adding a model, or
+    editing a file that model ``name`` does not import, leaves its results valid. The
+    tables command compares an earlier experiment's recorded hash with this text's.
+
+    Args:
+        name: a registered name.
+        root: the repository root (default: the current directory).
+    """
+    root = Path(root)
+    files = {
+        path: hashlib.sha256((root / path).read_bytes()).hexdigest()
+        for path in model_files(name, root)
+    }
+    return json.dumps({"files": files, "model": name}, indent=2, sort_keys=True) + "\n"
 
 
 def model_arguments(

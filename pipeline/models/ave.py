@@ -3,7 +3,7 @@
 Audio-guided visual attention pools each segment's ``w^2`` visual regions into one vector
 (eq 1), two Bi-LSTMs add temporal context to the visual and audio streams (eqs 2-3), and
 the concatenated states (eq 4) are mapped to raw segment-level class scores (eq 5). The
-video-level MIL prediction (eq 6) and the losses live in :mod:`pipeline.training.losses`.
+video-level MIL prediction (eq 6) and the losses live in :mod:`pipeline.losses`.
 
 Against the official code (YapengTian/AVE-ECCV18, ``models.py``, ``models_weakly.py``;
 ``tests/golden/test_ave.py`` on its outputs in ``tests/golden/fixtures/ave.npz``): the
@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from pipeline.errors import PipelineError
+from pipeline.losses import mil_loss, video_prediction
 from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_probability
-from pipeline.training.losses import mil_loss, video_prediction
 
 
 def _run_lstm(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
@@ -182,5 +182,5 @@ class AVEBaseline(AVELModel):
         return video_prediction(scores)
 
     def wsel_loss(self, scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
-        """WSEL loss of seed 004 §4.1: :func:`pipeline.training.losses.mil_loss` on eq 6."""
+        """WSEL loss of seed 004 §4.1: :func:`pipeline.losses.mil_loss` on eq 6."""
         return mil_loss(scores, video_labels)

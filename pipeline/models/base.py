@@ -26,18 +26,22 @@ defaults are written once, in the constructor's signature; :func:`register` chec
 signature and the declarations against each other when the model's module is imported.
 """
 
+import ast
+import functools
+import importlib
 import inspect
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from pipeline.config.signature import keyword_defaults as constructor_keywords
-from pipeline.training.losses import mean_pooled_loss, mean_pooled_probabilities
+from pipeline.losses import mean_pooled_loss, mean_pooled_probabilities
 
 # Constructor arguments that the trainer derives from the data, not from ``params.yaml``:
 # audio feature size, visual channels, visual regions per segment (H * W) and classes.
@@ -214,7 +218,7 @@ class AVELModel(nn.Module):
 
         Refine (seed 004 Step 2) thresholds it on synthetic videos, and evaluate scores
         its arg-max repeated over the segments (``model_repeat``). Default: the mean of
-        the segment softmax (:func:`pipeline.training.losses.mean_pooled_probabilities`).
+        the segment softmax (:func:`pipeline.losses.mean_pooled_probabilities`).
         """
         return mean_pooled_probabilities(scores)
 
@@ -224,13 +228,94 @@ class AVELModel(nn.Module):
         Used by WSEL training (seed 004 Step 1), as :math:`g` of the auxiliary objective
         (eqs 15-18) and of the label-refinement loss (Step 3, eqs 12-13), on videos and on
         slices alike. Default: cross-entropy of the mean-pooled segment softmax with the
-        normalised labels (:func:`pipeline.training.losses.mean_pooled_loss`).
+        normalised labels (:func:`pipeline.losses.mean_pooled_loss`).
         """
         return mean_pooled_loss(scores, video_labels)
 
 
-MODELS: dict[str, type[AVELModel]] = {}
-"""The registry: ``model.name`` -> model class, filled by :func:`register`."""
+def _registered_names(path: Path) -> tuple[str, ...]:
+    """The names a module registers: the string literals of its ``@register("...")``."""
+    stat = path.stat()
+    return _names_in_source(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache
+def _names_in_source(path: Path, mtime_ns: int, size: int) -> tuple[str, ...]:
+    """:func:`_registered_names`, parsed once per version of the file."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        for decorator in getattr(node, "decorator_list", []):
+            call = decorator if isinstance(decorator, ast.Call) else None
+            if call is None or getattr(call.func, "id", None) != "register":
+                continue
+            if call.args and isinstance(call.args[0], ast.Constant):
+                names.append(call.args[0].value)
+    return tuple(names)
+
+
+class Registry(MutableMapping):
+    """The registry, ``model.name`` -> model class: a model's module is imported on lookup.
+
+    The index (name -> module) is read from the files of ``pipeline/models/`` without
+    importing them: the ``@register("<name>")`` decorators, found by :mod:`ast`. Looking a
+    name up imports its module only, so that a stage imports, and DVC records, the files
+    of the model it runs and not those of every model (docs/design.md §8). Iterating lists
+    every name; reading every value imports every model module. A model registered
+    elsewhere (a test file) is held as registered.
+
+    Args:
+        package: the package of the model modules (``pipeline.models``).
+        directory: its directory.
+    """
+
+    def __init__(self, package: str, directory: Path) -> None:
+        self.package, self.directory = package, directory
+        self._classes: dict[str, type[AVELModel]] = {}
+
+    def index(self) -> dict[str, str]:
+        """``{name: module}`` of every ``@register("<name>")`` in the package's files.
+
+        Raises:
+            TypeError: two files register the same name.
+        """
+        found: dict[str, str] = {}
+        for path in sorted(self.directory.glob("*.py")):
+            for name in _registered_names(path):
+                module = f"{self.package}.{path.stem}"
+                if found.get(name, module) != module:
+                    raise TypeError(f"model {name!r} is registered in {found[name]} and {module}")
+                found[name] = module
+        return found
+
+    def loaded(self) -> dict[str, type[AVELModel]]:
+        """The classes registered so far, without importing anything."""
+        return dict(self._classes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._classes or name in self.index()
+
+    def __getitem__(self, name: str) -> type[AVELModel]:
+        if name not in self._classes and name in (index := self.index()):
+            importlib.import_module(index[name])
+        if name not in self._classes:
+            raise KeyError(name)
+        return self._classes[name]
+
+    def __setitem__(self, name: str, cls: type[AVELModel]) -> None:
+        self._classes[name] = cls
+
+    def __delitem__(self, name: str) -> None:
+        del self._classes[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(set(self._classes) | set(self.index())))
+
+    def __len__(self) -> int:
+        return len(set(self._classes) | set(self.index()))
+
+
+MODELS = Registry("pipeline.models", Path(__file__).parent)
+"""The registry: ``model.name`` -> model class, filled by :func:`register` on lookup."""
 
 
 def _check_contract(name: str, cls: type) -> None:
@@ -240,8 +325,15 @@ def _check_contract(name: str, cls: type) -> None:
         raise TypeError(f"{where}: expected a name of lowercase letters, digits and _")
     if not (isinstance(cls, type) and issubclass(cls, AVELModel)):
         raise TypeError(f"{where}: expected a subclass of pipeline.models.base.AVELModel")
-    if name in MODELS and MODELS[name] is not cls:
-        raise TypeError(f"{where}: the name is taken by {MODELS[name].__name__}")
+    taken = MODELS.loaded().get(name)
+    if taken is not None and taken is not cls:
+        raise TypeError(f"{where}: the name is taken by {taken.__name__}")
+    in_package = cls.__module__.startswith(f"{MODELS.package}.")
+    if in_package and MODELS.index().get(name) != cls.__module__:
+        raise TypeError(
+            f"{where}: expected @register with the name as a string literal in "
+            f"{cls.__module__}, so that the registry's index finds it without importing"
+        )
     signature = inspect.signature(cls).parameters.values()
     required = [p.name for p in signature if p.default is inspect.Parameter.empty]
     if required:

@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import PipelineError
+from pipeline.losses import mil_loss, video_prediction
 from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_map_inputs, check_probability
-from pipeline.training.losses import mil_loss, video_prediction
 
 
 class SpatialChannelAttention(nn.Module):

@@ -16,7 +16,7 @@ them with the cross-entropy (the defaults of :class:`~pipeline.models.base.AVELM
 Table 4 ("modal branch isolation") trains subsets of the DC branches (``branches``) and
 evaluates the A, V and gated outputs through the same classifier (``output``). The
 Land-Shore-Sea loss (eqs 8-10) acts on the features that reach the classifier
-(:meth:`EDRNet.feature_loss`, :func:`pipeline.training.losses.land_shore_sea_loss`).
+(:meth:`EDRNet.feature_loss`, :func:`pipeline.losses.land_shore_sea_loss`).
 """
 
 import math
@@ -27,9 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import PipelineError
+from pipeline.losses import land_shore_sea_loss
 from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_probability
-from pipeline.training.losses import land_shore_sea_loss
 
 SEGMENTS = 10  # N of seed 002: AVE videos have 10 one-second segments
 KERNELS = (2, 5)  # the range of k studied in seed 002 Fig. 7a
@@ -492,7 +492,7 @@ class EDRNet(AVELModel):
             \lambda_2 \mathcal{L}_{lss} = \texttt{lss\_weight} \, (\mathcal{L}_{land} +
             \mathcal{L}_{sea} + \mathcal{L}_{shore})
 
-        from :func:`pipeline.training.losses.land_shore_sea_loss` with margin ``lss_margin`` and
+        from :func:`pipeline.losses.land_shore_sea_loss` with margin ``lss_margin`` and
         the last class as background. The paper trains with it for SEL only (Table 3: N/A
         for WSEL, where segment labels are unknown).
 

@@ -7,14 +7,14 @@ base model's own video-level predictor or weak loss where the paper says "the ba
 Steps of seed 004 §4.2:
 
 1. train a base model :math:`\Phi_0` weakly, with the auxiliary loss of §4.3 eqs 15-18
-   (:func:`pipeline.training.losses.auxiliary_loss`);
+   (:func:`pipeline.losses.auxiliary_loss`);
 2. for every training video :math:`V^{(i)}` and window start :math:`t_1`
    (:func:`pipeline.refinement.slices.slice_starts`), build the synthetic video of eq 9 with a
    background-only :math:`V^{(j)}` (§5.1, :func:`pipeline.refinement.slices.synthetic_videos`), and
    threshold the filtered video prediction of eqs 10-11 (:func:`slice_label_sets`): this
    module;
 3. retrain with the slice-level loss of eqs 12-13
-   (:func:`pipeline.training.losses.label_refinement_loss`).
+   (:func:`pipeline.losses.label_refinement_loss`).
 
 Label *sets* are ``(..., C)`` bool masks over event classes whose
 background column is always ``False``; an empty set is a background-only slice. Label
@@ -57,7 +57,7 @@ def slice_label_sets(
     (§5.3), so other predictors may need their own. :math:`c \in [1, C]` excludes the
     background class; the threshold is inclusive. An empty set means that no event of
     :math:`L^{(i)}` was detected in the slice: a background slice
-    (:func:`pipeline.training.losses.slice_label_vectors`). A background-only video therefore gets
+    (:func:`pipeline.losses.slice_label_vectors`). A background-only video therefore gets
     background slices.
 
     Args:

@@ -2,7 +2,7 @@ r"""Slices of seed 004 §4.2: window starts and the synthetic videos of eq 9.
 
 A slice is the window of ``N`` segments starting at :math:`t_1`; window starts are
 0-based here: the paper's :math:`t_1 \in \{1, 1 + s, \dots, T - N + 1\}` is
-``[0, s, ..., T - N]``. The auxiliary objective (§4.3, :mod:`pipeline.training.losses`), the slice
+``[0, s, ..., T - N]``. The auxiliary objective (§4.3, :mod:`pipeline.losses`), the slice
 labels of Step 2 (:mod:`pipeline.refinement.labels`) and the label-refinement loss of Step 3 all use
 these.
 """

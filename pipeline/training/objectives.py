@@ -24,16 +24,16 @@ import torch
 
 from pipeline.data.store import BACKGROUND, N_CLASSES
 from pipeline.errors import PipelineError
-from pipeline.models.base import AVELModel
-from pipeline.models.graph import PairedBatch
-from pipeline.refinement.slices import synthetic_videos
-from pipeline.training.losses import (
+from pipeline.losses import (
     auxiliary_loss,
     label_refinement_loss,
     sel_loss,
     union_labels,
     video_labels_from_segments,
 )
+from pipeline.models.base import AVELModel
+from pipeline.models.graph import PairedBatch
+from pipeline.refinement.slices import synthetic_videos
 
 
 def scores_and_feature_loss(
@@ -192,7 +192,7 @@ class WithAuxiliary:
     :math:`V^{(j)}` drawn at random from ``dataset`` (indices ``background``), so
     :math:`L^{(i)} \cap L^{(j)} = \emptyset` ("we conveniently sample the second video from
     these", §5). Its :math:`T_1` synthetic videos of eq 9 go through the model, and
-    :func:`pipeline.training.losses.auxiliary_loss` pools their scores within and across them
+    :func:`pipeline.losses.auxiliary_loss` pools their scores within and across them
     (eqs 15-16) and fits them to :math:`L^{(i)} \cup L^{(j)}` (eqs 17-18) with the model's
     own weak loss :math:`g`. Background-only videos of the batch are paired too (their
     label set is empty, so the pair is disjoint).
@@ -259,7 +259,7 @@ class WithSliceLabels:
 
     "We re-train from scratch imposing this additional refinement loss": the MIL loss on the
     video label plus the mean over slices of the weak loss on each slice's scores
-    (:func:`pipeline.training.losses.label_refinement_loss`).
+    (:func:`pipeline.losses.label_refinement_loss`).
 
     Args:
         slice_labels: ``(n, T1, C)`` float slice label vectors by dataset index.

@@ -9,23 +9,21 @@ per-epoch log (dvclive) and the metrics, the data placed on the device, and the 
 state of an interrupted run.
 """
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dvclive import Live
-
 from pipeline import hooks
 from pipeline.config import paths
 from pipeline.config.schema import ModelSection, Train
+from pipeline.cpu import machine
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.device import resolve_device
-from pipeline.cpu import machine
 from pipeline.io import write_json
 from pipeline.models import AVELModel, build_model, model_arguments, model_class
 from pipeline.training.checkpoint import save_checkpoint
+from pipeline.training.live import epoch_logger
 from pipeline.training.loop import (
     Objective,
     Trainer,
@@ -73,14 +71,6 @@ def data_dimensions(dataset) -> dict[str, int]:
         "visual_dim": visual.shape[-1],
         "n_regions": regions,
     }
-
-
-def _log_epoch(live: Live, row: dict[str, float]) -> None:
-    """One epoch's loss, val accuracy and learning rate, at step = epoch (no timestamps)."""
-    live.step = row["epoch"]
-    for key in ("train_loss", "val_accuracy", "lr"):
-        live.log_metric(key, row[key], timestamp=False)
-    live.next_step()
 
 
 def train_and_save(
@@ -135,7 +125,7 @@ def train_and_save(
         **(settings or {}),
     }
     resume = ResumeFile(paths.resume_state(task), fingerprint(identity, inputs))
-    live = Live(str(paths.TRAIN_LOGS / task), report=None, save_dvc_exp=False, dvcyaml=None)
+    live, log = epoch_logger(paths.TRAIN_LOGS / task, ("train_loss", "val_accuracy", "lr"))
     result = fit(
         trainer,
         hooks.current().training_loader(
@@ -145,7 +135,7 @@ def train_and_save(
         config.epochs,
         name=f"train {task}",
         resume=resume,
-        on_epoch=functools.partial(_log_epoch, live),
+        on_epoch=log,
         resume_every=config.resume_every,
     )
     live.end()

@@ -127,3 +127,19 @@ def test_seed_summary_over_identical_and_different_seeds():
     assert both["audio_segment"]["mean"] == pytest.approx(mean)
     assert both["audio_segment"]["ci_low"] <= mean <= both["audio_segment"]["ci_high"]
     assert seed_summary([first], resamples=10)["visual_event"]["std"] is None
+
+
+def test_the_avvp_bootstrap_is_the_shared_one_over_a_weighted_mean():
+    from pipeline.avvp.metrics import mean_scorer
+    from pipeline.evaluation.stats import scorer_ci
+
+    scores = {"audio_segment": np.array([0.0, 0.5, 1.0])}
+    score = mean_scorer(scores)
+    assert score(None)["audio_segment"].tolist() == [0.5]
+    # video 0 twice and video 2 once; video 2 three times
+    weights = np.array([[2.0, 0.0, 1.0], [0.0, 0.0, 3.0]])
+    assert score(weights)["audio_segment"] == pytest.approx([1 / 3, 1.0])
+    pred = np.stack([GT, GT, np.zeros_like(GT)])
+    gt = np.stack([GT, GT, GT])
+    shared = scorer_ci(mean_scorer(per_video_scores(pred, gt)), 3, ["av_segment"], 50, seed=4)
+    assert bootstrap_ci(pred, gt, 50, seed=4, metrics=["av_segment"]) == shared

@@ -79,6 +79,10 @@ def test_the_chain_writes_every_output(workspace: dict):
     refine = json.loads(paths.AVVP_REFINE_METRICS.read_text())
     assert refine["slices"] == 24 * 4 and set(refine["val_quality"]) >= {"audio_f1", "all_f1"}
     avvp_train.main(workspace, "han_lr")
+    assert not paths.RESUME.exists()  # the resume states are removed with the outputs written
+    for task in paths.AVVP_TASKS:  # dvclive's per-epoch curves, one row per epoch
+        curve = paths.avvp_train_log(task) / "plots" / "metrics" / "val_type_segment.tsv"
+        assert len(curve.read_text().splitlines()) == 1 + 2
     for task in paths.AVVP_TASKS:
         avvp_evaluate.main(workspace, task)
         results = json.loads(paths.avvp_evaluate_metrics(task).read_text())

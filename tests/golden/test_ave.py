@@ -7,14 +7,14 @@ h^a_t])`) where the official ``att_Net`` computes
 bias on the last layer); the tests assert that relation exactly, with our own layers.
 The official MIL pooling and weak loss (``models_weakly.py``, the multi-label soft margin
 loss on the softmax of the max-pooled scores) equal ours
-(:func:`~pipeline.training.losses.video_prediction`, :func:`~pipeline.training.losses.mil_loss`).
+(:func:`~pipeline.losses.video_prediction`, :func:`~pipeline.losses.mil_loss`).
 """
 
 import torch
 import torch.nn.functional as F
 
+from pipeline.losses import mil_loss, video_prediction
 from pipeline.models.ave import AVEBaseline
-from pipeline.training.losses import mil_loss, video_prediction
 from tests.golden.common import close, load, load_ours, weights_of
 
 

@@ -9,8 +9,8 @@ cross-entropy in float32 (for mixed precision).
 import torch
 import torch.nn.functional as F
 
+from pipeline.losses import sel_loss
 from pipeline.models.psp import PSP, avps_target
-from pipeline.training.losses import sel_loss
 from tests.golden.common import check_probes, close, load, load_ours
 
 

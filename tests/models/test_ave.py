@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from pipeline.errors import PipelineError
+from pipeline.losses import mil_loss, sel_loss, video_labels_from_segments
 from pipeline.models import MODELS, build_model, declarations, model_class
 from pipeline.models.ave import AVEBaseline
-from pipeline.training.losses import mil_loss, sel_loss, video_labels_from_segments
 
 # Small dims: 6-d audio, 2x2 maps of 8 channels, 5 classes (index 4 = background).
 SMALL = {

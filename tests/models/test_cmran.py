@@ -7,13 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.errors import PipelineError
+from pipeline.losses import mil_loss, video_labels_from_segments
 from pipeline.models.cmran import (
     CMRAN,
     CrossModalRelationAttention,
     segment_scores,
     video_event_class,
 )
-from pipeline.training.losses import mil_loss, video_labels_from_segments
 from tests.models.chain import run_chain, tiny_params
 
 SMALL = {

@@ -7,9 +7,9 @@ import torch
 
 from pipeline.config.signature import keyword_defaults
 from pipeline.errors import PipelineError
+from pipeline.losses import video_labels_from_segments
 from pipeline.models import DATA_DIMS, MODELS, AVELModel, Hyper, build_model, check_model, register
 from pipeline.models.base import declarations
-from pipeline.training.losses import video_labels_from_segments
 
 # Tiny data: 6 audio features, 2x2 maps of 8 channels, the 29 AVE classes.
 DIMS = {"audio_dim": 6, "visual_dim": 8, "n_regions": 4, "n_classes": 29}

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from pipeline.errors import PipelineError
+from pipeline.losses import sel_loss, video_labels_from_segments
 from pipeline.models import MODELS
 from pipeline.models.dpnet import (
     DPNet,
@@ -26,7 +27,6 @@ from pipeline.models.dpnet_layers import (
     rgat_conv,
 )
 from pipeline.models.graph import PairedBatch, linked_graph, replica_batch_graph, video_graph
-from pipeline.training.losses import sel_loss, video_labels_from_segments
 
 # Small dims: 6-d audio, 2x2 maps of 8 channels, width 16; the 29 AVE classes.
 SMALL = {"audio_dim": 6, "visual_dim": 8, "hidden": 16, "blocks": 2, "dropout": 0.0}

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pipeline.errors import PipelineError
+from pipeline.losses import land_shore_sea_loss, sel_loss, video_labels_from_segments
 from pipeline.models import MODELS, build_model, declarations, model_arguments
 from pipeline.models.edrnet import (
     EDRNet,
@@ -14,7 +15,6 @@ from pipeline.models.edrnet import (
     max_layers,
     positional_encoding,
 )
-from pipeline.training.losses import land_shore_sea_loss, sel_loss, video_labels_from_segments
 
 # Small dims: 6-d audio, 2x2 maps of 8 channels, width 8; the 29 AVE classes.
 SMALL = {"audio_dim": 6, "visual_dim": 8, "hidden": 8}

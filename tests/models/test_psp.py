@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pipeline.errors import PipelineError
+from pipeline.losses import sel_loss, video_labels_from_segments
 from pipeline.models.psp import (
     PSP,
     PositiveSamplePropagation,
@@ -13,7 +14,6 @@ from pipeline.models.psp import (
     avps_target,
     propagation_matrices,
 )
-from pipeline.training.losses import sel_loss, video_labels_from_segments
 from tests.models.chain import run_chain, tiny_params
 
 # Small dims: 6-d audio, 2x2 maps of 8 channels, 5 classes (index 4 = background).

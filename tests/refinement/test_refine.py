@@ -7,6 +7,14 @@ import pytest
 import torch
 
 from pipeline.errors import PipelineError
+from pipeline.losses import (
+    auxiliary_loss,
+    auxiliary_scores,
+    label_refinement_loss,
+    mil_loss,
+    slice_label_vectors,
+    union_labels,
+)
 from pipeline.refinement.labels import (
     SliceLabels,
     dummy_slice_labels,
@@ -18,14 +26,6 @@ from pipeline.refinement.labels import (
     slice_truth,
 )
 from pipeline.refinement.slices import slice_starts, synthetic_videos, validate_window
-from pipeline.training.losses import (
-    auxiliary_loss,
-    auxiliary_scores,
-    label_refinement_loss,
-    mil_loss,
-    slice_label_vectors,
-    union_labels,
-)
 
 # Small label space for hand examples: classes 0-2 are events, 3 is background.
 BG = 3

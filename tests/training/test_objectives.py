@@ -6,16 +6,16 @@ import torch
 from torch import nn
 
 from pipeline.errors import PipelineError
-from pipeline.models.base import AVELModel
-from pipeline.models.graph import PairedBatch
-from pipeline.refinement.slices import synthetic_videos
-from pipeline.training.losses import (
+from pipeline.losses import (
     auxiliary_loss,
     label_refinement_loss,
     mil_loss,
     sel_loss,
     video_labels_from_segments,
 )
+from pipeline.models.base import AVELModel
+from pipeline.models.graph import PairedBatch
+from pipeline.refinement.slices import synthetic_videos
 from pipeline.training.objectives import (
     Supervised,
     WithAuxiliary,

@@ -168,7 +168,7 @@ def slice_label_vectors(sets: torch.Tensor, background: int = BACKGROUND) -> tor
     r"""Presence label vectors :math:`Y^{(i;t_1)}` of event sets (seed 004 §3, §4.2 step 3).
 
     Each event of the set is 1; background is 1 iff the set is empty, as for the video-level
-    labels of :func:`pipeline.training.losses.video_labels_from_segments`.
+    labels of :func:`pipeline.losses.video_labels_from_segments`.
 
     Args:
         sets: ``(..., C)`` bool event sets (background column ignored).
@@ -343,7 +343,7 @@ def label_refinement_loss(
     ("MIL pooling is indifferent to the number of instances"), so ``video_loss`` (the base
     model's weak loss, which pools and applies ``g`` itself) is called once on the ``B * T1``
     bags; its batch mean is the mean over slices of eq 13 averaged over the videos. For the
-    AVE baseline, :func:`pipeline.training.losses.mil_loss` on a slice is exactly the eq 12 softmax
+    AVE baseline, :func:`pipeline.losses.mil_loss` on a slice is exactly the eq 12 softmax
     of
     the max over the slice followed by the multilabel soft margin ``g`` of eq 6.
 
@@ -417,7 +417,7 @@ def auxiliary_loss(
     the ``T1 * T`` segments as one MIL bag, both for max pooling (a max of maxes) and for
     mean pooling (a mean of equal-size means). So ``video_loss`` (the base model's weak loss)
     is applied to that bag, which applies the model's own Pool, the softmax of eq 17 and its
-    ``g`` of eq 18. For the AVE baseline with :func:`pipeline.training.losses.mil_loss` this is the
+    ``g`` of eq 18. For the AVE baseline with :func:`pipeline.losses.mil_loss` this is the
     multilabel soft margin on :math:`\mathrm{SoftMax}(\tilde{x}^{(i)})`, with
     :math:`\tilde{x}^{(i)}` of :func:`auxiliary_scores`.
 

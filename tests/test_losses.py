@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pipeline.errors import PipelineError
-from pipeline.training.losses import (
+from pipeline.losses import (
     mean_pooled_loss,
     mean_pooled_probabilities,
     mil_loss,
