@@ -79,8 +79,12 @@ def create_store(root: Path, videos: int, seed: int = 0) -> None:
 
 
 def step_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """The model's SEL loss on a batch: cross-entropy (weighted) plus its feature loss."""
-    audio, visual, labels = batch["audio"].float(), batch["visual"].float(), batch["labels"]
+    """The model's SEL loss on a batch: cross-entropy (weighted) plus its feature loss.
+
+    The features are cast to the model's precision (the store's float64 to float32).
+    """
+    dtype = next(model.parameters()).dtype
+    audio, visual, labels = batch["audio"].to(dtype), batch["visual"].to(dtype), batch["labels"]
     scores, features = model(audio, visual, return_features=True)
     weight = getattr(model, "seg_weight", 1.0)
     return weight * sel_loss(scores, labels) + model.feature_loss(features, labels)
