@@ -21,6 +21,7 @@ from torch import nn
 from pipeline.errors import PipelineError
 from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_map_inputs, check_probability
+from pipeline.models.map_layers import relu_dropout
 from pipeline.training.losses import mil_loss, video_prediction
 
 
@@ -59,21 +60,32 @@ class SpatialChannelAttention(nn.Module):
         self.spatial = nn.Linear(bottleneck, 1)
 
     def channel_weights(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        """Channel attention :math:`c` ``(B, T, 1, d_v)`` in (0, 1)."""
-        joint = torch.relu(self.audio_1(audio)).unsqueeze(2) * torch.relu(self.visual_1(regions))
-        squeezed = torch.relu(self.squeeze(joint.mean(dim=2)))  # (B, T, bottleneck)
+        r"""Channel attention :math:`c` ``(B, T, 1, d_v)`` in (0, 1).
+
+        :math:`\delta(U^a_1 a)` is the same for every region, so the mean of the products
+        is its product with the regions' mean.
+        """
+        visual = F.linear(regions, self.visual_1.weight, self.visual_1.bias).relu_()  # (B,T,K,h)
+        joint = torch.relu(self.audio_1(audio)) * visual.mean(dim=2)  # (B, T, hidden)
+        squeezed = torch.relu(self.squeeze(joint))  # (B, T, bottleneck)
         return torch.sigmoid(self.excite(squeezed)).unsqueeze(2)  # (B, T, 1, d_v)
 
     def spatial_weights(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        """Spatial attention :math:`s` ``(B, T, K)`` over channel-attended regions."""
-        joint = torch.relu(self.visual_2(regions)) * torch.relu(self.audio_2(audio)).unsqueeze(2)
-        return torch.softmax(torch.tanh(self.spatial(joint)).squeeze(-1), dim=-1)  # (B, T, K)
+        r"""Spatial attention :math:`s` ``(B, T, K)`` over channel-attended regions.
+
+        :math:`u_s^T [x_k \odot y] = x_k^T (u_s \odot y)`: one product per segment with
+        the audio side folded into :math:`u_s`.
+        """
+        visual = F.linear(regions, self.visual_2.weight, self.visual_2.bias).relu_()  # (B,T,K,b)
+        query = torch.relu(self.audio_2(audio)) * self.spatial.weight[0]  # (B, T, bottleneck)
+        logits = (visual @ query.unsqueeze(-1)).squeeze(-1) + self.spatial.bias  # (B, T, K)
+        return torch.softmax(torch.tanh(logits), dim=-1)  # (B, T, K)
 
     def forward(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
         """Attended visual features ``(B, T, d_v)`` of ``(B, T, K, d_v)`` regions."""
         attended = regions * (self.channel_weights(audio, regions) + 1)  # (B, T, K, d_v)
-        weights = self.spatial_weights(audio, attended)  # (B, T, K)
-        return torch.einsum("btk,btkd->btd", weights, attended)
+        weights = self.spatial_weights(audio, attended).unsqueeze(-2)  # (B, T, 1, K)
+        return (weights @ attended).squeeze(-2)  # (B, T, d_v)
 
 
 class FeedForward(nn.Module):
@@ -350,7 +362,9 @@ class CMRAN(AVELModel):
     def heads(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Event relevance ``(B, T)`` and class logits ``(B, C)``."""
         regions = check_map_inputs("CMRAN", audio, visual, self.dims)  # (B, T, K, d_v)
-        attended = self.attention(audio, self.visual_adapter(regions))  # (B, T, d_v)
+        fc, _, dropout = self.visual_adapter  # Linear, ReLU, Dropout
+        adapted = relu_dropout(fc(regions), dropout.p, self.training)  # (B, T, K, d_v)
+        attended = self.attention(audio, adapted)  # (B, T, d_v)
         inputs = {"audio": audio, "visual": attended}
         audio_out = self.relation_aware("audio", "visual", inputs)  # (B, T, d)
         visual_out = self.relation_aware("visual", "audio", inputs)  # (B, T, d)
