@@ -429,8 +429,11 @@ class PSP(AVELModel):
         totals = video_labels.sum(dim=-1, keepdim=True)  # (B, 1)
         if (totals <= 0).any():
             raise PipelineError("PSP video_labels: expected at least one class per video")
-        probabilities = self.video_probabilities(scores).float().clamp(EPS, 1 - EPS)  # (B, C)
-        target = (video_labels / totals).float()  # (B, C)
+        # Upcast only: float64 stays float64; half precisions go to float32 (1 - EPS is 1
+        # in bf16 and EPS 0 in fp16, so the clamp would leave log(0)).
+        dtype = torch.promote_types(scores.dtype, torch.float32)
+        probabilities = self.video_probabilities(scores).to(dtype).clamp(EPS, 1 - EPS)  # (B, C)
+        target = (video_labels / totals).to(dtype)  # (B, C)
         # By hand: F.binary_cross_entropy refuses to run under CUDA autocast.
         log_likelihood = target * probabilities.log() + (1 - target) * (-probabilities).log1p()
         return -log_likelihood.mean()
