@@ -16,9 +16,13 @@ from torch.autograd.function import once_differentiable
 ROW_BLOCK = 4096  # rows per block: 8 MiB for a hidden layer of 512 floats (fits the L3 cache)
 
 
-def row_blocks(n: int) -> list[slice]:
-    """Slices of ``ROW_BLOCK`` rows covering ``range(n)``."""
-    return [slice(start, min(start + ROW_BLOCK, n)) for start in range(0, n, ROW_BLOCK)]
+def row_blocks(n: int, device: torch.device) -> list[slice]:
+    """Slices of ``ROW_BLOCK`` rows covering ``range(n)`` on a CPU; one slice elsewhere.
+
+    (A GPU's caches are no larger than a block, and its kernels want the whole matrix.)
+    """
+    block = ROW_BLOCK if device.type == "cpu" else max(n, 1)
+    return [slice(start, min(start + block, n)) for start in range(0, n, block)]
 
 
 class _ReluMLP(torch.autograd.Function):
@@ -33,7 +37,7 @@ class _ReluMLP(torch.autograd.Function):
     def forward(ctx, x, u_weight, u_bias, w_weight):  # noqa: D102 - see relu_mlp
         out = x.new_empty(x.shape[0], w_weight.shape[0])  # (N, O)
         hidden = []
-        for rows in row_blocks(x.shape[0]):
+        for rows in row_blocks(x.shape[0], x.device):
             block = torch.addmm(u_bias, x[rows], u_weight.t()).relu_()  # (n, H)
             torch.mm(block, w_weight.t(), out=out[rows])
             hidden.append(block)
@@ -50,7 +54,7 @@ class _ReluMLP(torch.autograd.Function):
         grad_u = torch.zeros_like(u_weight)  # (H, C)
         grad_b = u_weight.new_zeros(u_weight.shape[0])  # (H,)
         grad_w = torch.zeros_like(w_weight)  # (O, H)
-        for rows, block in zip(row_blocks(x.shape[0]), hidden, strict=True):
+        for rows, block in zip(row_blocks(x.shape[0], x.device), hidden, strict=True):
             grad_w.addmm_(grad_out[rows].t(), block)
             grad_block = torch.ops.aten.threshold_backward(grad_out[rows] @ w_weight, block, 0)
             grad_u.addmm_(grad_block.t(), x[rows])  # grad_block: (n, H), zero where ReLU was

@@ -17,8 +17,10 @@ def weights(generator: torch.Generator, dtype=torch.float64):
 
 def test_row_blocks_cover_every_row_once(monkeypatch) -> None:
     monkeypatch.setattr(map_layers, "ROW_BLOCK", 4)
-    assert row_blocks(10) == [slice(0, 4), slice(4, 8), slice(8, 10)]
-    assert row_blocks(0) == []
+    cpu = torch.device("cpu")
+    assert row_blocks(10, cpu) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert row_blocks(0, cpu) == []
+    assert row_blocks(10, torch.device("meta")) == [slice(0, 10)]
 
 
 @pytest.mark.parametrize("rows", [1, 7, 8, 21])
