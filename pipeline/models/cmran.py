@@ -25,6 +25,16 @@ from pipeline.models.map_layers import relu_dropout
 from pipeline.training.losses import mil_loss, video_prediction
 
 
+def relu_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``relu(layer(x))`` of ``(..., d)`` rows, the ReLU in place on the product's own memory.
+
+    (In place on a view of it, as ``layer(x)`` of more than 2 dimensions returns, autograd
+    would copy the whole product back in backward.)
+    """
+    product = F.linear(x.flatten(0, -2), layer.weight, layer.bias)  # (N, out)
+    return product.relu_().view(*x.shape[:-1], -1)
+
+
 class SpatialChannelAttention(nn.Module):
     r"""Audio-guided spatial-channel attention (AGSCA, Xu et al. §3.2).
 
@@ -65,7 +75,7 @@ class SpatialChannelAttention(nn.Module):
         :math:`\delta(U^a_1 a)` is the same for every region, so the mean of the products
         is its product with the regions' mean.
         """
-        visual = F.linear(regions, self.visual_1.weight, self.visual_1.bias).relu_()  # (B,T,K,h)
+        visual = relu_linear(self.visual_1, regions)  # (B, T, K, hidden)
         joint = torch.relu(self.audio_1(audio)) * visual.mean(dim=2)  # (B, T, hidden)
         squeezed = torch.relu(self.squeeze(joint))  # (B, T, bottleneck)
         return torch.sigmoid(self.excite(squeezed)).unsqueeze(2)  # (B, T, 1, d_v)
@@ -76,7 +86,7 @@ class SpatialChannelAttention(nn.Module):
         :math:`u_s^T [x_k \odot y] = x_k^T (u_s \odot y)`: one product per segment with
         the audio side folded into :math:`u_s`.
         """
-        visual = F.linear(regions, self.visual_2.weight, self.visual_2.bias).relu_()  # (B,T,K,b)
+        visual = relu_linear(self.visual_2, regions)  # (B, T, K, bottleneck)
         query = torch.relu(self.audio_2(audio)) * self.spatial.weight[0]  # (B, T, bottleneck)
         logits = (visual @ query.unsqueeze(-1)).squeeze(-1) + self.spatial.bias  # (B, T, K)
         return torch.softmax(torch.tanh(logits), dim=-1)  # (B, T, K)
