@@ -231,7 +231,9 @@ class CMRAN(AVELModel):
     r"""CMRAN for SEL and WSEL (Xu et al., ACM MM 2020).
 
     Visual maps pass an FC with ReLU and dropout (the official code's optional adapter,
-    ``visual_dim -> visual_dim``, dropout 0.2), then :class:`SpatialChannelAttention`.
+    ``visual_dim -> visual_dim``, dropout 0.2; its ReLU and dropout are one
+    :func:`~pipeline.models.map_layers.relu_dropout`, whose random draws differ from
+    ``nn.Dropout``'s), then :class:`SpatialChannelAttention`.
     Each modality is projected to ``hidden`` twice: once for its internal temporal relation
     module (ITR: ``encoder_layers`` standard post-norm Transformer encoder layers) and once
     as the query of its CMRA (``decoder_layers`` :class:`CrossModalRelationAttention`
