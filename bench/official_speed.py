@@ -10,8 +10,9 @@ network is imported from it at run time, its ``.cuda()`` calls made no-ops, and 
 step (``fully_supervised_main.py``: cross-entropy + 100 x ``measure.AVPSLoss``;
 ``supv_main.py``: ``BCEWithLogitsLoss`` + ``CrossEntropyLoss``) is timed beside ours: each
 round runs ``--steps`` steps of every model in turn, so that a change of the machine's load
-hits them alike. The script prints, per model and batch, the videos/s of the median round
-and the ratio ours / official (median of the rounds' ratios). Without a checkout it times
+hits them alike. The script prints, per model and batch, the videos/s of the median round,
+the ratio ours / official of the wall seconds (median of the rounds' ratios) and the same
+ratio of the CPU seconds the steps consumed (:func:`alternate`). Without a checkout it times
 ours alone. Nothing is fetched, and no official code is stored.
 
 The official CMRAN trains in float64 (``model.double()`` in ``supv_main.py``), the official
@@ -134,29 +135,42 @@ def official_cmran_step(checkout: Path, data: dict, dtype: torch.dtype) -> Step:
     return step
 
 
-def alternate(steps: dict[str, Step], rounds: int, per_round: int) -> dict[str, list[float]]:
-    """Seconds per step of each of ``steps`` in each round, the steps timed in turn."""
+def alternate(steps: dict[str, Step], rounds: int, per_round: int) -> dict[str, list[tuple]]:
+    """``(wall, CPU)`` seconds per step of each of ``steps`` in each round, timed in turn.
+
+    The CPU seconds (``time.process_time``, all the process's threads) are what the step
+    consumed, whatever share of the cores the machine's load left it; with one thread they
+    do not grow with the load, as the wall seconds do.
+    """
     for step in steps.values():
         step()  # warm-up: first-call allocations, oneDNN primitives
-    seconds: dict[str, list[float]] = {name: [] for name in steps}
+    seconds: dict[str, list[tuple]] = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(per_round):
                 step()
-            seconds[name].append((time.perf_counter() - start) / per_round)
+            seconds[name].append(
+                ((time.perf_counter() - wall) / per_round, (time.process_time() - cpu) / per_round)
+            )
     return seconds
 
 
-def report(name: str, batch: int, seconds: dict[str, list[float]]) -> str:
-    """``model batch ours-v/s [official-v/s ratio]``: medians over the rounds."""
-    ours = statistics.median(seconds["ours"])
+def report(name: str, batch: int, seconds: dict[str, list[tuple]]) -> str:
+    """``model batch ours-v/s [official-v/s ratio cpu-ratio]``: medians over the rounds.
+
+    The videos/s are the batch over the median round's wall seconds; the ratios are the
+    medians of the rounds' ratios of wall seconds and of CPU seconds, official / ours.
+    """
+    ours = statistics.median(wall for wall, _ in seconds["ours"])
     line = f"{name:<6} {batch:>5} {batch / ours:>9.1f}"
     if "official" not in seconds:
         return line
-    official = statistics.median(seconds["official"])
-    ratios = [o / u for u, o in zip(seconds["ours"], seconds["official"], strict=True)]
-    return f"{line} {batch / official:>13.1f} {statistics.median(ratios):>8.2f}"
+    official = statistics.median(wall for wall, _ in seconds["official"])
+    pairs = list(zip(seconds["ours"], seconds["official"], strict=True))
+    wall_ratio = statistics.median(o[0] / u[0] for u, o in pairs)
+    cpu_ratio = statistics.median(o[1] / u[1] for u, o in pairs)
+    return f"{line} {batch / official:>13.1f} {wall_ratio:>14.2f} {cpu_ratio:>10.2f}"
 
 
 OFFICIAL = {"psp": official_psp_step, "cmran": official_cmran_step}
@@ -185,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         f"threads: {torch.get_num_threads()}, torch {torch.__version__}, ours {args.dtype}, "
         f"official {args.official_dtype or args.dtype}, {args.rounds} rounds x {args.steps} steps"
     )
-    print("model  batch  ours v/s  official v/s  ours/official")
+    print("model  batch  ours v/s  official v/s  ours/official  CPU ratio")
     for name in args.models:
         for batch in args.psp_batches if name == "psp" else args.cmran_batches:
             steps = {"ours": our_step(name, make_batch(batch, dtype), dtype)}

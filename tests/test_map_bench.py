@@ -42,13 +42,16 @@ def test_alternate_times_every_step_in_turn_after_one_warm_up() -> None:
     seconds = official_speed.alternate(steps, rounds=3, per_round=2)
     assert calls == ["ours", "official"] + (["ours"] * 2 + ["official"] * 2) * 3
     assert [len(v) for v in seconds.values()] == [3, 3]
+    assert all(len(pair) == 2 and min(pair) >= 0 for v in seconds.values() for pair in v)
 
 
 def test_report_gives_median_rates_and_the_median_of_the_rounds_ratios() -> None:
-    seconds = {"ours": [1.0, 2.0, 1.0], "official": [2.0, 3.0, 4.0]}  # ratios 2, 1.5, 4
-    line = official_speed.report("psp", 64, seconds).split()
-    assert line == ["psp", "64", "64.0", "21.3", "2.00"]
-    assert official_speed.report("psp", 64, {"ours": [2.0]}).split() == ["psp", "64", "32.0"]
+    # (wall, CPU) seconds: wall ratios 2, 1.5, 4; CPU ratios 1, 3, 2
+    ours = [(1.0, 1.0), (2.0, 1.0), (1.0, 2.0)]
+    official = [(2.0, 1.0), (3.0, 3.0), (4.0, 4.0)]
+    line = official_speed.report("psp", 64, {"ours": ours, "official": official}).split()
+    assert line == ["psp", "64", "64.0", "21.3", "2.00", "2.00"]
+    assert official_speed.report("psp", 64, {"ours": [(2.0, 1.0)]}).split() == ["psp", "64", "32.0"]
 
 
 def test_cpu_shims_make_cuda_calls_no_ops_and_restore_them() -> None:
