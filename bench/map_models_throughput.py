@@ -18,12 +18,21 @@ losses) over the pipeline's own loader (:func:`pipeline.data.dataset.make_loader
   ``compute`` otherwise; and the two rates apart (the loader's videos per second of waiting,
   the compute's videos per second), so that the bound on faster hardware can be read off:
   once the compute's rate exceeds the loader's (a GPU's is orders of magnitude above a
-  CPU's), the loader bounds the step.
+  CPU's), the loader bounds the step;
+* the map reading rate: MB/s of float64 maps over the loader's waiting time;
+* with ``--precision-check``, the bf16 outputs against fp32 (:func:`precision_drift`: the
+  largest score difference, relative to the largest fp32 score, and the share of segments
+  whose predicted class is the same), on the batch in memory, in eval mode.
+
+On a GPU (``--device cuda``) the batches are read into page-locked memory and copied
+asynchronously; the step times wait for the device (``torch.cuda.synchronize``).
+``bench/gpu_check.sh`` runs it at the papers' batches (``--paper``) when a GPU is lent.
 
 Usage, from the repository root::
 
-    python -m bench.map_models_throughput [--videos 256] [--batches 16 32 64 128]
+    python -m bench.map_models_throughput [--videos 256] [--batches 16 32 64 128 | --paper]
         [--steps 5] [--warmup 1] [--workers 0] [--models psp cmran] [--dir DIR]
+        [--device cpu] [--precision-check]
 
 The store goes to a temporary directory unless ``--dir`` names one (reused when complete).
 The page cache serves a file just written: for reads from storage, evict it (as
@@ -56,6 +65,7 @@ PAPER = {
 }
 WRITE_BLOCK = 32  # videos per write of the visual file (64 MB)
 MB = 1024 * 1024
+CPU = torch.device("cpu")
 
 
 def create_store(root: Path, videos: int, seed: int = 0) -> None:
@@ -78,9 +88,24 @@ def create_store(root: Path, videos: int, seed: int = 0) -> None:
             maps[start:stop] = block[: stop - start]
 
 
+def to_device(batch: dict, device: torch.device) -> dict:
+    """The batch's tensors on ``device`` (asynchronous copies from page-locked memory)."""
+    return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA), so that a timer reads finished steps."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def step_loss(model: torch.nn.Module, batch: dict) -> torch.Tensor:
-    """The model's SEL loss on a batch: cross-entropy (weighted) plus its feature loss."""
-    audio, visual, labels = batch["audio"].float(), batch["visual"].float(), batch["labels"]
+    """The model's SEL loss on a batch: cross-entropy (weighted) plus its feature loss.
+
+    The features are cast to the model's precision (the store's float64 to float32).
+    """
+    dtype = next(model.parameters()).dtype
+    audio, visual, labels = batch["audio"].to(dtype), batch["visual"].to(dtype), batch["labels"]
     scores, features = model(audio, visual, return_features=True)
     weight = getattr(model, "seg_weight", 1.0)
     return weight * sel_loss(scores, labels) + model.feature_loss(features, labels)
@@ -92,13 +117,24 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: 
     optimizer.step()
 
 
-def loader_run(model, optimizer, dataset, batch: int, steps: int, warmup: int, workers: int):
+def loader_run(
+    model,
+    optimizer,
+    dataset,
+    batch: int,
+    steps: int,
+    warmup: int,
+    workers: int,
+    device: torch.device = CPU,
+):
     """``(seconds, seconds waiting for data, videos)`` of ``steps`` training steps from the
     loader; ``videos`` counts what the steps really held (an epoch's last batch is short)."""
-    loader = make_loader(dataset, batch, shuffle=True, workers=workers)
+    pin = device.type == "cuda"
+    loader = make_loader(dataset, batch, shuffle=True, workers=workers, pin_memory=pin)
     iterator, wait, start, videos = iter(loader), 0.0, 0.0, 0
     for index in range(warmup + steps):
         if index == warmup:
+            synchronize(device)
             wait, start, videos = 0.0, time.perf_counter(), 0
         before = time.perf_counter()
         try:
@@ -108,17 +144,41 @@ def loader_run(model, optimizer, dataset, batch: int, steps: int, warmup: int, w
             data = next(iterator)
         wait += time.perf_counter() - before
         videos += len(data["index"])
-        train_step(model, optimizer, data)
+        train_step(model, optimizer, to_device(data, device))
+    synchronize(device)
     return time.perf_counter() - start, wait, videos
 
 
 def compute_run(model, optimizer, data: dict, steps: int) -> float:
-    """Mean seconds of a training step on a batch already in memory."""
+    """Mean seconds of a training step on a batch already in memory (on the model's device)."""
+    device = data["audio"].device
     train_step(model, optimizer, data)  # warm-up
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         train_step(model, optimizer, data)
+    synchronize(device)
     return (time.perf_counter() - start) / steps
+
+
+@torch.no_grad()
+def precision_drift(model: torch.nn.Module, data: dict, dtype=torch.bfloat16) -> tuple:
+    """``(relative difference, same class share)`` of the scores under autocast ``dtype``.
+
+    The model's eval-mode segment scores on ``data`` in its own precision and under
+    ``torch.autocast`` at ``dtype`` on the data's device: the largest absolute difference
+    divided by the largest absolute fp32 score, and the share of segments whose argmax
+    class is the same.
+    """
+    model.eval()
+    audio, visual = data["audio"].float(), data["visual"].float()
+    reference = model(audio, visual).float()  # (B, T, C)
+    with torch.autocast(audio.device.type, dtype=dtype):
+        low = model(audio, visual).float()  # (B, T, C)
+    model.train()
+    difference = (low - reference).abs().max() / reference.abs().max()
+    same = (low.argmax(-1) == reference.argmax(-1)).float().mean()
+    return difference.item(), same.item()
 
 
 def step_flops(model: torch.nn.Module, data: dict) -> int:
@@ -129,55 +189,71 @@ def step_flops(model: torch.nn.Module, data: dict) -> int:
     return counter.get_total_flops()
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=int, default=256)
     parser.add_argument("--batches", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--paper", action="store_true", help="each model at its paper's batch")
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--models", nargs="+", choices=sorted(PAPER), default=sorted(PAPER))
     parser.add_argument("--dir", type=Path, default=None)
-    return parser.parse_args()
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision-check", action="store_true", help="bf16 outputs vs fp32")
+    return parser.parse_args(argv)
 
 
 def run(root: Path, args: argparse.Namespace) -> None:
     dataset = AVEDataset(root, "train")
-    visual_mb = len(dataset) * store.T * int(np.prod(store.OFFICIAL_MAP)) * 8 / MB
+    device = torch.device(args.device)
+    video_mb = store.T * int(np.prod(store.OFFICIAL_MAP)) * 8 / MB  # one video's float64 maps
     print(f"threads: {torch.get_num_threads()}, torch {torch.__version__}, workers {args.workers}")
-    print(f"store: {len(dataset)} training videos, visual file {visual_mb:.0f} MB (float64)")
+    print(f"device: {device}, store: {len(dataset)} training videos, maps {video_mb:.2f} MB each")
     header = (
         "model   batch  videos/s  data %  step ms  compute ms  GFLOP/step  GFLOP/s  "
-        "loader v/s  compute v/s  bound"
+        "loader v/s  maps MB/s  compute v/s  bound"
     )
     print(header)
+    drifts = []
     for name in args.models:
         settings = PAPER[name]
-        for batch in args.batches:
+        for batch in [settings["batch"]] if args.paper else args.batches:
             torch.manual_seed(0)
-            model = settings["model"]()
+            model = settings["model"]().to(device)
             model.train()
             optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
             seconds, wait, videos = loader_run(
-                model, optimizer, dataset, batch, args.steps, args.warmup, args.workers
+                model, optimizer, dataset, batch, args.steps, args.warmup, args.workers, device
             )
             data = dataset.__getitems__(list(range(min(batch, len(dataset)))))
+            data = to_device(data, device)
             compute = compute_run(model, optimizer, data, args.steps)
             flops = step_flops(model, data)
             share = wait / seconds
+            loader_rate = videos / max(wait, 1e-9)  # videos per second of waiting
             bound = "data" if share > 0.5 else "compute"
             paper = "*" if batch == settings["batch"] else " "
             print(
                 f"{name:<6} {batch:>5}{paper} {videos / seconds:>8.1f} "
                 f"{100 * share:>6.0f}  {1e3 * seconds / args.steps:>7.0f}  "
                 f"{1e3 * compute:>10.0f}  {flops / 1e9:>10.1f}  {flops / compute / 1e9:>7.1f}  "
-                f"{videos / wait:>10.1f}  {len(data['index']) / compute:>11.1f}  {bound}"
+                f"{loader_rate:>10.1f}  {loader_rate * video_mb:>9.0f}  "
+                f"{len(data['index']) / compute:>11.1f}  {bound}",
+                flush=True,
             )
+            if args.precision_check:
+                drifts.append((name, batch, *precision_drift(model, data)))
     print("* = the paper's batch size")
+    for name, batch, difference, same in drifts:
+        print(
+            f"bf16 vs fp32, {name} batch {batch}: largest score difference {difference:.2e} "
+            f"of the largest score, same class in {100 * same:.2f} % of segments"
+        )
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
         if not (args.dir / store.VISUAL).exists():

@@ -32,6 +32,17 @@ from pipeline.errors import PipelineError
 from pipeline.losses import mil_loss, video_prediction
 from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_map_inputs, check_probability
+from pipeline.models.map_layers import relu_dropout
+
+
+def relu_linear(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
+    """``relu(layer(x))`` of ``(..., d)`` rows, the ReLU in place on the product's own memory.
+
+    (In place on a view of it, as ``layer(x)`` of more than 2 dimensions returns, autograd
+    would copy the whole product back in backward.)
+    """
+    product = F.linear(x.flatten(0, -2), layer.weight, layer.bias)  # (N, out)
+    return product.relu_().view(*x.shape[:-1], -1)
 
 
 class SpatialChannelAttention(nn.Module):
@@ -69,21 +80,32 @@ class SpatialChannelAttention(nn.Module):
         self.spatial = nn.Linear(bottleneck, 1)
 
     def channel_weights(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        """Channel attention :math:`c` ``(B, T, 1, d_v)`` in (0, 1)."""
-        joint = torch.relu(self.audio_1(audio)).unsqueeze(2) * torch.relu(self.visual_1(regions))
-        squeezed = torch.relu(self.squeeze(joint.mean(dim=2)))  # (B, T, bottleneck)
+        r"""Channel attention :math:`c` ``(B, T, 1, d_v)`` in (0, 1).
+
+        :math:`\delta(U^a_1 a)` is the same for every region, so the mean of the products
+        is its product with the regions' mean.
+        """
+        visual = relu_linear(self.visual_1, regions)  # (B, T, K, hidden)
+        joint = torch.relu(self.audio_1(audio)) * visual.mean(dim=2)  # (B, T, hidden)
+        squeezed = torch.relu(self.squeeze(joint))  # (B, T, bottleneck)
         return torch.sigmoid(self.excite(squeezed)).unsqueeze(2)  # (B, T, 1, d_v)
 
     def spatial_weights(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        """Spatial attention :math:`s` ``(B, T, K)`` over channel-attended regions."""
-        joint = torch.relu(self.visual_2(regions)) * torch.relu(self.audio_2(audio)).unsqueeze(2)
-        return torch.softmax(torch.tanh(self.spatial(joint)).squeeze(-1), dim=-1)  # (B, T, K)
+        r"""Spatial attention :math:`s` ``(B, T, K)`` over channel-attended regions.
+
+        :math:`u_s^T [x_k \odot y] = x_k^T (u_s \odot y)`: one product per segment with
+        the audio side folded into :math:`u_s`.
+        """
+        visual = relu_linear(self.visual_2, regions)  # (B, T, K, bottleneck)
+        query = torch.relu(self.audio_2(audio)) * self.spatial.weight[0]  # (B, T, bottleneck)
+        logits = (visual @ query.unsqueeze(-1)).squeeze(-1) + self.spatial.bias  # (B, T, K)
+        return torch.softmax(torch.tanh(logits), dim=-1)  # (B, T, K)
 
     def forward(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
         """Attended visual features ``(B, T, d_v)`` of ``(B, T, K, d_v)`` regions."""
         attended = regions * (self.channel_weights(audio, regions) + 1)  # (B, T, K, d_v)
-        weights = self.spatial_weights(audio, attended)  # (B, T, K)
-        return torch.einsum("btk,btkd->btd", weights, attended)
+        weights = self.spatial_weights(audio, attended).unsqueeze(-2)  # (B, T, 1, K)
+        return (weights @ attended).squeeze(-2)  # (B, T, d_v)
 
 
 class FeedForward(nn.Module):
@@ -219,7 +241,9 @@ class CMRAN(AVELModel):
     r"""CMRAN for SEL and WSEL (Xu et al., ACM MM 2020).
 
     Visual maps pass an FC with ReLU and dropout (the official code's optional adapter,
-    ``visual_dim -> visual_dim``, dropout 0.2), then :class:`SpatialChannelAttention`.
+    ``visual_dim -> visual_dim``, dropout 0.2; its ReLU and dropout are one
+    :func:`~pipeline.models.map_layers.relu_dropout`, whose random draws differ from
+    ``nn.Dropout``'s), then :class:`SpatialChannelAttention`.
     Each modality is projected to ``hidden`` twice: once for its internal temporal relation
     module (ITR: ``encoder_layers`` standard post-norm Transformer encoder layers) and once
     as the query of its CMRA (``decoder_layers`` :class:`CrossModalRelationAttention`
@@ -387,7 +411,9 @@ class CMRAN(AVELModel):
     def heads(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Event relevance ``(B, T)`` and class logits ``(B, C)``."""
         regions = check_map_inputs("CMRAN", audio, visual, self.dims)  # (B, T, K, d_v)
-        attended = self.attention(audio, self.visual_adapter(regions))  # (B, T, d_v)
+        fc, _, dropout = self.visual_adapter  # Linear, ReLU, Dropout
+        adapted = relu_dropout(fc(regions), dropout.p, self.training)  # (B, T, K, d_v)
+        attended = self.attention(audio, adapted)  # (B, T, d_v)
         inputs = {"audio": audio, "visual": attended}
         audio_out = self.relation_aware("audio", "visual", inputs)  # (B, T, d)
         visual_out = self.relation_aware("visual", "audio", inputs)  # (B, T, d)

@@ -23,6 +23,7 @@ from torch import nn
 from pipeline.errors import PipelineError
 from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_map_inputs, check_probability
+from pipeline.models.map_layers import relu_mlp
 
 # The official code adds this to every L1 normalisation's denominator (rows pruned to zero).
 EPS = 1e-8
@@ -70,13 +71,20 @@ class AudioGuidedAttention(nn.Module):
         self.w_h = nn.Linear(attention_dim, 1, bias=False)
 
     def weights(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
-        """``(B, T, R)`` attention weights, summing to 1 over the regions."""
-        z = self.w_v(self.u_v(regions)) + self.w_g(self.u_a(audio)).unsqueeze(-1)  # (B,T,R,d)
+        """``(B, T, R)`` attention weights, summing to 1 over the regions.
+
+        :math:`U_v` and :math:`W_v` run over the regions in cache-sized row blocks
+        (:func:`~pipeline.models.map_layers.relu_mlp`).
+        """
+        u_v = self.u_v[0]
+        z = relu_mlp(regions, u_v.weight, u_v.bias, self.w_v.weight)  # (B, T, R, d)
+        z = z + self.w_g(self.u_a(audio)).unsqueeze(-1)  # (B, T, R, d)
         return torch.softmax(self.w_h(torch.tanh(z)).squeeze(-1), dim=-1)  # (B, T, R)
 
     def forward(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
         """Attended visual features ``(B, T, C)`` of ``(B, T, R, C)`` regions."""
-        return torch.einsum("btr,btrc->btc", self.weights(audio, regions), regions)
+        weights = self.weights(audio, regions).unsqueeze(-2)  # (B, T, 1, R)
+        return (weights @ regions).squeeze(-2)  # (B, T, C)
 
 
 def propagation_matrices(
@@ -421,8 +429,11 @@ class PSP(AVELModel):
         totals = video_labels.sum(dim=-1, keepdim=True)  # (B, 1)
         if (totals <= 0).any():
             raise PipelineError("PSP video_labels: expected at least one class per video")
-        probabilities = self.video_probabilities(scores).float().clamp(EPS, 1 - EPS)  # (B, C)
-        target = (video_labels / totals).float()  # (B, C)
+        # Upcast only: float64 stays float64; half precisions go to float32 (1 - EPS is 1
+        # in bf16 and EPS 0 in fp16, so the clamp would leave log(0)).
+        dtype = torch.promote_types(scores.dtype, torch.float32)
+        probabilities = self.video_probabilities(scores).to(dtype).clamp(EPS, 1 - EPS)  # (B, C)
+        target = (video_labels / totals).to(dtype)  # (B, C)
         # By hand: F.binary_cross_entropy refuses to run under CUDA autocast.
         log_likelihood = target * probabilities.log() + (1 - target) * (-probabilities).log1p()
         return -log_likelihood.mean()

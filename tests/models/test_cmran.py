@@ -232,3 +232,41 @@ def test_a_few_steps_fit_one_batch(inputs, setting) -> None:
         assert (predicted == LABELS).float().mean() >= 0.75
         # One event class per video (CMRAN's rule): video 2's two classes cannot both be right.
         assert len(set(predicted[2].tolist()) - {4}) == 1
+
+
+def reference_heads(model, audio, visual):
+    """CMRAN's heads with AGSCA and the adapter composed as before the fused layers."""
+    regions = visual.flatten(2, 3)  # (B, T, K, d_v)
+    att = model.attention
+    adapted = model.visual_adapter(regions)  # Linear, ReLU, Dropout
+    joint = torch.relu(att.audio_1(audio)).unsqueeze(2) * torch.relu(att.visual_1(adapted))
+    squeezed = torch.relu(att.squeeze(joint.mean(dim=2)))
+    channel = torch.sigmoid(att.excite(squeezed)).unsqueeze(2)
+    attended = adapted * (channel + 1)
+    joint = torch.relu(att.visual_2(attended)) * torch.relu(att.audio_2(audio)).unsqueeze(2)
+    spatial = torch.softmax(torch.tanh(att.spatial(joint)).squeeze(-1), dim=-1)
+    pooled = torch.einsum("btk,btkd->btd", spatial, attended)
+    inputs = {"audio": audio, "visual": pooled}
+    audio_out = model.relation_aware("audio", "visual", inputs)
+    visual_out = model.relation_aware("visual", "audio", inputs)
+    fused = model.interaction(visual_out, audio_out)
+    return model.relevance(fused).squeeze(-1), model.classes(fused.amax(dim=1))
+
+
+def test_attention_equals_the_composed_layers_in_float64(model, inputs) -> None:
+    # Relevance, class logits, SEL loss and every gradient against the composition of
+    # PyTorch layers (the code before the products were folded), same weights, eval mode.
+    model = model.double().eval()
+    audio, visual = (x.double().requires_grad_() for x in inputs)
+    results = []
+    for heads in (model.heads, lambda a, v: reference_heads(model, a, v)):
+        model.zero_grad()
+        relevance, logits = heads(audio, visual)
+        event = video_event_class(LABELS, 4)
+        loss = F.binary_cross_entropy_with_logits(relevance, (LABELS != 4).double())
+        (loss + F.cross_entropy(logits, event)).backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        results.append([relevance, logits, audio.grad.clone(), visual.grad.clone(), *grads])
+        audio.grad, visual.grad = None, None
+    for new, old in zip(*results, strict=True):
+        assert torch.allclose(new, old, rtol=0, atol=1e-9)

@@ -281,3 +281,59 @@ def test_a_few_steps_fit_one_batch(inputs, setting) -> None:
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_weak_loss_keeps_float64_and_upcasts_half_precisions(model) -> None:
+    # In float64 the loss is the float64 formula (casting to float32 errs by ~1e-8).
+    generator = torch.Generator().manual_seed(2)
+    model = model.double()
+    scores = torch.randn(B, T, 5, generator=generator, dtype=torch.float64)
+    labels = torch.tensor(
+        [[0.0, 1, 0, 0, 1], [0, 0, 1, 0, 0], [1, 1, 1, 0, 0]], dtype=torch.float64
+    )
+    p = model.video_probabilities(scores).clamp(1e-8, 1 - 1e-8)
+    target = labels / labels.sum(-1, keepdim=True)
+    expected = -(target * p.log() + (1 - target) * (1 - p).log()).mean()
+    loss = model.wsel_loss(scores, labels)
+    assert loss.dtype == torch.float64
+    assert abs(loss.item() - expected.item()) < 1e-14
+    model = model.to(torch.bfloat16)
+    half = model.wsel_loss(scores.to(torch.bfloat16), labels.to(torch.bfloat16))
+    assert half.dtype == torch.float32 and torch.isfinite(half)
+
+
+def reference_attention_weights(attention, audio, regions):
+    """The audio-guided attention composed from PyTorch layers (the code before row blocks)."""
+    z = attention.w_v(attention.u_v(regions)) + attention.w_g(attention.u_a(audio)).unsqueeze(-1)
+    return torch.softmax(attention.w_h(torch.tanh(z)).squeeze(-1), dim=-1)  # (B, T, R)
+
+
+@pytest.mark.parametrize("network", ["full", "weak"])
+def test_row_blocks_equal_the_composed_layers_in_float64(inputs, monkeypatch, network) -> None:
+    # Outputs, AVPS loss and every gradient of the model with its attention in row blocks
+    # (several blocks: 30 regions' rows at 8 a block) against the composed layers, on the
+    # same weights, in training mode (the same dropout draws).
+    monkeypatch.setattr("pipeline.models.map_layers.ROW_BLOCK", 8)
+    torch.manual_seed(0)
+    model = PSP(**SMALL, psp_network=network).double()
+    reference = PSP(**SMALL, psp_network=network).double()
+    reference.load_state_dict(model.state_dict())
+    reference.attention.weights = lambda audio, regions: reference_attention_weights(
+        reference.attention, audio, regions
+    )
+    audio, visual = (x.double() for x in inputs)
+    results = []
+    for net in (model, reference):
+        torch.manual_seed(3)
+        scores, features = net(audio, visual, return_features=True)
+        loss = sel_loss(scores, LABELS) + net.feature_loss(features, LABELS)
+        loss.backward()
+        results.append((scores, features, loss, [p.grad for p in net.parameters()]))
+    (scores, features, loss, grads), (ref_scores, ref_features, ref_loss, ref_grads) = results
+    assert torch.allclose(scores, ref_scores, rtol=0, atol=1e-9)
+    assert torch.allclose(features, ref_features, rtol=0, atol=1e-9)
+    assert abs(loss.item() - ref_loss.item()) < 1e-9
+    for grad, ref_grad in zip(grads, ref_grads, strict=True):
+        assert (grad is None) == (ref_grad is None)
+        if grad is not None:
+            assert torch.allclose(grad, ref_grad, rtol=0, atol=1e-9)
