@@ -73,6 +73,21 @@ class PerspectiveNetwork(AVELModel):
     streams are fused by :class:`Gate` (eqs 9-10) and classified (eq 11, without its
     softmax, which belongs to the loss).
 
+    **Input normalisation.** Seed 001 says nothing of what DPNet does to its inputs
+    (§4.1 names only the released VGGish and VGG-19 features). Those features are not of
+    unit scale: VGG-19 pool5 activations reach the tens and hundreds, and the pooled map
+    of a sound source is dominated by a few large channels. Fed raw, the He-initialised
+    ``2B`` Swish layers amplify that scale: the first-epoch loss is in the tens and the
+    model trains at a fraction of what a linear probe reaches (issue 28). Each modality
+    is therefore layer-normalised over its feature axis before its FC,
+    :math:`W_a \mathrm{LN}(f^A_t)` and :math:`W_v \mathrm{LN}(\hat{f}^V_t)`, the
+    normalisation the compared official models use on their streams (PSP's shared
+    ``LayerNorm`` after each fusion, CMRAN's post-norm Transformer layers,
+    :mod:`pipeline.models.psp`, :mod:`pipeline.models.cmran`). It makes the output
+    invariant to a positive scale of either input (``tests/models/test_dpnet.py::
+    test_dpnet_is_invariant_to_the_input_scale``), and DPNet trains on pool5-scale
+    inputs (``test_dpnet_trains_at_vgg_pool5_scale``).
+
     Subclasses define the backbone in :meth:`stages`. ``uses_graph`` says whether the
     backbone has a graph layer, i.e. whether a linked graph (eqs 17-21) changes anything.
     WSEL pools the segment predictions by their mean and fits them with the cross-entropy
@@ -129,6 +144,8 @@ class PerspectiveNetwork(AVELModel):
         check_order(owner, order)
         self.audio_dim = audio_dim
         self.visual_dim = visual_dim
+        self.audio_norm = nn.LayerNorm(audio_dim)  # not in the paper: see the docstring
+        self.visual_norm = nn.LayerNorm(visual_dim)
         self.audio_proj = nn.Linear(audio_dim, hidden)  # W_a
         self.visual_proj = nn.Linear(visual_dim, hidden)  # W_v
         self.backbone = nn.ModuleList(self.stages(hidden, blocks, kernel, dropout, order))
@@ -178,8 +195,8 @@ class PerspectiveNetwork(AVELModel):
             ``(B, T, n_classes)`` raw (pre-softmax) scores.
         """
         audio, visual = self._pooled(audio, visual)
-        audio = self.audio_proj(audio)  # (B, T, d): W_a
-        visual = self.visual_proj(visual)  # (B, T, d): W_v
+        audio = self.audio_proj(self.audio_norm(audio))  # (B, T, d): W_a LN(f^A)
+        visual = self.visual_proj(self.visual_norm(visual))  # (B, T, d): W_v LN(f^V)
         for stage in self.backbone:
             audio, visual = stage(audio, visual, graph)  # (B, T, d) each, eq 8
         return self.classifier(self.gate(audio, visual))  # (B, T, n_classes), eqs 9-11
