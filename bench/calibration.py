@@ -40,7 +40,7 @@ fingerprint is not that of the current defaults.
 
 Usage, from the repository root::
 
-    python -m bench.calibration [--epochs 30] [--set n_train=300] [--variants a av_att]
+    python -m bench.calibration [--epochs 25] [--set n_train=300] [--variants a av_att]
     python -m bench.calibration --write
 """
 
@@ -531,7 +531,7 @@ def _parse_set(items: list[str]) -> dict[str, float | int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30, help="0: no training")
+    parser.add_argument("--epochs", type=int, default=25, help="0: no training")
     parser.add_argument("--variants", nargs="+", choices=tuple(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--no-probes", action="store_true")
     parser.add_argument(

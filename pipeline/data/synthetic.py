@@ -416,15 +416,15 @@ def generate_synthetic(
     visual_dim: int = store.OFFICIAL_MAP[2],
     map_size: int = store.OFFICIAL_MAP[0],
     full_fraction: float = 0.664,
-    audio_strength: float = 2.3,
-    visual_strength: float = 10.5,
+    audio_strength: float = 2.6,
+    visual_strength: float = 8.0,
     audio_noise: float = 0.35,
     visual_noise: float = 0.35,
     audio_confusion: float = 0.65,
     visual_confusion: float = 0.65,
-    shared_confusion: float = 0.0,
+    shared_confusion: float = 0.3,
     clutter: int = 2,
-    clutter_strength: float = 4.0,
+    clutter_strength: float = 1.8,
     border_strength: float = 0.6,
 ) -> SyntheticPlan:
     """Write a synthetic AVE store (official layout, float32 features) into ``out_dir``.
@@ -443,17 +443,17 @@ def generate_synthetic(
         map_size: side of the visual map (default: 7).
         full_fraction: share of videos whose event spans all 10 segments (default: 0.664,
             AVE's 2750 of 4142).
-        audio_strength: amplitude of an audible source over the ambience (default: 2.3).
-        visual_strength: peak amplitude of a visible source over the texture (default: 10.5).
+        audio_strength: amplitude of an audible source over the ambience (default: 2.6).
+        visual_strength: peak amplitude of a visible source over the texture (default: 8.0).
         audio_noise: standard deviation of the audio ambience (default: 0.35).
         visual_noise: standard deviation of the visual texture (default: 0.35).
         audio_confusion: largest weight of the confuser class in a video's sound of its
             class, in [0, 1]; weights are uniform below it (default: 0.65).
         visual_confusion: the same for the video's look of its class (default: 0.65).
         shared_confusion: probability that both modalities share the confuser and its
-            weight (default: 0.0).
+            weight (default: 0.3).
         clutter: silent objects of other classes standing in each visual map (default: 2).
-        clutter_strength: peak amplitude of a clutter object (default: 4.0).
+        clutter_strength: peak amplitude of a clutter object (default: 1.8).
         border_strength: amplitude of the onset/offset signatures relative to the source
             (default: 0.6).
 
