@@ -3,12 +3,14 @@
 The generator writes the official store layout of docs/design.md §3 from a seed. Its world:
 
 * **Classes.** 28 event classes, each with a sparse non-negative audio prototype and a
-  visual prototype. Confusable pairs (:data:`CONFUSABLE_PAIRS`, standing for helicopter /
-  airplane, bus / truck, motorcycle / race car, male / female speech) share most of their
-  active components in both modalities.
+  visual prototype, in the proportions of the real annotations (:data:`AVE_CLASS_COUNTS`,
+  60 to 188 videos a class). Confusable pairs (:data:`CONFUSABLE_PAIRS`: helicopter /
+  airplane, bus / truck, motorcycle / race car, male / female speech, by their AVE class
+  indices) share most of their active components in both modalities.
 * **Videos.** Each video has one class ``c`` and one contiguous audio-visual event of at
-  least 2 segments: with probability ``full_fraction`` it spans all 10 segments, otherwise
-  its ``[start, end)`` is drawn uniformly among the contiguous windows of 2..9 segments.
+  least 2 segments: a share ``full_fraction`` of them span all 10 segments, the others'
+  ``[start, end)`` is drawn with the frequencies of the real annotations' partial windows
+  (:data:`AVE_PARTIAL_WINDOWS`).
   A segment is foreground (label ``c``) exactly when ``c`` is both audible and visible.
 * **Background segments** of a partial video carry, per region before / after the event,
   one of: ``c`` audible only, ``c`` visible only, another class audible or visible, or
@@ -54,7 +56,29 @@ from pipeline.data.annotations import one_hot
 from pipeline.io import atomic_path
 
 N_EVENT_CLASSES = store.N_CLASSES - 1
-CONFUSABLE_PAIRS = ((0, 1), (2, 3), (4, 5), (6, 7))
+# The real AVE annotations (Annotations.txt of the release, 4143 videos), written once
+# here and checked against the file by tests/data/test_synthetic.py when it is present:
+# videos per class, in the class order of the release (order of first appearance) ...
+AVE_CLASS_COUNTS = (
+    188, 176, 171, 184, 188, 175, 178, 187, 172, 163, 182, 138, 102, 99,
+    186, 176, 160, 183, 100, 83, 69, 160, 60, 64, 180, 109, 154, 156,
+)  # fmt: skip
+# ... and videos per event window [start, end) other than the whole video (2750 videos)
+# and the one empty event (training row 26): most partial events touch an end of the video.
+AVE_PARTIAL_WINDOWS = {
+    (0, 2): 54, (0, 3): 71, (0, 4): 83, (0, 5): 74, (0, 6): 91, (0, 7): 56, (0, 8): 49,
+    (0, 9): 21, (1, 3): 9, (1, 4): 11, (1, 5): 8, (1, 6): 4, (1, 7): 9, (1, 8): 7,
+    (1, 9): 2, (1, 10): 74, (2, 4): 9, (2, 5): 7, (2, 6): 11, (2, 7): 8, (2, 8): 11,
+    (2, 9): 4, (2, 10): 60, (3, 5): 20, (3, 6): 15, (3, 7): 8, (3, 8): 6, (3, 9): 7,
+    (3, 10): 72, (4, 6): 10, (4, 7): 12, (4, 8): 7, (4, 9): 6, (4, 10): 82, (5, 7): 9,
+    (5, 8): 7, (5, 9): 8, (5, 10): 98, (6, 8): 17, (6, 9): 5, (6, 10): 92, (7, 9): 10,
+    (7, 10): 92, (8, 10): 76,
+}  # fmt: skip
+AVE_FULL_VIDEOS = 2750
+AVE_BACKGROUND_VIDEOS = 178  # background-only videos of the weak setting (labels_noisy.h5)
+AVE_TRAIN_VIDEOS = 3339
+# helicopter / airplane, bus / truck, motorcycle / race car, male / female speech
+CONFUSABLE_PAIRS = ((6, 3), (20, 11), (13, 4), (1, 5))
 _SHARED_FRACTION = 0.75  # share of a confusable pair's prototype that is common to both
 _AUDIO_ACTIVE = 0.12  # fraction of audio dims active in a class prototype
 _VISUAL_ACTIVE = 0.10  # fraction of visual channels active in a class prototype
@@ -86,14 +110,28 @@ def _sparse_prototypes(
 def _event_windows(rng: np.random.Generator, n: int, full_fraction: float) -> np.ndarray:
     """``(n, 2)`` event ``[start, end)`` windows, exactly ``round(full_fraction * n)`` full.
 
-    The others are drawn uniformly among the contiguous partial windows of 2..9 segments
-    (mean length 4.5), so that about 82% of segments are foreground, as in AVE's test split.
+    The others are drawn from the partial windows of the real annotations with their
+    frequencies (:data:`AVE_PARTIAL_WINDOWS`: 2 to 9 segments, mean 4.9; 36 % start the
+    video and 46 % end it), so that with AVE's share of full videos (0.664) about 83 % of
+    segments are foreground, as in AVE.
     """
-    partial = [(s, e) for s in range(store.T) for e in range(s + 2, store.T + 1)]
-    partial = np.array([w for w in partial if w != (0, store.T)])
-    windows = partial[rng.integers(len(partial), size=n)]
+    partial = np.array(list(AVE_PARTIAL_WINDOWS))  # (W, 2)
+    weights = np.array(list(AVE_PARTIAL_WINDOWS.values()), dtype=np.float64)
+    windows = partial[rng.choice(len(partial), size=n, p=weights / weights.sum())]
     windows[rng.permutation(n)[: round(full_fraction * n)]] = (0, store.T)
     return windows
+
+
+def _split_classes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``(n,)`` classes of a split in the proportions of :data:`AVE_CLASS_COUNTS`.
+
+    Each class gets the floor of its share of ``n``; the remaining videos go to the
+    largest remainders; the order is random.
+    """
+    share = np.array(AVE_CLASS_COUNTS, dtype=np.float64) / sum(AVE_CLASS_COUNTS) * n  # (K,)
+    counts = np.floor(share).astype(int)
+    counts[np.argsort(counts - share, kind="stable")[: n - counts.sum()]] += 1
+    return rng.permutation(np.repeat(np.arange(N_EVENT_CLASSES), counts))
 
 
 def _path(rng: np.random.Generator, map_size: int) -> np.ndarray:
@@ -266,7 +304,7 @@ def plan_synthetic(
     orders, start = {}, 0
     for split, size in sizes.items():
         rows = orders[split] = order[start : start + size]
-        classes = rng.permutation(np.arange(size) % N_EVENT_CLASSES)
+        classes = _split_classes(rng, size)
         windows = _event_windows(rng, size, full_fraction)
         for row, window, cls in zip(rows, windows, classes, strict=True):
             videos[row] = _event_video(rng, tuple(window), int(cls))
@@ -372,21 +410,21 @@ def generate_synthetic(
     n_train: int = 560,
     n_val: int = 80,
     n_test: int = 402,
-    n_background: int = 40,
+    n_background: int = 30,
     seed: int = 0,
     audio_dim: int = store.OFFICIAL_AUDIO_DIM,
     visual_dim: int = store.OFFICIAL_MAP[2],
     map_size: int = store.OFFICIAL_MAP[0],
-    full_fraction: float = 0.67,
-    audio_strength: float = 2.3,
-    visual_strength: float = 10.5,
+    full_fraction: float = 0.664,
+    audio_strength: float = 2.6,
+    visual_strength: float = 8.0,
     audio_noise: float = 0.35,
     visual_noise: float = 0.35,
     audio_confusion: float = 0.65,
     visual_confusion: float = 0.65,
-    shared_confusion: float = 0.0,
+    shared_confusion: float = 0.3,
     clutter: int = 2,
-    clutter_strength: float = 4.0,
+    clutter_strength: float = 1.8,
     border_strength: float = 0.6,
 ) -> SyntheticPlan:
     """Write a synthetic AVE store (official layout, float32 features) into ``out_dir``.
@@ -396,23 +434,26 @@ def generate_synthetic(
         n_train: training videos (default: 560).
         n_val: validation videos (default: 80).
         n_test: test videos (default: 402, as in AVE).
-        n_background: background-only videos of the weak setting (default: 40).
+        n_background: background-only videos of the weak setting (default: 30: with
+            560 training videos, 5.1 % of the weak setting's training set, as AVE's 178 of
+            3517).
         seed: seed of the random generators (default: 0).
         audio_dim: audio feature size (default: 128, as VGGish).
         visual_dim: visual channels (default: 512, as VGG-19 pool5).
         map_size: side of the visual map (default: 7).
-        full_fraction: share of videos whose event spans all 10 segments (default: 0.67).
-        audio_strength: amplitude of an audible source over the ambience (default: 2.3).
-        visual_strength: peak amplitude of a visible source over the texture (default: 10.5).
+        full_fraction: share of videos whose event spans all 10 segments (default: 0.664,
+            AVE's 2750 of 4142).
+        audio_strength: amplitude of an audible source over the ambience (default: 2.6).
+        visual_strength: peak amplitude of a visible source over the texture (default: 8.0).
         audio_noise: standard deviation of the audio ambience (default: 0.35).
         visual_noise: standard deviation of the visual texture (default: 0.35).
         audio_confusion: largest weight of the confuser class in a video's sound of its
             class, in [0, 1]; weights are uniform below it (default: 0.65).
         visual_confusion: the same for the video's look of its class (default: 0.65).
         shared_confusion: probability that both modalities share the confuser and its
-            weight (default: 0.0).
+            weight (default: 0.3).
         clutter: silent objects of other classes standing in each visual map (default: 2).
-        clutter_strength: peak amplitude of a clutter object (default: 4.0).
+        clutter_strength: peak amplitude of a clutter object (default: 1.8).
         border_strength: amplitude of the onset/offset signatures relative to the source
             (default: 0.6).
 

@@ -15,6 +15,15 @@ permutation of :math:`U^o`), makes :math:`U^v, U^a` 512 wide beside 128-unit LST
 (ours: one ``hidden`` for both), and trains SEL with the multi-class soft margin loss on
 the softmax of the scores (ours: the trainer's cross-entropy of the raw scores). The test
 asserts the first two as the exact relation between the official scores and our layers.
+
+Tian et al. (ECCV 2018, §4 and the ablation of "Audio-Visual Event Localization in
+Unconstrained Videos") ablate this network into single-modality and audio-visual variants,
+all sequence labellers with the same LSTMs and classifier: ``variant`` selects one
+(:data:`VARIANTS`). The official code (github.com/YapengTian/AVE-ECCV18, ``models.py``
+``att_Net``) releases only the full A+V-att model; the others are built here as the
+paper describes them, by removing parts of it: without attention the visual stream reads
+the globally average-pooled map, and the single-modality variants drop the other stream's
+Bi-LSTM from :math:`h_t^*`.
 """
 
 import torch
@@ -39,6 +48,17 @@ def _run_lstm(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
     return lstm(x)[0]
 
 
+# Tian et al.'s ablation (ECCV 2018, supervised results): variant -> (audio stream, visual stream,
+# audio-guided attention). "v_att" uses the audio only to guide the attention.
+VARIANTS = {
+    "a": (True, False, False),
+    "v": (False, True, False),
+    "v_att": (False, True, True),
+    "av": (True, True, False),
+    "av_att": (True, True, True),
+}
+
+
 @register("ave")
 class AVEBaseline(AVELModel):
     r"""Audio-guided visual attention + Bi-LSTMs + MIL classifier (seed 004 §4.1).
@@ -59,6 +79,14 @@ class AVEBaseline(AVELModel):
     bias-free linear maps (Tian et al.'s code also has no bias in :math:`W^v, W^a, W^f`).
     ``dropout`` on :math:`h_t^*` is not in the paper; its default 0 disables it.
 
+    ``variant`` picks one network of Tian et al.'s ablation (see the module docstring):
+    ``"av_att"`` (default) is the one above; ``"av"`` replaces :math:`f_t^{v,att}` by the
+    mean of the :math:`w^2` regions; ``"v_att"`` keeps the attention (guided by the
+    audio) and drops :math:`h_t^a`; ``"v"`` is the pooled visual stream alone and
+    ``"a"`` the audio stream alone, so :math:`U^o` reads :math:`h_t^v` or :math:`h_t^a`
+    (size :math:`2h`) instead of :math:`h_t^*` (size :math:`4h`). Parts a variant does
+    not use are not built.
+
     Args:
         audio_dim: audio feature size :math:`n_a` (default 128, VGGish).
         visual_dim: visual channels :math:`n_c` (default 512, VGG-19 pool5).
@@ -69,6 +97,8 @@ class AVEBaseline(AVELModel):
         attention_dim: :math:`d`, the columns of :math:`z_t` (default 49).
         classifier_hidden: :math:`h'`, the output size of :math:`U^o` (default 64).
         dropout: dropout probability on :math:`h_t^*` before :math:`U^o` (default 0.0).
+        variant: ``"a"``, ``"v"``, ``"v_att"``, ``"av"`` or ``"av_att"``, Tian et al.'s
+            A, V, V-att, A+V and A+V-att (default ``"av_att"``).
     """
 
     hyperparameters = (
@@ -76,6 +106,12 @@ class AVEBaseline(AVELModel):
         Hyper("dropout", float, "dropout on h*_t before U^o (not in the paper)", ge=0, lt=1),
         Hyper("attention_dim", int, "d, the columns of z_t (seed 004 eq 1)", ge=1),
         Hyper("classifier_hidden", int, "h', the output size of U^o (seed 004 eq 5)", ge=1),
+        Hyper(
+            "variant",
+            str,
+            "Tian et al. (ECCV 2018) ablation: A, V, V-att, A+V, A+V-att",
+            choices=tuple(VARIANTS),
+        ),
     )
     needs_maps = True
 
@@ -89,6 +125,7 @@ class AVEBaseline(AVELModel):
         attention_dim: int = 49,
         classifier_hidden: int = 64,
         dropout: float = 0.0,
+        variant: str = "av_att",
     ) -> None:
         super().__init__()
         sizes = {
@@ -103,21 +140,31 @@ class AVEBaseline(AVELModel):
         for name, value in sizes.items():
             check_int("AVEBaseline", name, value)
         check_probability("AVEBaseline", "dropout", dropout)
+        if variant not in VARIANTS:
+            raise PipelineError(
+                f"AVEBaseline: variant: expected one of {', '.join(VARIANTS)}, found {variant!r}"
+            )
         self.audio_dim = audio_dim
         self.visual_dim = visual_dim
         self.n_regions = n_regions
-        # eq 1: U^v, U^a (FC + ReLU) and the bias-free projections W^v, W^a, W^f.
-        self.u_v = nn.Sequential(nn.Linear(visual_dim, hidden), nn.ReLU())
-        self.u_a = nn.Sequential(nn.Linear(audio_dim, hidden), nn.ReLU())
-        self.w_v = nn.Linear(hidden, attention_dim, bias=False)  # weight = (W^v)^T, (d, h)
-        self.w_a = nn.Linear(hidden, n_regions, bias=False)  # weight = W^a, (w^2, h)
-        self.w_f = nn.Linear(attention_dim, 1, bias=False)  # weight = (W^f)^T, (1, d)
+        self.variant = variant
+        self.uses_audio, self.uses_visual, self.uses_attention = VARIANTS[variant]
+        if self.uses_attention:
+            # eq 1: U^v, U^a (FC + ReLU) and the bias-free projections W^v, W^a, W^f.
+            self.u_v = nn.Sequential(nn.Linear(visual_dim, hidden), nn.ReLU())
+            self.u_a = nn.Sequential(nn.Linear(audio_dim, hidden), nn.ReLU())
+            self.w_v = nn.Linear(hidden, attention_dim, bias=False)  # (W^v)^T, (d, h)
+            self.w_a = nn.Linear(hidden, n_regions, bias=False)  # W^a, (w^2, h)
+            self.w_f = nn.Linear(attention_dim, 1, bias=False)  # (W^f)^T, (1, d)
         # eqs 2-3: separate Bi-LSTMs, h per direction.
-        self.lstm_v = nn.LSTM(visual_dim, hidden, batch_first=True, bidirectional=True)
-        self.lstm_a = nn.LSTM(audio_dim, hidden, batch_first=True, bidirectional=True)
+        if self.uses_visual:
+            self.lstm_v = nn.LSTM(visual_dim, hidden, batch_first=True, bidirectional=True)
+        if self.uses_audio:
+            self.lstm_a = nn.LSTM(audio_dim, hidden, batch_first=True, bidirectional=True)
         # eq 5: U^o (FC + ReLU) and the bias-free projection W^o.
         self.dropout = nn.Dropout(dropout)
-        self.u_o = nn.Sequential(nn.Linear(4 * hidden, classifier_hidden), nn.ReLU())
+        width = 2 * hidden * (self.uses_audio + self.uses_visual)  # 4h for h*_t
+        self.u_o = nn.Sequential(nn.Linear(width, classifier_hidden), nn.ReLU())
         self.w_o = nn.Linear(classifier_hidden, n_classes, bias=False)
 
     def _regions(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
@@ -157,6 +204,8 @@ class AVEBaseline(AVELModel):
         Returns:
             ``(B, T, n_regions)`` weights summing to 1 over the regions.
         """
+        if not self.uses_attention:
+            raise PipelineError(f"AVEBaseline: variant {self.variant!r} has no attention")
         return self._alpha(audio, self._regions(audio, visual))
 
     def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
@@ -170,11 +219,17 @@ class AVEBaseline(AVELModel):
             ``(B, T, n_classes)`` raw (pre-softmax) scores.
         """
         regions = self._regions(audio, visual)  # (B, T, R, C)
-        alpha = self._alpha(audio, regions)  # (B, T, R)
-        attended = torch.einsum("btr,btrc->btc", alpha, regions)  # (B, T, C): f^{v,att}
-        h_v = _run_lstm(self.lstm_v, attended)  # (B, T, 2h), eq 2
-        h_a = _run_lstm(self.lstm_a, audio)  # (B, T, 2h), eq 3
-        fused = torch.cat([h_v, h_a], dim=-1)  # (B, T, 4h), eq 4
+        states = []
+        if self.uses_visual:
+            if self.uses_attention:
+                alpha = self._alpha(audio, regions)  # (B, T, R)
+                pooled = torch.einsum("btr,btrc->btc", alpha, regions)  # (B, T, C): f^{v,att}
+            else:
+                pooled = regions.mean(dim=2)  # (B, T, C): global average pooling
+            states.append(_run_lstm(self.lstm_v, pooled))  # (B, T, 2h), eq 2
+        if self.uses_audio:
+            states.append(_run_lstm(self.lstm_a, audio))  # (B, T, 2h), eq 3
+        fused = torch.cat(states, dim=-1)  # (B, T, 4h) for A+V, eq 4
         return self.w_o(self.u_o(self.dropout(fused)))  # (B, T, n_classes), eq 5
 
     def video_probabilities(self, scores: torch.Tensor) -> torch.Tensor:

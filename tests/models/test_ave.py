@@ -8,7 +8,7 @@ import torch
 from pipeline.errors import PipelineError
 from pipeline.losses import mil_loss, sel_loss, video_labels_from_segments
 from pipeline.models import MODELS, build_model, declarations, model_class
-from pipeline.models.ave import AVEBaseline
+from pipeline.models.ave import VARIANTS, AVEBaseline
 
 # Small dims: 6-d audio, 2x2 maps of 8 channels, 5 classes (index 4 = background).
 SMALL = {
@@ -172,6 +172,7 @@ def test_model_hyperparameters_exclude_data_dims() -> None:
         "dropout",
         "attention_dim",
         "classifier_hidden",
+        "variant",
     ]
 
 
@@ -182,3 +183,68 @@ def test_model_arguments_keep_the_chosen_models_keys_and_report_the_others():
     kwargs, ignored = model_arguments("ave", {"hidden": 3, "dropout": 0.1}, dims)
     assert kwargs == {**dims, "hidden": 3, "dropout": 0.1}
     assert ignored == []
+
+
+def _variant(variant: str) -> AVEBaseline:
+    torch.manual_seed(0)
+    return AVEBaseline(**SMALL, variant=variant).eval()
+
+
+def test_variants_are_tian_et_al_ablation() -> None:
+    assert VARIANTS == {
+        "a": (True, False, False),
+        "v": (False, True, False),
+        "v_att": (False, True, True),
+        "av": (True, True, False),
+        "av_att": (True, True, True),
+    }
+    assert AVEBaseline().variant == "av_att"  # the default is the full model of eqs 1-5
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_variant_trains_and_builds_only_what_it_uses(variant, inputs) -> None:
+    model = _variant(variant).train()
+    scores = model(*inputs)
+    assert scores.shape == (B, T, 5)
+    sel_loss(scores, torch.full((B, T), 4)).backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    audio, visual, attention = VARIANTS[variant]
+    names = {name.split(".")[0] for name, _ in model.named_parameters()}
+    assert ("lstm_a" in names) == audio
+    assert ("lstm_v" in names) == visual
+    assert ("w_f" in names) == attention
+    width = SMALL["hidden"] * 2 * (audio + visual)
+    assert model.u_o[0].in_features == width
+
+
+@pytest.mark.parametrize("variant", ["a", "v", "v_att", "av", "av_att"])
+def test_variants_read_exactly_their_inputs(variant, inputs) -> None:
+    audio, visual = inputs
+    model = _variant(variant)
+    scores = model(audio, visual)
+    other_audio = model(audio + 1.0, visual)
+    other_visual = model(audio, visual.flip(-1))
+    # the audio matters through its stream or the attention it guides
+    uses_audio, uses_visual, attention = VARIANTS[variant]
+    assert (not torch.allclose(scores, other_audio)) == (uses_audio or attention)
+    assert (not torch.allclose(scores, other_visual)) == uses_visual
+
+
+def test_unattended_variants_read_the_average_of_the_regions(inputs) -> None:
+    audio, visual = inputs
+    model = _variant("av")
+    mean = visual.mean(dim=(2, 3), keepdim=True).expand_as(visual)  # (B, T, 2, 2, 8)
+    assert torch.allclose(model(audio, visual), model(audio, mean), atol=1e-6)
+    attended = _variant("av_att")
+    assert not torch.allclose(attended(audio, visual), attended(audio, mean), atol=1e-6)
+
+
+def test_a_variant_has_no_attention_to_ask_for(inputs) -> None:
+    with pytest.raises(PipelineError, match="variant 'av' has no attention"):
+        _variant("av").attention(*inputs)
+
+
+def test_unknown_variant_is_an_error() -> None:
+    with pytest.raises(PipelineError, match="variant: expected one of a, v, v_att, av, av_att"):
+        AVEBaseline(variant="att")
