@@ -68,8 +68,8 @@ def test_the_committed_calibration_is_of_the_current_generator_defaults(artifact
     assert {key: settings[key] for key in params} == params
 
 
-def test_the_readme_table_is_generated_from_the_artifact(artifact):
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_table_is_generated_from_the_artifact(artifact):
+    readme = (ROOT / "docs" / "data.md").read_text()
     assert readme_block(readme, README_MARKERS) == artifact_markdown(artifact)
     missed = [f["name"] for f in artifact["figures"] if not f["met"]]
     line = readme_block(readme, README_MARKERS).splitlines()[-1]
