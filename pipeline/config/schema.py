@@ -10,8 +10,10 @@ declare (:class:`pipeline.models.Hyper`); whether the chosen model accepts the c
 is checked against its constructor by :func:`pipeline.models.check_model`.
 
 ``python -m pipeline.config.schema`` prints the parameter reference (``docs/parameters.md``) from
-this file; ``python -m pipeline.config.schema --write`` rewrites it there (a test keeps the two
-equal).
+this file; ``python -m pipeline.config.schema --write`` rewrites it there and adds every
+registered model's keys that ``params.yaml``'s ``model`` section lacks, with the
+constructor's default, so that ``dvc exp run -S model.<key>=...`` finds them (tests keep
+both up to date).
 """
 
 import re
@@ -697,8 +699,94 @@ def write_readme(
     path.write_text(text[:start] + "\n" + block + text[end:])
 
 
+# ---------------------------------------------------------------------------------------
+# params.yaml's model section: every registered model's keys, so that `dvc exp run -S
+# model.<key>=value` finds them (DVC refuses a key that is not in the file).
+
+PARAMS = "params.yaml"
+_COMMENT_COLUMN = 27  # where params.yaml's end-of-line comments start
+
+
+def missing_model_keys(params_text: str) -> dict[str, tuple[Any, str]]:
+    """The keys that registered models declare and ``params_text``'s ``model`` lacks.
+
+    Returns:
+        ``{key: (default, comment)}`` in the registry's order: the default of the first
+        model declaring the key (its constructor's), and who reads it with what.
+    """
+    from pipeline.config.signature import keyword_defaults  # noqa: PLC0415
+    from pipeline.models import MODELS, declarations  # noqa: PLC0415 (see above)
+
+    present = yaml_model_keys(params_text)
+    missing: dict[str, tuple[Any, str]] = {}
+    for name, hypers in declarations().items():
+        defaults = keyword_defaults(MODELS[name])
+        for key, hyper in hypers.items():
+            if key in present:
+                continue
+            label = MODELS[name].family or name
+            if key not in missing:
+                missing[key] = (defaults[key], f"{label}: {hyper.description}")
+            else:
+                default, comment = missing[key]
+                other = "" if defaults[key] == default else f" (default {defaults[key]!r})"
+                missing[key] = (default, f"{comment}; {label} too{other}")
+    return missing
+
+
+def yaml_model_keys(params_text: str) -> set[str]:
+    """The keys of the ``model`` section of a ``params.yaml`` text."""
+    import yaml  # noqa: PLC0415 (only the writer needs it)
+
+    section = (yaml.safe_load(params_text) or {}).get("model") or {}
+    return set(section)
+
+
+def _flow(value: Any) -> str:
+    """``value`` in YAML flow style, as one line."""
+    import yaml  # noqa: PLC0415
+
+    return yaml.safe_dump(value, default_flow_style=True, width=4096).strip().removesuffix("\n...")
+
+
+def with_model_keys(params_text: str) -> str:
+    """``params_text`` with every registered model's missing key appended to ``model``.
+
+    Each new line is ``  key: default  # who reads it: description``; the rest of the text
+    (comments, order, formatting) is kept byte for byte.
+    """
+    missing = missing_model_keys(params_text)
+    if not missing:
+        return params_text
+    lines = params_text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("model:"))
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i][:1] not in (" ", "\n", "#", "")),
+        len(lines),
+    )
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    added = []
+    for key, (default, comment) in missing.items():
+        entry = f"  {key}: {_flow(default)}"
+        added.append(f"{entry.ljust(_COMMENT_COLUMN - 1)} # {comment}\n")
+    return "".join(lines[:end] + added + lines[end:])
+
+
+def write_params(path: Path) -> list[str]:
+    """Add the missing model keys to the file ``path``; returns the keys added."""
+    text = path.read_text()
+    added = list(missing_model_keys(text))
+    if added:
+        path.write_text(with_model_keys(text))
+    return added
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write"]:
         write_readme(Path(REFERENCE))
+        keys = write_params(Path(PARAMS))
+        print(f"{REFERENCE}: written")
+        print(f"{PARAMS}: " + (f"added model.{', model.'.join(keys)}" if keys else "unchanged"))
     else:
         print(markdown_reference(), end="")

@@ -17,9 +17,11 @@ from pipeline.config.schema import (
     SECTIONS,
     Synthetic,
     markdown_reference,
+    missing_model_keys,
     readme_block,
     section_class,
     validate_params,
+    with_model_keys,
 )
 from pipeline.config.signature import keyword_defaults
 from pipeline.data.synthetic import generate_synthetic
@@ -239,6 +241,26 @@ def test_defaults_and_presets_pass_the_schema(path):
 
 def test_the_parameter_reference_is_generated_from_the_schema():
     assert readme_block((ROOT / REFERENCE).read_text()) == markdown_reference()
+
+
+def test_params_yaml_holds_every_registered_models_keys():
+    # `dvc exp run -S model.<key>=...` refuses a key that is not in the file
+    assert missing_model_keys((ROOT / "params.yaml").read_text()) == {}, (
+        "run `python -m pipeline.config.schema --write`"
+    )
+
+
+def test_missing_model_keys_are_appended_to_the_model_section_only():
+    text = "data:\n  source: synthetic\nmodel:  # flat\n  name: ave\n\ntrain:\n  seed: 0\n"
+    out = with_model_keys(text)
+    assert out.startswith("data:\n  source: synthetic\nmodel:  # flat\n  name: ave\n  ")
+    assert out.endswith("\ntrain:\n  seed: 0\n")
+    model = yaml.safe_load(out)["model"]
+    assert model["blocks"] == keyword_defaults(MODELS["dpnet"])["blocks"]
+    assert model["psp_network"] == "full" and model["branches"] == ["a", "v", "av"]
+    assert set(model) == {"name"} | {k for keys in declarations().values() for k in keys}
+    assert "  blocks: 4 " in out and "# dpnet" in out  # each line says who reads the key
+    assert with_model_keys(out) == out
 
 
 def test_load_params_errors_name_the_file(tmp_path):
