@@ -16,8 +16,10 @@ constructor's default, so that ``dvc exp run -S model.<key>=...`` finds them (te
 both up to date).
 """
 
+import difflib
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
@@ -559,13 +561,23 @@ def _owner_class(loc: tuple) -> type[Section]:
     return cls
 
 
+def did_you_mean(found: Any, valid: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``valid`` to ``found`` (difflib), or ``""``."""
+    if not isinstance(found, str):
+        return ""
+    close = difflib.get_close_matches(found, list(valid), n=2, cutoff=0.6)
+    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)" if close else ""
+
+
 def _message(error: dict) -> str:
-    """One line for one pydantic error: key, what is allowed, what was found."""
+    """One line for one pydantic error: key, what is allowed, what was found (and the
+    closest valid key or choice to a misspelled one)."""
     key = _key(error["loc"], error)
     if error["type"] == "extra_forbidden":
         owner = ".".join(str(p) for p in error["loc"][:-1])
-        valid = ", ".join(_owner_class(error["loc"]).model_fields)
-        return f"{key}: unknown key; valid keys of '{owner}': {valid}"
+        fields = _owner_class(error["loc"]).model_fields
+        hint = did_you_mean(str(error["loc"][-1]), fields)
+        return f"{key}: unknown key{hint}; valid keys of '{owner}': {', '.join(fields)}"
     if error["type"] == "missing":
         return f"{key}: missing key"
     rule = (error.get("ctx") or {}).get("error")
@@ -573,7 +585,44 @@ def _message(error: dict) -> str:
     if not isinstance(rule, RuleError):
         found = error.get("input")
         text = f"{text}, found {found!r}"
+        if error["type"] == "literal_error":
+            choices = re.findall(r"'([^']*)'", (error.get("ctx") or {}).get("expected", ""))
+            text += did_you_mean(found, choices)
     return f"{key}: {text}"
+
+
+_REGISTER = re.compile(r"""^@register\(\s*["']([a-z][a-z0-9_]*)["']""", re.M)
+
+
+def registered_names() -> list[str]:
+    """The model names registered in ``pipeline/models`` (read from the files' ``@register``
+    lines, without importing torch), and any registered at run time."""
+    names = {
+        name
+        for path in (Path(__file__).resolve().parents[1] / "models").glob("*.py")
+        for name in _REGISTER.findall(path.read_text())
+    }
+    if "pipeline.models" in sys.modules:  # models registered elsewhere (a test file)
+        names |= set(sys.modules["pipeline.models"].MODELS)
+    return sorted(names)
+
+
+def _model_name_line(params: dict[str, Any]) -> str | None:
+    """The error line of an unknown ``model.name``, checked without the registry.
+
+    Every stage checks it, whatever sections it reads, so that the first stage of a
+    ``dvc repro`` stops a misspelled name before DVC deletes any stage's outputs."""
+    model = params.get("model")
+    name = model.get("name") if isinstance(model, dict) else None
+    if name is None or isinstance(model, Section):
+        return None
+    names = registered_names()
+    if name in names:
+        return None
+    return (
+        f"model.name: unknown model {name!r}{did_you_mean(name, names)}; "
+        f"registered: {', '.join(names)}"
+    )
 
 
 def validate_params(
@@ -601,11 +650,15 @@ def validate_params(
     """
     unknown = sorted(set(params) - set(SECTIONS))
     if unknown:
+        hints = "".join(did_you_mean(name, SECTIONS) for name in unknown)
         raise PipelineError(
-            f"{source}: unknown section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}"
+            f"{source}: unknown section(s) {', '.join(unknown)}{hints}; "
+            f"valid: {', '.join(SECTIONS)}"
         )
     checked = dict(params)
     lines = []
+    if "model" not in sections and (line := _model_name_line(params)):
+        lines.append(line)
     for name in sections:
         if name not in params:
             lines.append(f"{name}: missing section")

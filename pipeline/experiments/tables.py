@@ -654,9 +654,7 @@ def _write_index(out_dir: Path) -> None:
 
 
 def _selected(ids: list[str], definitions) -> list[Table]:
-    if ids == ["all"]:
-        return list(definitions.tables)
-    return [definitions.table(table_id) for table_id in ids]
+    return definitions.select(ids)
 
 
 def main(argv: list[str]) -> None:

@@ -263,6 +263,26 @@ def test_missing_model_keys_are_appended_to_the_model_section_only():
     assert with_model_keys(out) == out
 
 
+def test_misspellings_get_the_closest_valid_names():
+    with pytest.raises(
+        PipelineError, match=r"train.epohcs: unknown key \(did you mean 'epochs'\?\)"
+    ):
+        validate_params(_with("train.epohcs", 3), ("train",))
+    with pytest.raises(PipelineError, match=r"section\(s\) trian \(did you mean 'train'\?\)"):
+        validate_params({**DEFAULTS, "trian": {}}, ())
+    with pytest.raises(PipelineError, match=r"found 'dpnte' \(did you mean 'dpnet'"):
+        validate_params(_with("model.name", "dpnte"), ("model",))
+
+
+def test_every_stage_refuses_an_unknown_model_name_whatever_it_reads():
+    # the first stage of a repro (download, always run) stops before DVC deletes any outputs
+    with pytest.raises(
+        PipelineError, match=r"params.yaml: model.name: unknown model 'dpnte' \(did you mean"
+    ):
+        validate_params(_with("model.name", "dpnte"), ("data",))
+    validate_params(_with("model.name", "edrnet"), ("data",))
+
+
 def test_load_params_errors_name_the_file(tmp_path):
     with pytest.raises(PipelineError, match="not found"):
         load_params(path=tmp_path / "params.yaml")
