@@ -146,14 +146,23 @@ def confusion_chart(records: list[dict], classes: list[str]) -> dict:
 def training_chart(records: list[dict]) -> dict:
     """dvclive's curves per epoch of every run, one panel per curve (own y scales).
 
+    Epochs are whole numbers on the axis. Runs whose curves coincide stay distinguishable:
+    each run has its own colour, dash pattern and point shape, drawn half transparent, so
+    that one curve over another shows both dash patterns and both marks at each epoch.
+
     Records: ``run``, ``curve``, ``step``, ``value``.
     """
-    chart = alt.Chart(alt.Data(values=records)).mark_line(point=True)
+    legend = alt.Legend(orient="top", symbolStrokeWidth=2)
+    chart = alt.Chart(alt.Data(values=records)).mark_line(
+        point=alt.OverlayMarkDef(filled=False, size=60), strokeWidth=1.5, opacity=0.75
+    )
     return (
         chart.encode(
-            x=alt.X("step:Q", title="epoch"),
+            x=alt.X("step:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("value:Q", title=None),
-            color=alt.Color("run:N", sort=None, legend=alt.Legend(orient="top")),
+            color=alt.Color("run:N", sort=None, legend=legend),
+            strokeDash=alt.StrokeDash("run:N", sort=None, legend=legend),
+            shape=alt.Shape("run:N", sort=None, legend=legend),
             tooltip=["run:N", "curve:N", "step:Q", "value:Q"],
         )
         .properties(width=260, height=200)
