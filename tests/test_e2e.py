@@ -262,3 +262,10 @@ def test_training_logs_are_dvclive_plots_that_reproduce_byte_for_byte(repo):
     changed = _run(["git", "status", "--porcelain", "metrics"], repo).stdout
     assert changed == ""  # the rerun wrote the same log and metrics
     _git(repo, "checkout", "--", ".")
+
+
+def test_the_documented_commands_work_as_written(repo):
+    # last: the README's and getting-started's runnable blocks, on this repro (commits a model)
+    from tests.test_docs import run_documented_commands  # noqa: PLC0415 (a test module)
+
+    run_documented_commands(repo)
