@@ -160,8 +160,8 @@ def training_chart(records: list[dict]) -> dict:
     legend = alt.Legend(orient="top", symbolStrokeWidth=2)
     chart = (
         alt.Chart(alt.Data(values=records))
-        .transform_window(index="dense_rank()", sort=[alt.SortField("run")])
-        .transform_joinaggregate(runs="distinct(run)")
+        .transform_window(index="dense_rank()", sort=[alt.SortField("run")], groupby=["curve"])
+        .transform_joinaggregate(runs="distinct(run)", groupby=["curve"])
         .transform_calculate(
             shown="datum.step + 0.25 * (datum.index - (datum.runs + 1) / 2) / datum.runs"
         )

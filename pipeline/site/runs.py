@@ -120,7 +120,7 @@ def _workspace_params(params: dict, recorded: dict) -> tuple[dict, str]:
         "params.yaml differs from dvc.lock, whose params the workspace's outputs were made "
         f"with (shown here): {shown}"
         + (f" and {more} more" if more > 0 else "")
-        + "; run dvc repro to make params.yaml's"
+        + "; dvc repro makes the outputs follow params.yaml"
     )
     return {**params, **recorded}, note
 
