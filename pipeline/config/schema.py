@@ -195,8 +195,8 @@ class Augment(Section):
     seed: int = _field("seed of the replica and SMB draws", ge=0)
     replicas_per_video: int = _field("replicas drawn per training video", "videos", ge=1)
     smb_per_class: int = _field("SMB-fused videos per class added to SEL training", "videos", ge=0)
-    replicate: bool = _field("train@sel: one replica per original in each mini-batch")
-    link: bool = _field("train@sel: link the graphs of original and replica")
+    replicate: bool = _field("train_sel: one replica per original in each mini-batch")
+    link: bool = _field("train_sel: link the graphs of original and replica")
 
 
 def _check_window(window: int, stride: int) -> None:
@@ -213,16 +213,16 @@ def _check_window(window: int, stride: int) -> None:
 
 
 class Refine(Section):
-    """``refine``: seed 004's weak chain train@wsel -> refine -> retrain@wsel."""
+    """``refine``: seed 004's weak chain train_wsel -> refine -> retrain_wsel."""
 
-    auxiliary: bool = _field("train@wsel adds the auxiliary objective (eqs 15-18)")
+    auxiliary: bool = _field("train_wsel adds the auxiliary objective (eqs 15-18)")
     window: int = _field("N: slice length; N < (T + 1) / 2 (eq 14)", "segments", ge=1)
     stride: int = _field("s: slice stride; must divide T - N", "segments", ge=1)
     tau: Number = _field("detection threshold of eq 11", ge=0, le=1)
     labels: Literal["refined", "dummy", "pseudo"] = _field(
         "refined (+LR), dummy (+LR_dummy) or pseudo (+PL) labels for Step 3"
     )
-    retrain_epochs: int = _field("retrain@wsel epochs (seed 004: 100)", "epochs", ge=1)
+    retrain_epochs: int = _field("retrain_wsel epochs (seed 004: 100)", "epochs", ge=1)
 
     @model_validator(mode="after")
     def _window_fits(self) -> "Refine":
