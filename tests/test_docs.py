@@ -32,7 +32,6 @@ MARKER = re.compile(r"<!-- (runnable|not-runnable: [^>]+) -->\n```(\w+)\n(.*?)``
 FENCE = re.compile(r"^```(bash|python)\n", re.M)
 
 
-
 def blocks(page: str) -> list[tuple[str, str, str]]:
     """``(marker, language, text)`` of each marked fenced block of ``page``, in order."""
     text = (ROOT / page).read_text()
@@ -40,17 +39,33 @@ def blocks(page: str) -> list[tuple[str, str, str]]:
 
 
 def test_mkdocs_builds_strict(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
+    result = _mkdocs(ROOT, tmp_path / "site")
     assert result.returncode == 0, result.stdout + result.stderr
     api = (tmp_path / "site" / "api" / "index.html").read_text()
     assert "AVELModel" in api and "video_probabilities" in api  # the model contract
     assert "stages.train" in api and "load_ablations" in api  # the stages, the tables
+
+
+def _mkdocs(root: Path, out: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        # not -q: it hides the warnings that --strict counts
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(out)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+
+
+def test_a_dead_link_or_anchor_fails_the_build(tmp_path):
+    for name in ("docs", "pipeline", "stages"):
+        shutil.copytree(ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__py*"))
+    shutil.copy2(ROOT / "mkdocs.yml", tmp_path)
+    with (tmp_path / "docs" / "index.md").open("a") as index:
+        index.write("\n[gone](data.md#no-such-heading)\n")
+    result = _mkdocs(tmp_path, tmp_path / "site")
+    assert result.returncode != 0
+    assert "does not contain an anchor '#no-such-heading'" in result.stderr
 
 
 @pytest.mark.parametrize("page", PAGES)
