@@ -28,6 +28,8 @@ def _shares(counts: list[int]) -> np.ndarray:
 
 def distributions(stats: dict) -> dict[str, np.ndarray]:
     """The compared distributions of one statistics dict, as shares."""
+    co, gaps = stats["cooccurrence"], stats["annotation_gaps"]
+    annotated = gaps["weak_labels"] - gaps["weak_without_dense"]  # weak labels with events
     return {
         "classes per video": _shares(stats["classes_per_video"]),
         "class prior": _shares(stats["class_counts"]),
@@ -36,10 +38,13 @@ def distributions(stats: dict) -> dict[str, np.ndarray]:
         "visual events per label": _shares(stats["runs"]["visual"]),
         "audio event length (1..10)": _shares(stats["lengths"]["audio"]),
         "visual event length (1..10)": _shares(stats["lengths"]["visual"]),
-        "AV labels co-occurring": _shares(
-            [stats["cooccurrence"]["cooccurring"], stats["cooccurrence"]["audio_visual"]]
-        )[:1]
-        * 2,
+        "AV labels co-occurring": _shares(  # (co-occurring, not)
+            [co["cooccurring"], co["audio_visual"] - co["cooccurring"]]
+        ),
+        "weak labels (with, without dense event)": _shares([annotated, gaps["weak_without_dense"]]),
+        "dense labels (with, without weak label)": _shares(
+            [annotated, sum(gaps["dense_without_weak"].values())]
+        ),
     }
 
 

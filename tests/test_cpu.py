@@ -2,6 +2,7 @@
 caller's environment says."""
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.cpu import PINNED, pin, wanted
+from pipeline.cpu import PINNED, cpu_model, pin, wanted
 from pipeline.errors import PipelineError
 from stages import augment, database
 
@@ -75,13 +76,11 @@ def _hashes(cwd: Path) -> dict[str, str]:
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
-def test_training_makes_the_same_bytes_under_different_outer_settings(
-    tmp_path, tiny_store, tiny_pooled, monkeypatch
-):
+def _trained_base(tmp_path: Path, tiny_store, tiny_pooled, monkeypatch, deterministic) -> Path:
     base = tmp_path / "base"
     shutil.copytree(tiny_store, base / "data" / "ave")
     shutil.copytree(tiny_pooled, base / "data" / "pooled")
-    _params(base, True)
+    _params(base, deterministic)
     params = yaml.safe_load((base / "params.yaml").read_text())
     params["model"].update({"hidden": 16, "blocks": 2})
     params["train"].update({"epochs": 2, "batch_size": 16, "device": "cpu"})
@@ -89,9 +88,50 @@ def test_training_makes_the_same_bytes_under_different_outer_settings(
     monkeypatch.chdir(base)
     database.main()
     augment.main(params)
-    found = []
-    for i, outer in enumerate(OUTER):
-        run = shutil.copytree(base, tmp_path / f"run{i}")
-        _python(run, outer, "-m", "stages.train", "sel")
-        found.append(_hashes(run))
+    return base
+
+
+def _train(tmp_path: Path, base: Path, name: str, outer: dict) -> dict[str, str]:
+    run = shutil.copytree(base, tmp_path / name)
+    _python(run, outer, "-m", "stages.train", "sel")
+    return _hashes(run)
+
+
+def test_training_makes_the_same_bytes_under_different_outer_settings(
+    tmp_path, tiny_store, tiny_pooled, monkeypatch
+):
+    base = _trained_base(tmp_path, tiny_store, tiny_pooled, monkeypatch, True)
+    found = [_train(tmp_path, base, f"run{i}", outer) for i, outer in enumerate(OUTER)]
     assert found[0] == found[1]
+    metrics = json.loads((tmp_path / "run0" / "metrics" / "train" / "sel.json").read_text())
+    assert (metrics["cpu_kernels"], metrics["cpu_threads"]) == ("pinned", 1)
+    assert metrics["cpu"] == cpu_model()
+
+
+def test_unpinned_training_repeats_on_one_machine_with_the_same_threads(
+    tmp_path, tiny_store, tiny_pooled, monkeypatch
+):
+    """The default mode's claim: the same machine and thread count give the same bytes."""
+    base = _trained_base(tmp_path, tiny_store, tiny_pooled, monkeypatch, False)
+    two = {"OMP_NUM_THREADS": "2"}
+    assert _train(tmp_path, base, "first", two) == _train(tmp_path, base, "second", two)
+    metrics = json.loads((tmp_path / "first" / "metrics" / "train" / "sel.json").read_text())
+    assert (metrics["cpu_kernels"], metrics["cpu_threads"]) == ("native", 2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "pinned"),
+    [
+        (["python", "-m", "stages.train", "sel"], True),
+        (["python", "-m", "stages.download"], False),  # feature extraction: native kernels
+        (["python", "-m", "stages.predict", "video.mp4"], False),
+    ],
+)
+def test_feature_extraction_entry_points_are_not_pinned(tmp_path, monkeypatch, argv, pinned):
+    _params(tmp_path, True)
+    monkeypatch.delitem(sys.modules, "torch")  # as before a stage imports it
+    monkeypatch.setattr(sys, "orig_argv", argv)
+    for key in PINNED:
+        monkeypatch.setenv(key, "outer")
+    assert pin(tmp_path / "params.yaml") is pinned
+    assert (os.environ["ATEN_CPU_CAPABILITY"] == "default") is pinned

@@ -71,13 +71,16 @@ def feature_root(directory: Path) -> Path:
     )
 
 
-def link_llp_files(src: Path, dest: Path, features: Path | None = None) -> None:
+def link_llp_files(src: Path, dest: Path, features: Path | None = None) -> Path:
     """Link the annotation files of ``src`` and the feature directories into ``dest``.
 
     Args:
         src: a directory holding the five annotation files.
         dest: the (temporary) store directory.
         features: where to look for the feature directories. (default: ``src``)
+
+    Returns:
+        The directory holding the three feature directories (:func:`feature_root`).
     """
     if not src.is_dir():
         raise PipelineError(f"llp.local_dir: directory not found: {src}")
@@ -89,6 +92,15 @@ def link_llp_files(src: Path, dest: Path, features: Path | None = None) -> None:
     root = feature_root(src if features is None else features)
     for kind in llp.FEATURES:
         os.symlink((root / kind).resolve(), dest / kind, target_is_directory=True)
+    return root
+
+
+def _source_paths(message: str, store: Path, src: Path, root: Path) -> str:
+    """``message`` with the paths in the linked ``store`` replaced by the linked files' own:
+    a feature file under ``root`` (e.g. ``src/feats``), an annotation file under ``src``."""
+    for kind in llp.FEATURES:
+        message = message.replace(str(store / kind), str(root / kind))
+    return message.replace(str(store), str(src))
 
 
 def _safe_members(archive: Path, names: list[str], target: Path) -> None:
@@ -182,9 +194,9 @@ def build_llp_store(
         src = Path(config["download_dir"]).expanduser()
         features = fetch_llp(src, config.get("sources"), ledger)
     with atomic_dir(out_dir) as tmp:
-        link_llp_files(src, tmp, features)
+        root = link_llp_files(src, tmp, features)
         try:
             info = llp.validate_llp_store(tmp, official=source != "synthetic", remember=ledger.fact)
         except PipelineError as err:
-            raise PipelineError(str(err).replace(str(tmp), str(src))) from None
+            raise PipelineError(_source_paths(str(err), tmp, src, root)) from None
     return info

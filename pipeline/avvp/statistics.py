@@ -13,7 +13,12 @@
 * ``lengths_by_runs``: the same, separately for labels with 1, 2, ... 5 events (the
   generator draws from these: the events of a label with several events are short);
 * ``cooccurrence``: of the ``audio_visual`` labels, how many have a segment that is both
-  an audio and a visual event of the class.
+  an audio and a visual event of the class;
+* ``annotation_gaps``: where the weak and dense labels of the val and test splits disagree
+  (the two were annotated separately): ``weak_labels``, how many of them,
+  ``weak_without_dense``, how many have no dense event in either modality, and
+  ``dense_without_weak``, the (video, class) pairs with a dense event but no weak label,
+  by where their events are (``audio_only``, ``visual_only``, ``audio_visual``).
 
 The numbers measured on the real release are committed in ``llp_statistics.json`` beside
 this file (``python -m pipeline.avvp.statistics --write REFERENCE_DIR`` rewrites it; a
@@ -48,6 +53,25 @@ def _count(values: list[int], low: int, high: int) -> list[int]:
     ].tolist()
 
 
+def _annotation_gaps(weak: np.ndarray, present: np.ndarray) -> dict:
+    """``annotation_gaps`` of the module docstring.
+
+    Args:
+        weak: ``(n, 25)`` bool weak labels.
+        present: ``(n, 2, 25)`` bool, whether a class has an audio / visual event.
+    """
+    audio, visual = present[:, 0] & ~weak, present[:, 1] & ~weak  # (n, 25) each: untagged
+    return {
+        "weak_labels": int(weak.sum()),
+        "weak_without_dense": int((weak & ~present.any(axis=1)).sum()),
+        "dense_without_weak": {
+            "audio_only": int((audio & ~visual).sum()),
+            "visual_only": int((visual & ~audio).sum()),
+            "audio_visual": int((audio & visual).sum()),
+        },
+    }
+
+
 def measure_labels(train_weak: np.ndarray, weak: np.ndarray, dense: np.ndarray) -> dict:
     """The statistics of the module docstring from label arrays.
 
@@ -76,6 +100,7 @@ def measure_labels(train_weak: np.ndarray, weak: np.ndarray, dense: np.ndarray) 
             for k in range(1, llp.T // 2 + 1)
         ]
     return {
+        "annotation_gaps": _annotation_gaps(weak > 0, present),
         "classes_per_video": _count(train_weak.sum(axis=1).astype(int).tolist(), 1, 3),
         "class_counts": train_weak.sum(axis=0).astype(int).tolist(),
         "modality": kinds,

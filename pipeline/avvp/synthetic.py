@@ -14,6 +14,17 @@ The generator writes the release layout of :mod:`pipeline.avvp.store`. Its world
   :data:`_MAX_TRIES` tries, with one event fewer).
   An audio-visual class is drawn again until its audio and visual events share a segment
   (2011 of the 2018 real ones do).
+* **Annotation gaps.** The real weak and dense labels were annotated separately and
+  disagree (``annotation_gaps``, checked against the real files by
+  ``tests/avvp/test_statistics.py``): a few val and test weak labels have no dense event,
+  and a few (video, class) pairs have dense events but no weak label. So each drawn class
+  keeps its weak label but loses its events with the real share of weak labels without a
+  dense event; and each class that keeps its events adds,
+  with probability ``untagged / (weak labels with events)``, an untagged class (drawn
+  with the class prior among the video's other classes, its kind with the real shares of
+  the untagged pairs) that has events but no weak label. Both are drawn from their own
+  generator, so the rest of a video's plan does not depend on them. The train split gets
+  the same gaps (its rate cannot be measured: the release has no train dense labels).
 * **Features.** A segment's audio is ``relu`` of ambient noise plus, per class audible
   in it, ``audio_strength`` times the class's prototype jittered per video; each of its 8
   frames and its snippet likewise for the visible classes (``visual_strength``).
@@ -46,15 +57,13 @@ class PlannedVideo:
     Args:
         filename: ``<11-character id>_0_10``.
         events: ``(2, 25, T)`` 0/1 audio and visual events.
+        weak: ``(25,)`` 0/1 video-level labels (not always the classes with an event: see
+            *Annotation gaps* in the module docstring).
     """
 
     filename: str
     events: np.ndarray
-
-    @property
-    def weak(self) -> np.ndarray:
-        """``(25,)`` video-level labels: classes with an event in either modality."""
-        return self.events.any(axis=(0, 2)).astype(np.float32)
+    weak: np.ndarray
 
 
 def _probabilities(counts: list[int]) -> np.ndarray:
@@ -97,6 +106,32 @@ def _class_events(rng: np.random.Generator, stats: dict, kind: str) -> np.ndarra
     return np.stack([audio, visual]).astype(np.float32)
 
 
+def _annotation_gaps(
+    rng: np.random.Generator, stats: dict, prior: np.ndarray, events: np.ndarray, weak: np.ndarray
+) -> None:
+    """Drop the events of some weak labels and add untagged classes, in place.
+
+    Args:
+        rng: the generator of the gaps.
+        stats: the distributions, with ``annotation_gaps`` (:mod:`pipeline.avvp.statistics`).
+        prior: ``(25,)`` class prior.
+        events: ``(2, 25, T)`` events of the video's weak labels, changed in place.
+        weak: ``(25,)`` 0/1 weak labels.
+    """
+    gaps = stats["annotation_gaps"]
+    tagged = np.flatnonzero(weak)
+    dropped = rng.random(len(tagged)) < gaps["weak_without_dense"] / gaps["weak_labels"]
+    events[:, tagged[dropped]] = 0
+    untagged = gaps["dense_without_weak"]
+    per_label = sum(untagged.values()) / (gaps["weak_labels"] - gaps["weak_without_dense"])
+    n = min(int(rng.binomial(int((~dropped).sum()), per_label)), llp.N_CLASSES - len(tagged))
+    others = np.flatnonzero(weak == 0)
+    kinds = _probabilities([untagged[kind] for kind in KINDS])
+    p = prior[others] / prior[others].sum()
+    for c in rng.choice(others, size=n, replace=False, p=p):
+        events[:, c] = _class_events(rng, stats, KINDS[rng.choice(len(KINDS), p=kinds)])
+
+
 def plan_llp(n: int, seed: int, offset: int = 0, stats: dict | None = None) -> list[PlannedVideo]:
     """The annotations of ``n`` synthetic videos (no features).
 
@@ -108,6 +143,7 @@ def plan_llp(n: int, seed: int, offset: int = 0, stats: dict | None = None) -> l
     """
     stats = reference_statistics() if stats is None else stats
     rng = np.random.default_rng([seed, offset])
+    gap_rng = np.random.default_rng([seed, 3, offset])
     per_video = _probabilities(stats["classes_per_video"])
     prior = _probabilities(stats["class_counts"])
     kinds = _probabilities([stats["modality"][kind] for kind in KINDS])
@@ -115,9 +151,12 @@ def plan_llp(n: int, seed: int, offset: int = 0, stats: dict | None = None) -> l
     for index in range(offset, offset + n):
         k = 1 + int(rng.choice(len(per_video), p=per_video))
         events = np.zeros((2, llp.N_CLASSES, llp.T), dtype=np.float32)
+        weak = np.zeros(llp.N_CLASSES, dtype=np.float32)
         for c in rng.choice(llp.N_CLASSES, size=k, replace=False, p=prior):
             events[:, c] = _class_events(rng, stats, KINDS[rng.choice(len(KINDS), p=kinds)])
-        videos.append(PlannedVideo(f"s{index:0{llp.ID_LENGTH - 1}d}_0_10", events))
+            weak[c] = 1.0
+        _annotation_gaps(gap_rng, stats, prior, events, weak)
+        videos.append(PlannedVideo(f"s{index:0{llp.ID_LENGTH - 1}d}_0_10", events, weak))
     return videos
 
 

@@ -260,7 +260,8 @@ class Train(Section):
     workers: int = _field("DataLoader processes reading 7x7 maps from file", "processes", ge=0)
     resume_every: int = _field("epochs between resume states (.resume/)", "epochs", ge=1)
     deterministic_cpu: bool = _field(
-        "pin the CPU's kernels and threads before torch loads: the same bytes on any x86 CPU"
+        "pin the CPU's kernels and one thread before torch loads: the same bytes under any "
+        "outer environment on one machine (about 2x slower)"
     )
 
     @model_validator(mode="after")

@@ -180,8 +180,15 @@ class Table(_Strict):
 
 
 class Ablations(_Strict):
-    """The whole file."""
+    """The whole file: the tables, and the ``profile`` every runnable row starts from.
 
+    ``profile`` is a preset file (``presets/<name>.yaml``, what differs from ``params.yaml``):
+    its keys become overrides of every runnable row, under the row's own, so the tables run
+    the same settings whatever the default ``params.yaml`` says (the default is a quick
+    profile for a first result; the tables keep their own).
+    """
+
+    profile: str | None = None
     tables: list[Table] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -260,6 +267,39 @@ def apply_overrides(params: dict, overrides: dict[str, Any]) -> dict:
             node = node.setdefault(part, {})
         node[last] = value
     return params
+
+
+def dotted(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` as ``{"a.b": 1}``: nested mappings flattened to dotted keys."""
+    out = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            out.update(dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _apply_profile(path: Path, ablations: Ablations) -> None:
+    """Put the keys of ``ablations.profile`` under every runnable row's overrides."""
+    if ablations.profile is None:
+        return
+    preset = path.parent / ablations.profile
+    try:
+        profile = yaml.safe_load(preset.read_text()) if preset.is_file() else None
+    except yaml.YAMLError as err:
+        raise PipelineError(f"{preset} (profile of {path}): not valid YAML ({err})") from None
+    if not isinstance(profile, dict):
+        found = "no such file" if not preset.is_file() else type(profile).__name__
+        raise PipelineError(
+            f"{path}: profile {ablations.profile!r}: expected a preset file of params "
+            f"sections, found {found}"
+        )
+    keys = dotted(profile)
+    for table in ablations.tables:
+        for row in table.rows:
+            if row.runnable:
+                row.overrides = {**keys, **row.overrides}
 
 
 def _check_rows(
@@ -350,6 +390,7 @@ def load_ablations(
     except ValidationError as err:
         lines = [_format_error(path, data, e) for e in err.errors()]
         raise PipelineError("\n".join(lines)) from None
+    _apply_profile(path, ablations)
     stages = yaml.safe_load(Path(dvc_yaml).read_text())
     _check_rows(path, ablations, stages, yaml.safe_load(Path(params).read_text()), Path(params))
     return ablations

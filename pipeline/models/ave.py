@@ -4,6 +4,17 @@ Audio-guided visual attention pools each segment's ``w^2`` visual regions into o
 (eq 1), two Bi-LSTMs add temporal context to the visual and audio streams (eqs 2-3), and
 the concatenated states (eq 4) are mapped to raw segment-level class scores (eq 5). The
 video-level MIL prediction (eq 6) and the losses live in :mod:`pipeline.training.losses`.
+
+Against the official code (YapengTian/AVE-ECCV18, ``models.py``, ``models_weakly.py``;
+``tests/golden/test_ave.py`` on its outputs in ``tests/golden/fixtures/ave.npz``): the
+attention, the attended features and both Bi-LSTMs are equal to float64 rounding, and so
+are the weak MIL prediction and loss (eq 6). Where the paper and that code differ, ours
+follows the paper: the official ``att_Net`` applies a ReLU to :math:`h^*_t` before
+:math:`U^o`, gives :math:`W^o` a bias, concatenates :math:`[h^a_t; h^v_t]` (a column
+permutation of :math:`U^o`), makes :math:`U^v, U^a` 512 wide beside 128-unit LSTMs
+(ours: one ``hidden`` for both), and trains SEL with the multi-class soft margin loss on
+the softmax of the scores (ours: the trainer's cross-entropy of the raw scores). The test
+asserts the first two as the exact relation between the official scores and our layers.
 """
 
 import torch

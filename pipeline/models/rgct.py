@@ -99,13 +99,17 @@ def _attend(q: Tensor, k: Tensor, v: Tensor, present: Tensor) -> Tensor:
 
     Returns:
         ``(..., D)`` the relation-averaged aggregation :math:`\overline{NA}_{att}`, in the
-        dtype of ``v``; computed in float32 under any autocast (fp16 overflows otherwise).
+        dtype of ``v``; computed in at least float32 under any autocast (fp16 overflows
+        otherwise), in float64 for float64 inputs.
     """
     dtype = v.dtype
-    # in float32 whatever the autocast: a dot product of D features in the hundreds leaves
-    # fp16's range (65504), and inf - inf in the softmax gives NaN
+    # at least float32 whatever the autocast: a dot product of D features in the hundreds
+    # leaves fp16's range (65504), and inf - inf in the softmax gives NaN; upcast only, so
+    # that a float64 run keeps float64 (tests/models/test_rgct.py)
+    work = torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
+    work = torch.promote_types(work, torch.float32)
     with torch.autocast(q.device.type, enabled=False):
-        q, k, v = q.float(), k.float(), v.float()
+        q, k, v = q.to(work), k.to(work), v.to(work)
         logits = q @ k.transpose(-1, -2) / math.sqrt(q.size(-1))  # (..., S, S)
         keys = present | ~present.any(-1, keepdim=True)  # (..., S)
         logits = logits.masked_fill(~keys.unsqueeze(-2), float("-inf"))  # (..., S, S)

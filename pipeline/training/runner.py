@@ -22,6 +22,7 @@ from pipeline.config import paths
 from pipeline.config.schema import ModelSection, Train
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.device import resolve_device
+from pipeline.cpu import machine
 from pipeline.io import write_json
 from pipeline.models import AVELModel, build_model, model_arguments, model_class
 from pipeline.training.checkpoint import save_checkpoint
@@ -166,7 +167,7 @@ def train_and_save(
         "train_videos": len(train_set),
         "parameters": sum(p.numel() for p in network.parameters()),
     }
-    write_json(paths.TRAIN_METRICS / f"{task}.json", {**summary, **(metrics or {})})
+    write_json(paths.TRAIN_METRICS / f"{task}.json", {**summary, **machine(), **(metrics or {})})
     resume.remove()
     print(f"{task}: best val accuracy {result.best_val_accuracy:.3f} at epoch {result.best_epoch}")
     return network

@@ -39,10 +39,27 @@ def _zip_features(store: Path) -> bytes:
 
 def test_local_source_links_the_release_layout(tiny_llp: Path, tmp_path: Path):
     src = _release_dir(tiny_llp, tmp_path / "release")
-    # the release's shapes are required for a real source; the tiny store has small ones
-    with pytest.raises(PipelineError, match=rf"{src}/vggish/s\d+\.npy: expected shape \(10, 128\)"):
+    # the release's shapes are required for a real source; the tiny store has small ones.
+    # The message names the file where it is, under feats/ (not src/vggish, which is absent)
+    with pytest.raises(PipelineError, match=r"expected shape \(10, 128\)") as err:
         build_llp_store(tmp_path / "out", {"source": "local", "local_dir": str(src)})
+    path = Path(str(err.value).split(": ")[0])
+    assert path.parent == src / "feats" / "vggish" and path.is_file()
     assert not (tmp_path / "out").exists()
+
+
+def test_feature_errors_name_the_file_where_it_is(tmp_path: Path):
+    generate_llp(tmp_path / "gen", n_train=2, n_val=1, n_test=1)  # release dims by default
+    src = _release_dir(tmp_path / "gen", tmp_path / "release")
+    missing = next((src / "feats" / "res152").iterdir())
+    missing.unlink()
+    with pytest.raises(PipelineError) as err:
+        build_llp_store(tmp_path / "out", {"source": "local", "local_dir": str(src)})
+    assert str(err.value) == f"{missing}: feature file not found"
+    # an annotation file's error still names the file in the source directory
+    (src / llp.WEAK_FILES["val"]).write_text("filename\tevent_labels\nv\tUnicorn\n")
+    with pytest.raises(PipelineError, match=rf"^{src / llp.WEAK_FILES['val']}.*Unicorn"):
+        build_llp_store(tmp_path / "out", {"source": "local", "local_dir": str(src)})
 
 
 def test_synthetic_source_is_valid_and_linked(tiny_llp: Path, tmp_path: Path):

@@ -29,15 +29,46 @@ def test_other_seed_differs():
     assert not np.array_equal(first, second)
 
 
-def test_every_video_has_one_to_three_classes_and_valid_events():
+def test_every_video_has_one_to_three_weak_labels_and_valid_events():
     for video in plan_llp(300, seed=3):
         assert 1 <= video.weak.sum() <= 3
-        for c in np.flatnonzero(video.weak):
+        assert set(np.unique(video.weak)) <= {0, 1}
+        for c in np.flatnonzero(video.events.any(axis=(0, 2))):
             audio, visual = video.events[:, c]
-            assert audio.any() or visual.any()
             if audio.any() and visual.any():  # an audio-visual class co-occurs somewhere
                 assert (audio * visual).any()
         assert len(llp.video_id(video.filename)) == 11
+
+
+def test_weak_and_dense_labels_disagree_at_the_real_rates():
+    """The two annotation gaps of the real val and test labels (``annotation_gaps``) at
+    their real rates, each within 4 binomial standard errors of the planned sample."""
+    videos = plan_llp(6000, seed=0)
+    weak = np.stack([v.weak for v in videos]) > 0  # (n, 25)
+    present = np.stack([v.events for v in videos]).any(axis=-1)  # (n, 2, 25)
+    gaps = reference_statistics()["annotation_gaps"]
+    untagged = gaps["dense_without_weak"]
+    n_weak = gaps["weak_labels"]
+    n_dense = n_weak - gaps["weak_without_dense"] + sum(untagged.values())
+    rates = {  # name: (real rate, planned count, planned total)
+        "weak labels without dense event": (
+            gaps["weak_without_dense"] / n_weak,
+            (weak & ~present.any(axis=1)).sum(),
+            weak.sum(),
+        ),
+        "dense (video, class) pairs without weak label": (
+            sum(untagged.values()) / n_dense,
+            (present.any(axis=1) & ~weak).sum(),
+            present.any(axis=1).sum(),
+        ),
+    }
+    for name, (real, count, total) in rates.items():
+        assert abs(count / total - real) < 4 * np.sqrt(real * (1 - real) / total), name
+    # the untagged pairs are audio-only, visual-only and audio-visual as in the real files
+    audio, visual = present[:, 0] & ~weak, present[:, 1] & ~weak  # (n, 25) each
+    planned = [(audio & ~visual).sum(), (visual & ~audio).sum(), (audio & visual).sum()]
+    real = [untagged[kind] for kind in ("audio_only", "visual_only", "audio_visual")]
+    assert total_variation(np.divide(planned, sum(planned)), np.divide(real, sum(real))) < 0.1
 
 
 def test_features_carry_the_audible_and_visible_classes(tiny_llp: Path):
@@ -90,3 +121,12 @@ def test_planned_statistics_are_close_to_the_real_ones():
     real = distributions(reference_statistics())
     for name, q in distributions(synthetic).items():
         assert total_variation(real[name], q) < 0.06, name
+
+
+def test_cooccurrence_distribution_is_the_share_of_cooccurring_labels():
+    stats = reference_statistics() | {"cooccurrence": {"audio_visual": 4, "cooccurring": 3}}
+    shares = distributions(stats)["AV labels co-occurring"]
+    np.testing.assert_allclose(shares, [0.75, 0.25])  # 3 of 4, not 2r/(1+r) = 6/7
+    every = stats | {"cooccurrence": {"audio_visual": 4, "cooccurring": 4}}
+    other = distributions(every)["AV labels co-occurring"]
+    assert total_variation(shares, other) == 0.25

@@ -16,7 +16,7 @@ from pipeline.models.graph import (
     streams_to_nodes,
     video_graph,
 )
-from pipeline.models.rgct import RGCT
+from pipeline.models.rgct import RGCT, _attend
 
 
 def _layer(channels: int = 8, dtype: torch.dtype = torch.float64, seed: int = 0) -> RGCT:
@@ -96,17 +96,41 @@ def test_hand_computation_on_two_nodes():
     assert torch.allclose(out, torch.stack([expected_0, expected_1]), atol=1e-12)
 
 
-@pytest.mark.parametrize("graph", ["video", "linked"])
-def test_forward_matches_a_loop_reference(graph):
-    layer = _layer(6)
-    B, T = 2, 3
-    build = video_graph if graph == "video" else linked_graph
-    edge_index, edge_type = build(B, T)
-    n_videos = B if graph == "video" else 2 * B
-    x = torch.randn(n_videos * 2 * T, 6, dtype=torch.float64)
+@pytest.mark.parametrize(("pairs", "singles"), [(0, 2), (2, 0), (1, 1)])
+def test_float64_matches_a_float64_loop_reference(pairs, singles):
+    # rtol=0: an attention computed in float32 inside a float64 run errs by about 1e-7
+    # (the downcast of issue 30), far above 1e-12
+    layer = _layer(16)
+    T = 3
+    audio, visual = _streams(2 * pairs + singles, T, 16)
+    x = streams_to_nodes(audio, visual)  # (N, D)
+    edge_index, edge_type = replica_batch_graph(pairs, singles, T)  # pairs: linked graph
+    reference = _reference(layer, x, edge_index, edge_type)  # (N, D)
     out = layer(x, edge_index, edge_type)
-    assert out.shape == x.shape
-    assert torch.allclose(out, _reference(layer, x, edge_index, edge_type), atol=1e-12)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, reference, rtol=0, atol=1e-12)
+    dense = streams_to_nodes(*layer.forward_dense(audio, visual, pairs))  # (N, D)
+    torch.testing.assert_close(dense, reference, rtol=0, atol=1e-12)
+
+
+def test_attention_upcasts_low_precision_and_never_downcasts():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 8, dtype=torch.float64) for _ in range(3))  # (B, S, D)
+    present = torch.tensor([[True, True, False], [True, True, True]])  # (B, S)
+    exact = _attend(q, k, v, present)  # (B, D)
+    assert exact.dtype == torch.float64
+    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(8), dim=-1)  # (B, S, S)
+    weights = weights.masked_fill(~present.unsqueeze(-2), 0)
+    weights = weights / weights.sum(-1, keepdim=True)  # softmax over the present keys
+    rows = present.double() / present.sum(-1, keepdim=True)  # (B, S): mean of present rows
+    expected = torch.einsum("bs,bst,btd->bd", rows, weights, v)  # (B, D), eqs 13-14
+    torch.testing.assert_close(exact, expected, rtol=0, atol=1e-14)
+    # fp16 and bf16 inputs are attended in float32 and returned in their own dtype
+    for low in (torch.float16, torch.bfloat16):
+        out = _attend(q.to(low), k.to(low), v.to(low), present)
+        assert out.dtype == low
+        high = _attend(*(t.to(low).float() for t in (q, k, v)), present)
+        torch.testing.assert_close(out, high.to(low), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("T", [10, 3, 2, 1])
