@@ -115,8 +115,10 @@ def test_applying_a_preset_rewrites_params_keeping_comments(tmp_path):
     assert "# seed 001 §4 (seed 004 §5.1 uses 64)" in text  # a comment of params.yaml kept
     assert "  hidden: 768              # dpnet, edrnet: feature size d" in text
     # it says what it changed, warns about the placeholder it wrote, and keeps nulls and lists
-    assert "  model.hidden: 128 -> 768\n" in result.stdout
-    assert "  train.milestones: [20, 30] -> [300, 400]\n" in result.stdout
+    before = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert f"  model.hidden: {before['model']['hidden']} -> 768\n" in result.stdout
+    old = ", ".join(map(str, before["train"]["milestones"]))
+    assert f"  train.milestones: [{old}] -> [300, 400]\n" in result.stdout
     assert "warning: params.yaml: data.local_dir is a placeholder (/path/to/" in result.stdout
     assert "  download_dir: null " in text and "  milestones: [300, 400] " in text
 

@@ -120,14 +120,34 @@ def test_a_value_outside_the_range_names_key_value_and_bound(key, value, bound):
         ("data.source", "s3", "data.source: Input should be 'synthetic', 'local', 'ave' or"),
         ("data.source", "local", "data.local_dir: must name a directory when data.source is"),
         ("data.sources", {"a.h5": {"sha256": "xyz"}}, "data.sources.a.h5.sha256: String should"),
-        ("data.sources", {"a.h5": {"urll": "x"}}, "data.sources.a.h5.urll: unknown key; valid"),
+        (
+            "data.sources",
+            {"a.h5": {"urll": "x"}},
+            "data.sources.a.h5.urll: unknown key (did you mean 'url'?)",
+        ),
         ("data.weights.vgg19.sha256", "0" * 63, "data.weights.vgg19.sha256: String should match"),
-        ("data.weights.vgg19.pth", "x", "data.weights.vgg19.pth: unknown key; valid keys of"),
+        (
+            "data.weights.vgg19.pth",
+            "x",
+            "data.weights.vgg19.pth: unknown key (did you mean 'path'?)",
+        ),
         ("data.source", "videos", "data.videos_dir: must name a directory when data.source is"),
         ("predict.device", "tpu", "predict.device: expected auto, cpu, cuda or cuda:N"),
-        ("train.lrr", 1, "train.lrr: unknown key; valid keys of 'train': seed, device, epochs"),
-        ("model.blokcs", 6, "model.blokcs: unknown key; valid keys of 'model': name, hidden"),
-        ("data.synthetic.size", 1, "data.synthetic.size: unknown key; valid keys of"),
+        (
+            "train.lrr",
+            1,
+            "train.lrr: unknown key (did you mean 'lr'?); valid keys of 'train': seed",
+        ),
+        (
+            "model.blokcs",
+            6,
+            "model.blokcs: unknown key (did you mean 'blocks'?); valid keys of 'model'",
+        ),
+        (
+            "data.synthetic.size",
+            1,
+            "data.synthetic.size: unknown key (did you mean 'map_size'?)",
+        ),
     ],
 )
 def test_table_of_mistakes(key, value, expected):
