@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,8 +128,10 @@ def run_documented_commands(project: Path) -> None:
                 assert not (project / target).exists(), f"{page}: {target} exists already"
                 (project / target).write_text(text)
                 continue
+            start = time.perf_counter()
             outputs[text] = _shell(text, project)
             _shell("git checkout -q -- .", project)
+            print(f"{page}: {time.perf_counter() - start:.0f} s: {text.splitlines()[0]}")
     printed = "\n".join(outputs.values())
     assert "model.width" in printed  # schema --write added the new model's key
     assert "dpnet-t2" in printed and "tlr-t6" in printed  # tables list
