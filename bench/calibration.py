@@ -496,7 +496,7 @@ def artifact_markdown(artifact: dict) -> str:
         f"Made by `python -m bench.calibration --write` (AVE variants {bench['epochs']} "
         f"epochs each, {bench['threads']} torch thread(s), {bench['seconds']:.0f} s on "
         f"{bench['machine']}) on the generator settings of fingerprint "
-        f"`{artifact['fingerprint'][:12]}` ([`{ARTIFACT}`](../{ARTIFACT})):",
+        f"`{artifact['fingerprint'][:12]}` (`{ARTIFACT}`):",
         "",
         format_figures(figures),
         "",

@@ -266,3 +266,23 @@ def test_training_logs_are_dvclive_plots_that_reproduce_byte_for_byte(repo):
     changed = _run(["git", "status", "--porcelain", "metrics"], repo).stdout
     assert changed == ""  # the rerun wrote the same log and metrics
     _git(repo, "checkout", "--", ".")
+
+
+def test_a_misspelled_model_name_stops_before_any_stage_deletes_its_outputs(repo):
+    # DVC deletes a stage's outputs just before running it: the always-run download stage,
+    # upstream of every training stage, checks model.name first
+    checkpoint = (repo / "data" / "models" / "sel.pt").read_bytes()
+    result = _dvc(repo, "exp", "run", "-S", "model.name=dpnte", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "params.yaml: model.name: unknown model 'dpnte' (did you mean 'dpnet'" in output
+    assert _ran(result.stdout) <= {"download"}
+    assert (repo / "data" / "models" / "sel.pt").read_bytes() == checkpoint
+    _git(repo, "checkout", "--", ".")
+
+
+def test_the_documented_commands_work_as_written(repo):
+    # last: the README's and getting-started's runnable blocks, on this repro (commits a model)
+    from tests.test_docs import run_documented_commands  # noqa: PLC0415 (a test module)
+
+    run_documented_commands(repo)

@@ -4,17 +4,21 @@
 test keeps it so). ``python -m pipeline.config.presets presets/<name>.yaml`` applies one: it
 merges the preset into ``params.yaml`` (mappings key by key, any other value replaced),
 checks the result against the whole schema, and rewrites ``params.yaml`` in place with its
-comments kept, atomically. ``dvc repro`` then runs the papers' settings.
+comments kept, atomically. It prints every value it changed (old -> new) and warns about a
+placeholder it wrote (a ``/path/to/...`` directory that must be set before ``dvc repro``).
+``dvc repro`` then runs the papers' settings.
 """
 
 import copy
 import io
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedSeq
 
 from pipeline.config.schema import SECTIONS, validate_params
 from pipeline.errors import PipelineError, run_stage
@@ -45,6 +49,38 @@ def differences(params: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+PLACEHOLDER = re.compile(r"^/path/to(/|$)|^<[^>]*>$")  # a value the user must replace
+
+
+def changes(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[tuple]:
+    """``(dotted key, old, new)`` for every leaf value that differs (``old`` ``None`` when
+    the key was absent)."""
+    out = []
+    for key, new in after.items():
+        old = before.get(key) if isinstance(before, dict) else None
+        name = f"{prefix}{key}"
+        if isinstance(new, dict) and isinstance(old, dict):
+            out += changes(old, new, f"{name}.")
+        elif old != new:
+            out.append((name, old, new))
+    return out
+
+
+def placeholders(params: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """``(dotted key, value)`` of every placeholder string in ``params``."""
+    out = []
+    for key, value in params.items():
+        if isinstance(value, dict):
+            out += placeholders(value, f"{prefix}{key}.")
+        elif isinstance(value, str) and PLACEHOLDER.search(value):
+            out.append((f"{prefix}{key}", value))
+    return out
+
+
+def _text(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=4096).strip().removesuffix("\n...")
+
+
 def _read(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise PipelineError(f"{path}: file not found")
@@ -73,6 +109,9 @@ def _update(node: Any, changes: dict[str, Any]) -> None:
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(node.get(key), dict):
             _update(node[key], value)
+        elif isinstance(value, list):  # one line, as params.yaml writes its lists
+            node[key] = CommentedSeq(value)
+            node[key].fa.set_flow_style()
         else:
             node[key] = value
 
@@ -83,6 +122,9 @@ def apply_preset(preset: str | Path, params: str | Path = "params.yaml") -> None
     loader = YAML()
     loader.preserve_quotes = True
     loader.width = 4096
+    loader.representer.add_representer(  # null stays null, not an empty value
+        type(None), lambda dumper, _: dumper.represent_scalar("tag:yaml.org,2002:null", "null")
+    )
     document = loader.load(Path(params).read_text())
     _update(document, _read(Path(preset)))
     text = io.StringIO()
@@ -94,8 +136,18 @@ def apply_preset(preset: str | Path, params: str | Path = "params.yaml") -> None
 def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise PipelineError("usage: python -m pipeline.config.presets presets/<name>.yaml")
+    before = _read(Path("params.yaml"))
     apply_preset(argv[1])
-    print(f"params.yaml: {argv[1]} applied (set data.local_dir or data.source, then dvc repro)")
+    after = _read(Path("params.yaml"))
+    changed = changes(before, after)
+    print(f"params.yaml: {argv[1]} applied, {len(changed)} value(s) changed:")
+    for key, old, new in changed:
+        print(f"  {key}: {_text(old)} -> {_text(new)}")
+    for key, value in placeholders(after):
+        print(
+            f"warning: params.yaml: {key} is a placeholder ({value}): set it before dvc repro"
+            + (" (or data.source: ave to download AVE)" if key == "data.local_dir" else "")
+        )
 
 
 if __name__ == "__main__":

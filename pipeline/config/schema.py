@@ -10,12 +10,16 @@ declare (:class:`pipeline.models.Hyper`); whether the chosen model accepts the c
 is checked against its constructor by :func:`pipeline.models.check_model`.
 
 ``python -m pipeline.config.schema`` prints the parameter reference (``docs/parameters.md``) from
-this file; ``python -m pipeline.config.schema --write`` rewrites it there (a test keeps the two
-equal).
+this file; ``python -m pipeline.config.schema --write`` rewrites it there and adds every
+registered model's keys that ``params.yaml``'s ``model`` section lacks, with the
+constructor's default, so that ``dvc exp run -S model.<key>=...`` finds them (tests keep
+both up to date).
 """
 
+import difflib
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
@@ -191,8 +195,8 @@ class Augment(Section):
     seed: int = _field("seed of the replica and SMB draws", ge=0)
     replicas_per_video: int = _field("replicas drawn per training video", "videos", ge=1)
     smb_per_class: int = _field("SMB-fused videos per class added to SEL training", "videos", ge=0)
-    replicate: bool = _field("train@sel: one replica per original in each mini-batch")
-    link: bool = _field("train@sel: link the graphs of original and replica")
+    replicate: bool = _field("train_sel: one replica per original in each mini-batch")
+    link: bool = _field("train_sel: link the graphs of original and replica")
 
 
 def _check_window(window: int, stride: int) -> None:
@@ -209,16 +213,16 @@ def _check_window(window: int, stride: int) -> None:
 
 
 class Refine(Section):
-    """``refine``: seed 004's weak chain train@wsel -> refine -> retrain@wsel."""
+    """``refine``: seed 004's weak chain train_wsel -> refine -> retrain_wsel."""
 
-    auxiliary: bool = _field("train@wsel adds the auxiliary objective (eqs 15-18)")
+    auxiliary: bool = _field("train_wsel adds the auxiliary objective (eqs 15-18)")
     window: int = _field("N: slice length; N < (T + 1) / 2 (eq 14)", "segments", ge=1)
     stride: int = _field("s: slice stride; must divide T - N", "segments", ge=1)
     tau: Number = _field("detection threshold of eq 11", ge=0, le=1)
     labels: Literal["refined", "dummy", "pseudo"] = _field(
         "refined (+LR), dummy (+LR_dummy) or pseudo (+PL) labels for Step 3"
     )
-    retrain_epochs: int = _field("retrain@wsel epochs (seed 004: 100)", "epochs", ge=1)
+    retrain_epochs: int = _field("retrain_wsel epochs (seed 004: 100)", "epochs", ge=1)
 
     @model_validator(mode="after")
     def _window_fits(self) -> "Refine":
@@ -558,13 +562,23 @@ def _owner_class(loc: tuple) -> type[Section]:
     return cls
 
 
+def did_you_mean(found: Any, valid: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``valid`` to ``found`` (difflib), or ``""``."""
+    if not isinstance(found, str):
+        return ""
+    close = difflib.get_close_matches(found, list(valid), n=2, cutoff=0.6)
+    return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)" if close else ""
+
+
 def _message(error: dict) -> str:
-    """One line for one pydantic error: key, what is allowed, what was found."""
+    """One line for one pydantic error: key, what is allowed, what was found (and the
+    closest valid key or choice to a misspelled one)."""
     key = _key(error["loc"], error)
     if error["type"] == "extra_forbidden":
         owner = ".".join(str(p) for p in error["loc"][:-1])
-        valid = ", ".join(_owner_class(error["loc"]).model_fields)
-        return f"{key}: unknown key; valid keys of '{owner}': {valid}"
+        fields = _owner_class(error["loc"]).model_fields
+        hint = did_you_mean(str(error["loc"][-1]), fields)
+        return f"{key}: unknown key{hint}; valid keys of '{owner}': {', '.join(fields)}"
     if error["type"] == "missing":
         return f"{key}: missing key"
     rule = (error.get("ctx") or {}).get("error")
@@ -572,7 +586,44 @@ def _message(error: dict) -> str:
     if not isinstance(rule, RuleError):
         found = error.get("input")
         text = f"{text}, found {found!r}"
+        if error["type"] == "literal_error":
+            choices = re.findall(r"'([^']*)'", (error.get("ctx") or {}).get("expected", ""))
+            text += did_you_mean(found, choices)
     return f"{key}: {text}"
+
+
+_REGISTER = re.compile(r"""^@register\(\s*["']([a-z][a-z0-9_]*)["']""", re.M)
+
+
+def registered_names() -> list[str]:
+    """The model names registered in ``pipeline/models`` (read from the files' ``@register``
+    lines, without importing torch), and any registered at run time."""
+    names = {
+        name
+        for path in (Path(__file__).resolve().parents[1] / "models").glob("*.py")
+        for name in _REGISTER.findall(path.read_text())
+    }
+    if "pipeline.models" in sys.modules:  # models registered elsewhere (a test file)
+        names |= set(sys.modules["pipeline.models"].MODELS)
+    return sorted(names)
+
+
+def _model_name_line(params: dict[str, Any]) -> str | None:
+    """The error line of an unknown ``model.name``, checked without the registry.
+
+    Every stage checks it, whatever sections it reads, so that the first stage of a
+    ``dvc repro`` stops a misspelled name before DVC deletes any stage's outputs."""
+    model = params.get("model")
+    name = model.get("name") if isinstance(model, dict) else None
+    if name is None or isinstance(model, Section):
+        return None
+    names = registered_names()
+    if name in names:
+        return None
+    return (
+        f"model.name: unknown model {name!r}{did_you_mean(name, names)}; "
+        f"registered: {', '.join(names)}"
+    )
 
 
 def validate_params(
@@ -600,11 +651,15 @@ def validate_params(
     """
     unknown = sorted(set(params) - set(SECTIONS))
     if unknown:
+        hints = "".join(did_you_mean(name, SECTIONS) for name in unknown)
         raise PipelineError(
-            f"{source}: unknown section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}"
+            f"{source}: unknown section(s) {', '.join(unknown)}{hints}; "
+            f"valid: {', '.join(SECTIONS)}"
         )
     checked = dict(params)
     lines = []
+    if "model" not in sections and (line := _model_name_line(params)):
+        lines.append(line)
     for name in sections:
         if name not in params:
             lines.append(f"{name}: missing section")
@@ -698,8 +753,94 @@ def write_readme(
     path.write_text(text[:start] + "\n" + block + text[end:])
 
 
+# ---------------------------------------------------------------------------------------
+# params.yaml's model section: every registered model's keys, so that `dvc exp run -S
+# model.<key>=value` finds them (DVC refuses a key that is not in the file).
+
+PARAMS = "params.yaml"
+_COMMENT_COLUMN = 27  # where params.yaml's end-of-line comments start
+
+
+def missing_model_keys(params_text: str) -> dict[str, tuple[Any, str]]:
+    """The keys that registered models declare and ``params_text``'s ``model`` lacks.
+
+    Returns:
+        ``{key: (default, comment)}`` in the registry's order: the default of the first
+        model declaring the key (its constructor's), and who reads it with what.
+    """
+    from pipeline.config.signature import keyword_defaults  # noqa: PLC0415
+    from pipeline.models import MODELS, declarations  # noqa: PLC0415 (see above)
+
+    present = yaml_model_keys(params_text)
+    missing: dict[str, tuple[Any, str]] = {}
+    for name, hypers in declarations().items():
+        defaults = keyword_defaults(MODELS[name])
+        for key, hyper in hypers.items():
+            if key in present:
+                continue
+            label = MODELS[name].family or name
+            if key not in missing:
+                missing[key] = (defaults[key], f"{label}: {hyper.description}")
+            else:
+                default, comment = missing[key]
+                other = "" if defaults[key] == default else f" (default {defaults[key]!r})"
+                missing[key] = (default, f"{comment}; {label} too{other}")
+    return missing
+
+
+def yaml_model_keys(params_text: str) -> set[str]:
+    """The keys of the ``model`` section of a ``params.yaml`` text."""
+    import yaml  # noqa: PLC0415 (only the writer needs it)
+
+    section = (yaml.safe_load(params_text) or {}).get("model") or {}
+    return set(section)
+
+
+def _flow(value: Any) -> str:
+    """``value`` in YAML flow style, as one line."""
+    import yaml  # noqa: PLC0415
+
+    return yaml.safe_dump(value, default_flow_style=True, width=4096).strip().removesuffix("\n...")
+
+
+def with_model_keys(params_text: str) -> str:
+    """``params_text`` with every registered model's missing key appended to ``model``.
+
+    Each new line is ``  key: default  # who reads it: description``; the rest of the text
+    (comments, order, formatting) is kept byte for byte.
+    """
+    missing = missing_model_keys(params_text)
+    if not missing:
+        return params_text
+    lines = params_text.splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("model:"))
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i][:1] not in (" ", "\n", "#", "")),
+        len(lines),
+    )
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    added = []
+    for key, (default, comment) in missing.items():
+        entry = f"  {key}: {_flow(default)}"
+        added.append(f"{entry.ljust(_COMMENT_COLUMN - 1)} # {comment}\n")
+    return "".join(lines[:end] + added + lines[end:])
+
+
+def write_params(path: Path) -> list[str]:
+    """Add the missing model keys to the file ``path``; returns the keys added."""
+    text = path.read_text()
+    added = list(missing_model_keys(text))
+    if added:
+        path.write_text(with_model_keys(text))
+    return added
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["--write"]:
         write_readme(Path(REFERENCE))
+        keys = write_params(Path(PARAMS))
+        print(f"{REFERENCE}: written")
+        print(f"{PARAMS}: " + (f"added model.{', model.'.join(keys)}" if keys else "unchanged"))
     else:
         print(markdown_reference(), end="")

@@ -33,11 +33,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
 
-from pipeline.config.schema import validate_params
+from pipeline.config.schema import did_you_mean, validate_params
 from pipeline.errors import PipelineError
 from pipeline.models import declarations
 
@@ -154,6 +155,7 @@ class Table(_Strict):
     reference: str
     note: str = ""
     rows: list[Row] = Field(min_length=1)
+    _unrunnable: list[str] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
     def _rows_named_once_and_reference_runnable(self) -> "Table":
@@ -167,6 +169,14 @@ class Table(_Strict):
 
     def row(self, name: str) -> Row:
         return next(row for row in self.rows if row.name == name)
+
+    def check_runnable(self) -> None:
+        """Raise the problems of rows that cannot run on the current ``params.yaml``: rows
+        that name no model but set keys its ``model.name`` does not read (found when the
+        file is loaded, raised only when the table is run or rendered, so that another
+        model in ``params.yaml`` does not break the unrelated tables)."""
+        if self._unrunnable:
+            raise PipelineError("\n".join(self._unrunnable))
 
 
 class Ablations(_Strict):
@@ -189,11 +199,24 @@ class Ablations(_Strict):
         return self
 
     def table(self, table_id: str) -> Table:
+        """The table ``table_id``, checked runnable (:meth:`Table.check_runnable`)."""
         for table in self.tables:
             if table.id == table_id:
+                table.check_runnable()
                 return table
-        valid = ", ".join(t.id for t in self.tables)
-        raise PipelineError(f"unknown table {table_id!r}; valid ids: {valid} (or all)")
+        valid = [t.id for t in self.tables]
+        hint = did_you_mean(table_id, valid)
+        raise PipelineError(
+            f"unknown table {table_id!r}{hint}; valid ids: {', '.join(valid)} (or all)"
+        )
+
+    def select(self, ids: list[str]) -> list[Table]:
+        """The tables ``ids`` (``["all"]``: every table), each checked runnable."""
+        if ids == ["all"]:
+            for table in self.tables:
+                table.check_runnable()
+            return list(self.tables)
+        return [self.table(table_id) for table_id in ids]
 
 
 def _format_error(path: Path, data: Any, error: dict) -> str:
@@ -279,7 +302,9 @@ def _apply_profile(path: Path, ablations: Ablations) -> None:
                 row.overrides = {**keys, **row.overrides}
 
 
-def _check_rows(path: Path, ablations: Ablations, dvc_yaml: dict, params: dict) -> None:
+def _check_rows(
+    path: Path, ablations: Ablations, dvc_yaml: dict, params: dict, params_file: Path
+) -> None:
     declared, targets = declared_params(dvc_yaml), stage_targets(dvc_yaml)
     for table in ablations.tables:
         for row in table.rows:
@@ -295,26 +320,50 @@ def _check_rows(path: Path, ablations: Ablations, dvc_yaml: dict, params: dict) 
                 raise PipelineError(f"{where}: unknown target(s) {unknown}; stages: {valid}")
             sections = tuple(dict.fromkeys(key.split(".")[0] for key in row.overrides))
             try:
-                checked = validate_params(apply_overrides(params, row.overrides), sections)
+                checked = validate_params(
+                    apply_overrides(params, row.overrides), sections, source=_ROW
+                )
             except PipelineError as err:
-                raise PipelineError(f"{where}: {err}") from None
-            _check_model_keys(where, row.overrides, checked)
+                raise PipelineError(_row_error(where, str(err), row, params_file)) from None
+            problem = _unread_model_key(row.overrides, checked)
+            if problem and "model.name" in row.overrides:
+                raise PipelineError(f"{where}: {problem}")
+            if problem:  # the row runs params.yaml's model: its table only is unrunnable
+                table._unrunnable.append(
+                    f"{where}: {problem} (the row names no model.name: it runs "
+                    f"{params_file}'s; set model.name there, or in the row's overrides)"
+                )
 
 
-def _check_model_keys(where: str, overrides: dict[str, Any], checked: dict) -> None:
+_ROW = "\0"  # the source validate_params names, replaced per line by _row_error
+
+
+def _row_error(where: str, message: str, row: Row, params_file: Path) -> str:
+    """Each line of a row's params error, naming where the bad value is: the row's
+    override (in ``ablations.yaml``) or ``params.yaml``."""
+    lines = []
+    for line in message.splitlines():
+        text = line.removeprefix(f"{_ROW}: ")
+        key = text.split(":", 1)[0]
+        overridden = key in row.overrides or any(k.startswith(f"{key}.") for k in row.overrides)
+        lines.append(f"{where}: {'override ' if overridden else f'{params_file}: '}{text}")
+    return "\n".join(lines)
+
+
+def _unread_model_key(overrides: dict[str, Any], checked: dict) -> str | None:
     """Every overridden ``model.<key>`` must be read by the row's model (else: same run)."""
     keys = [key.split(".", 1)[1] for key in overrides if key.startswith("model.")]
     keys = [key for key in keys if key != "name"]
     if not keys:
-        return
+        return None
     name = checked["model"]["name"]
     reads = set(declarations([name])[name])
     unread = [key for key in keys if key not in reads]
     if unread:
-        raise PipelineError(
-            f"{where}: model.{unread[0]}: not read by model {name!r}, which reads "
-            f"{', '.join(sorted(reads))}"
+        return (
+            f"model.{unread[0]}: not read by model {name!r}, which reads {', '.join(sorted(reads))}"
         )
+    return None
 
 
 def load_ablations(
@@ -343,7 +392,7 @@ def load_ablations(
         raise PipelineError("\n".join(lines)) from None
     _apply_profile(path, ablations)
     stages = yaml.safe_load(Path(dvc_yaml).read_text())
-    _check_rows(path, ablations, stages, yaml.safe_load(Path(params).read_text()))
+    _check_rows(path, ablations, stages, yaml.safe_load(Path(params).read_text()), Path(params))
     return ablations
 
 

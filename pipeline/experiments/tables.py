@@ -584,9 +584,7 @@ def build_site(tables_file: str, seeds: int) -> None:
 
 
 def _selected(ids: list[str], definitions) -> list[Table]:
-    if ids == ["all"]:
-        return list(definitions.tables)
-    return [definitions.table(table_id) for table_id in ids]
+    return definitions.select(ids)
 
 
 def main(argv: list[str]) -> None:

@@ -14,6 +14,6 @@ Why a command and not a DVC stage: the site shows the DVC *experiments* of ``HEA
 as dependencies, so a ``site`` stage would be silently stale after every ``dvc exp run``
 and would itself run, once per experiment, inside every experiment. The site is built
 after experiments, like the tables (``pipeline.experiments.tables render --site``), from committed
-outputs only, and is not committed itself (``reports/site/`` is git-ignored; its
-``data/`` and ``templates/`` work with ``dvc plots show``).
+outputs only, and is not committed itself: a build writes only the git-ignored
+``reports/site/`` (its ``data/`` and ``templates/`` also work with ``dvc plots show``).
 """

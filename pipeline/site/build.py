@@ -22,6 +22,7 @@ Beside the pages: ``vega.js`` (from ``vl-convert-python``), and for every chart 
 import json
 import shutil
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +38,12 @@ from pipeline.io import atomic_dir
 from pipeline.site import charts
 from pipeline.site.compare import per_class_difference
 from pipeline.site.html import chart_div, inline_json, page, table
-from pipeline.site.runs import Run, differing_params
+from pipeline.site.runs import Run, degenerate, differing_params
 from pipeline.site.videos import Source, filters, timeline_datasets, video_title
 
 SITE_DIR = Path("reports") / "site"
 MAX_COMPARED = 4
+MAX_SEEDS = 10  # seeds looked for when the site is not told how many
 
 
 @dataclass
@@ -53,13 +55,14 @@ class Site:
         compared: ``run:task`` labels of the runs the Videos and Per-class pages compare
             (default: every run and task when there are at most four, else the workspace's).
         tables_file: the table definitions (default: ``ablations.yaml``).
-        seeds: seeds per table row (default: 3, as ``pipeline.experiments.tables``).
+        seeds: seeds per table row (default ``None``: per table, the seeds of which an
+            experiment of ``HEAD`` exists, among the first :data:`MAX_SEEDS`).
     """
 
     runs: list[Run]
     compared: list[str] | None = None
     tables_file: Path = Path("ablations.yaml")
-    seeds: int = 3
+    seeds: int | None = None
 
 
 def _pct(value) -> float | None:
@@ -144,7 +147,8 @@ def table_rows(site: Site) -> dict[str, list[str]]:
     """Experiment name -> the ``table/row (seed s)`` cells of ``ablations.yaml`` it fills."""
     definitions = load_ablations(site.tables_file)
     found: dict[str, list[str]] = {}
-    for (table_id, row, seed), cell in plan(definitions.tables, range(site.seeds)).items():
+    seeds = range(site.seeds or MAX_SEEDS)
+    for (table_id, row, seed), cell in plan(definitions.tables, seeds).items():
         for experiment in cell.candidates():  # whichever of them exists fills the cell
             found.setdefault(experiment.name, []).append(f"{table_id}/{row} (seed {seed})")
     return found
@@ -157,6 +161,8 @@ def experiments_page(site: Site, out: Writer) -> None:
     for label, (run, task) in _entries(site.runs).items():
         model = run.results[task].metrics.get("model", {})
         cells = [(run.name, None), (task, None), (", ".join(fills.get(run.name, [])), None)]
+        flag = degenerate(run.results[task])
+        cells.append((f"⚠ degenerate: {flag}" if flag else "", None))
         cells += [(json.dumps(run.params.get(key)), None) for key in keys]
         cells += [_ci_text(model, metric) for metric in charts.HEADLINE_TITLES]
         rows.append(cells)
@@ -175,21 +181,27 @@ def experiments_page(site: Site, out: Writer) -> None:
         "Run",
         "Task",
         "Table rows",
+        "Flags",
         *keys,
         *(f"{t} [95 % CI]" for t in charts.HEADLINE_TITLES.values()),
     ]
     note = (
         f"{len(site.runs)} runs: the workspace and the DVC experiments of HEAD. Params shown: "
         "those that differ between runs. Metrics of the model's test predictions, percent, "
-        "with the evaluate stage's 95 % bootstrap CI over test videos. Click a header to sort."
+        "with the evaluate stage's 95 % bootstrap CI over test videos. Click a header to sort. "
+        "Flags: a degenerate model (one class on every test segment, or below predicting the "
+        "most frequent class everywhere)."
     )
+    for run in site.runs:
+        if run.note:
+            note += f"</p><p class=warning>{run.name}: {escape(run.note)}"
     spec = out.chart("experiments", charts.metrics_chart(records), records)
     body = f"<p class=note>{note}</p>{table(headers, rows)}{chart_div('metrics')}"
     out.text("index.html", page("index.html", "Experiments", body, {"metrics": spec}))
 
 
-def _table_records(table_def, numbers: dict) -> list[dict]:
-    metric = table_def.metrics[0]
+def _table_records(table_def, numbers: dict, metric: str) -> list[dict]:
+    """One chart's records: each row's mean and CI of ``metric``, and the paper's number."""
     records = []
     for row in table_def.rows:
         found = numbers.get(row.name)
@@ -208,27 +220,45 @@ def _table_records(table_def, numbers: dict) -> list[dict]:
     return records
 
 
+def seeds_run(table_def, every_table, runs: Runs, limit: int = MAX_SEEDS) -> list[int]:
+    """The seeds of which some row of ``table_def`` has an experiment (``runs``)."""
+    cells = plan([table_def], range(limit), every_table)
+    return sorted({seed for (_, _, seed), cell in cells.items() if runs.commit(cell)})
+
+
 def tables_page(site: Site, out: Writer) -> None:
     markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
     definitions = load_ablations(site.tables_file)
-    seeds = list(range(site.seeds))
-    cells = plan(definitions.tables, seeds)
     runs = Runs(head())
-    sections, specs, absent = [], {}, []
+    sections, specs, absent, contents = [], {}, [], []
     for table_def in definitions.tables:
-        numbers = {"o_ave": table_numbers(table_def, seeds, cells, runs, "o_ave")}
+        seeds = (
+            list(range(site.seeds))
+            if site.seeds
+            else seeds_run(table_def, definitions.tables, runs)
+        )
+        cells = plan(definitions.tables, seeds or [0])
+        numbers = {"o_ave": table_numbers(table_def, seeds, cells, runs, "o_ave")} if seeds else {}
         committed = TABLES_DIR / f"{table_def.id}.md"
-        if any(numbers["o_ave"].values()):
+        if seeds and any(numbers["o_ave"].values()):
             first = next(
                 cells[(table_def.id, r.name, seeds[0])] for r in table_def.rows if r.runnable
             )
             text = render_markdown(table_def, seeds, numbers, runs.data_source(first))
-            records = _table_records(table_def, numbers["o_ave"])
-            title = TITLES[table_def.metrics[0]]
-            chart_id = f"table-{table_def.id}"
-            specs[chart_id] = out.chart(chart_id, charts.table_chart(records, title), records)
-            figure = chart_div(chart_id)
-            origin = f"recomputed from {len(seeds)} seeds of the experiments of HEAD"
+            figure = ""
+            for metric in table_def.metrics:  # a chart per metric
+                records = _table_records(table_def, numbers["o_ave"], metric)
+                chart_id = f"table-{table_def.id}-{metric}"
+                spec = charts.table_chart(records, TITLES[metric])
+                specs[chart_id] = out.chart(chart_id, spec, records)
+                figure += chart_div(chart_id)
+            missing = [
+                r.name for r in table_def.rows if r.runnable and not numbers["o_ave"][r.name]
+            ]
+            origin = (
+                f"recomputed from the experiments of HEAD, seed(s) {', '.join(map(str, seeds))} "
+                "(those run)" + (f"; rows missing a seed: {', '.join(missing)}" if missing else "")
+            )
         elif committed.exists():
             text = committed.read_text()
             figure = ""
@@ -236,10 +266,14 @@ def tables_page(site: Site, out: Writer) -> None:
             if png.exists():
                 shutil.copyfile(png, out.root / "assets" / png.name)
                 figure = f'<figure><img src="assets/{png.name}" alt="{table_def.id}"></figure>'
-            origin = f"the committed {committed} (its experiments are not in this repository)"
+            origin = (
+                f"the committed {committed}: none of its experiments is among those of HEAD "
+                "here (they ran elsewhere, or at an earlier commit)"
+            )
         else:
             absent.append(table_def.id)
             continue
+        contents.append(f'<li><a href="#{table_def.id}">{escape(table_def.caption)}</a></li>')
         sections.append(
             f'<section id="{table_def.id}"><p class=note>Source: {origin}.</p>'
             f"{markdown.render(text)}{figure}</section><hr>"
@@ -250,7 +284,8 @@ def tables_page(site: Site, out: Writer) -> None:
             + ", ".join(absent)
             + ". Run them with <code>python -m pipeline.experiments.tables run ID</code>.</p>"
         )
-    body = "\n".join(sections)
+    toc = f"<div id=contents><h2>Contents</h2><ol>{''.join(contents)}</ol></div>"
+    body = toc + "\n".join(sections)
     out.text("tables.html", page("tables.html", "Paper tables", body, specs))
 
 
@@ -325,6 +360,10 @@ def videos_page(site: Site, sources: list[Source], out: Writer) -> None:
     )
     if names is None:
         note += " The store has no Annotations.txt: classes are shown by index."
+    for source in sources:
+        flag = degenerate(source.result)
+        if flag:  # its rows would look empty, not wrong
+            note += f"</p><p class=warning>⚠ {source.label} is degenerate: {flag}."
     body = (
         f"<p class=note>{note}</p><div class=controls><label>Show "
         f"<select id=filter>{options}</select></label>"

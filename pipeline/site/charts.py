@@ -69,7 +69,8 @@ def metrics_chart(records: list[dict]) -> dict:
 
 
 def table_chart(records: list[dict], metric_title: str) -> dict:
-    """A paper table's rows: our mean with its CI as bars, the paper's number as a tick.
+    """A paper table's rows: our mean with its CI as bars, the paper's number as a tick
+    (where the paper prints one for the metric).
 
     Records: ``row``, ``mean``, ``ci_low``, ``ci_high``, ``paper`` (percent or ``None``).
     """
@@ -79,10 +80,13 @@ def table_chart(records: list[dict], metric_title: str) -> dict:
         tooltip=["row:N", "mean:Q", "ci_low:Q", "ci_high:Q", "paper:Q"],
     )
     errors = base.mark_rule(color="black").encode(y="ci_low:Q", y2="ci_high:Q")
-    paper = base.mark_tick(color="#dd8452", thickness=3, size=24).encode(
-        y="paper:Q", tooltip=["row:N", "paper:Q"]
-    )
-    return alt.layer(bars, errors, paper).properties(width=alt.Step(60), height=220).to_dict()
+    layers = [bars, errors]
+    if any(record["paper"] is not None for record in records):  # the paper prints some
+        paper = base.mark_tick(color="#dd8452", thickness=3, size=24).encode(
+            y="paper:Q", tooltip=["row:N", "paper:Q"]
+        )
+        layers.append(paper)
+    return alt.layer(*layers).properties(width=alt.Step(60), height=220).to_dict()
 
 
 def per_class_chart(records: list[dict], classes: list[str]) -> dict:
@@ -146,15 +150,31 @@ def confusion_chart(records: list[dict], classes: list[str]) -> dict:
 def training_chart(records: list[dict]) -> dict:
     """dvclive's curves per epoch of every run, one panel per curve (own y scales).
 
+    Epochs are whole numbers on the axis. Runs whose curves coincide stay distinguishable:
+    each run has its own colour, dash pattern and point shape, and is drawn a little to the
+    side of the epoch (at most a quarter of an epoch across all runs; the tooltip gives the
+    epoch), so that identical curves show side by side instead of one over another.
+
     Records: ``run``, ``curve``, ``step``, ``value``.
     """
-    chart = alt.Chart(alt.Data(values=records)).mark_line(point=True)
+    legend = alt.Legend(orient="top", symbolStrokeWidth=2)
+    chart = (
+        alt.Chart(alt.Data(values=records))
+        .transform_window(index="dense_rank()", sort=[alt.SortField("run")], groupby=["curve"])
+        .transform_joinaggregate(runs="distinct(run)", groupby=["curve"])
+        .transform_calculate(
+            shown="datum.step + 0.25 * (datum.index - (datum.runs + 1) / 2) / datum.runs"
+        )
+        .mark_line(point=alt.OverlayMarkDef(filled=False, size=50), strokeWidth=1.5)
+    )
     return (
         chart.encode(
-            x=alt.X("step:Q", title="epoch"),
+            x=alt.X("shown:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("value:Q", title=None),
-            color=alt.Color("run:N", sort=None, legend=alt.Legend(orient="top")),
-            tooltip=["run:N", "curve:N", "step:Q", "value:Q"],
+            color=alt.Color("run:N", sort=None, legend=legend),
+            strokeDash=alt.StrokeDash("run:N", sort=None, legend=legend),
+            shape=alt.Shape("run:N", sort=None, legend=None),
+            tooltip=["run:N", "curve:N", alt.Tooltip("step:Q", title="epoch"), "value:Q"],
         )
         .properties(width=260, height=200)
         .facet(column=alt.Column("curve:N", title=None, sort=list(CURVE_TITLES.values())))

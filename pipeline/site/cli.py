@@ -15,7 +15,9 @@ def main(argv: list[str]) -> None:
     make.add_argument("--out", type=Path, default=SITE_DIR, help="default: reports/site")
     make.add_argument("--runs", nargs="+", help="experiments of HEAD to include (default: all)")
     make.add_argument("--compare", nargs="+", help="run:task labels the Videos page compares")
-    make.add_argument("--seeds", type=int, default=3, help="seeds per table row (default 3)")
+    make.add_argument(
+        "--seeds", type=int, help="seeds per table row (default: those run, per table)"
+    )
     make.add_argument(
         "--tables-file", type=Path, default=Path("ablations.yaml"), help="table definitions"
     )

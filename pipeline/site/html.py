@@ -30,6 +30,8 @@ th.sortable { cursor: pointer; background: #eceff1; }
 th.sortable::after { content: " \\2195"; color: #90a4ae; }
 td.num { text-align: right; white-space: nowrap; }
 .note { color: #555; max-width: 60em; }
+.warning { color: #8a1c1c; background: #fdecea; padding: 4px 8px; max-width: 60em; }
+#contents ol { columns: 2; max-width: 70em; }
 .video { margin: 12px 0 18px; }
 .video h3 { font-size: 13px; margin: 0 0 2px; }
 .controls { margin: 8px 0; }

@@ -9,7 +9,9 @@ workspace or with ``git show <commit>:<path>``:
 - ``metrics/evaluate/<task>.json``: the metrics with their bootstrap CIs;
 - ``reports/<task>_details.json``: class names, when the store has them;
 - ``metrics/train_log/<task>/plots/metrics/*.tsv``: dvclive's per-epoch curves;
-- ``params.yaml``.
+- ``params.yaml``; for the workspace, the params that ``dvc.lock`` recorded for its
+  outputs, with a note naming each key where ``params.yaml`` now differs (an edited
+  ``params.yaml`` not yet reproduced).
 
 An experiment that reran only some stages (``dvc exp run ... evaluate@sel``) still commits
 the other tasks' files of its baseline; a task whose predictions are the same blob as in the
@@ -28,6 +30,7 @@ from pipeline.config import paths
 from pipeline.errors import PipelineError
 
 TRAIN_CURVES = ("train_loss", "val_accuracy", "lr")
+BACKGROUND = 28  # the background class
 WORKSPACE = "workspace"
 
 
@@ -52,12 +55,74 @@ class Result:
 
 @dataclass
 class Run:
-    """The workspace (``commit`` ``None``) or an experiment, and its results per task."""
+    """The workspace (``commit`` ``None``) or an experiment, and its results per task.
+
+    Args:
+        note: what the reader must know about the params shown (default ``""``): for the
+            workspace, where ``params.yaml`` differs from what ``dvc.lock`` recorded.
+    """
 
     name: str
     commit: str | None
     params: dict
     results: dict[str, Result]
+    note: str = ""
+
+
+def degenerate(result: Result) -> str | None:
+    """Why a result's model is degenerate, or ``None``: it predicts one class (background,
+    say) on every test segment, or scores below the naive constant strategy (the test
+    split's most frequent class on every segment)."""
+    labels, model = result.predictions["labels"], result.predictions["model"]
+    classes = np.unique(model)
+    if len(classes) == 1:
+        which = "background" if int(classes[0]) == BACKGROUND else f"class {int(classes[0])}"
+        return f"predicts {which} on every test segment"
+    accuracy = float(np.mean(model == labels))
+    _, counts = np.unique(labels, return_counts=True)
+    constant = float(counts.max() / labels.size)
+    if accuracy < constant:
+        return (
+            f"accuracy {100 * accuracy:.1f} is below {100 * constant:.1f}, that of predicting "
+            "the most frequent class everywhere"
+        )
+    return None
+
+
+def lock_params(text: str | None) -> dict:
+    """The flat params that ``dvc.lock`` (its text) recorded for the stages' outputs."""
+    if not text:
+        return {}
+    recorded: dict = {}
+    for stage in (yaml.safe_load(text) or {}).get("stages", {}).values():
+        for key, value in (stage.get("params") or {}).get("params.yaml", {}).items():
+            if isinstance(value, dict) and value:
+                recorded.update(flatten(value, f"{key}."))
+            else:
+                recorded[key] = value
+    return recorded
+
+
+def _workspace_params(params: dict, recorded: dict) -> tuple[dict, str]:
+    """``params.yaml``'s flat params with ``dvc.lock``'s recorded values over them, and a
+    note naming the keys where the two differ."""
+    absent = object()
+    differ = sorted(key for key, value in recorded.items() if params.get(key, absent) != value)
+    if not differ:
+        return {**params, **recorded}, ""
+    shown = ", ".join(
+        f"{key} (dvc.lock: {json.dumps(recorded[key])}, params.yaml: "
+        f"{json.dumps(params.get(key, 'absent'))})"
+        for key in differ[:8]
+    )
+    more = len(differ) - 8
+    note = (
+        "params.yaml differs from dvc.lock, whose params the workspace's outputs were made "
+        f"with (shown here): {shown}"
+        + (f" and {more} more" if more > 0 else "")
+        + "; dvc repro makes the outputs follow params.yaml"
+    )
+    return {**params, **recorded}, note
 
 
 def git(*args: str, check: bool = True) -> str | None:
@@ -149,7 +214,10 @@ def read_result(files: Files, task: str) -> Result | None:
 def read_run(name: str, commit: str | None, baseline: str | None = None) -> Run:
     """A run's params and results; tasks unchanged from ``baseline`` are left out."""
     files = Files(commit)
-    params = yaml.safe_load(files.text(Path("params.yaml")) or "{}") or {}
+    params = flatten(yaml.safe_load(files.text(Path("params.yaml")) or "{}") or {})
+    note = ""
+    if commit is None:  # an experiment commits params.yaml with its dvc.lock
+        params, note = _workspace_params(params, lock_params(files.text(Path("dvc.lock"))))
     results = {}
     for task in paths.EVALUATED:
         blob = paths.PREDICTIONS / f"{task}.json"
@@ -161,7 +229,7 @@ def read_run(name: str, commit: str | None, baseline: str | None = None) -> Run:
         result = read_result(files, task)
         if result is not None:
             results[task] = result
-    return Run(name, commit, flatten(params), results)
+    return Run(name, commit, params, results, note)
 
 
 def experiments_of(baseline: str) -> dict[str, str]:

@@ -17,9 +17,11 @@ from pipeline.config.schema import (
     SECTIONS,
     Synthetic,
     markdown_reference,
+    missing_model_keys,
     readme_block,
     section_class,
     validate_params,
+    with_model_keys,
 )
 from pipeline.config.signature import keyword_defaults
 from pipeline.data.synthetic import generate_synthetic
@@ -118,14 +120,34 @@ def test_a_value_outside_the_range_names_key_value_and_bound(key, value, bound):
         ("data.source", "s3", "data.source: Input should be 'synthetic', 'local', 'ave' or"),
         ("data.source", "local", "data.local_dir: must name a directory when data.source is"),
         ("data.sources", {"a.h5": {"sha256": "xyz"}}, "data.sources.a.h5.sha256: String should"),
-        ("data.sources", {"a.h5": {"urll": "x"}}, "data.sources.a.h5.urll: unknown key; valid"),
+        (
+            "data.sources",
+            {"a.h5": {"urll": "x"}},
+            "data.sources.a.h5.urll: unknown key (did you mean 'url'?)",
+        ),
         ("data.weights.vgg19.sha256", "0" * 63, "data.weights.vgg19.sha256: String should match"),
-        ("data.weights.vgg19.pth", "x", "data.weights.vgg19.pth: unknown key; valid keys of"),
+        (
+            "data.weights.vgg19.pth",
+            "x",
+            "data.weights.vgg19.pth: unknown key (did you mean 'path'?)",
+        ),
         ("data.source", "videos", "data.videos_dir: must name a directory when data.source is"),
         ("predict.device", "tpu", "predict.device: expected auto, cpu, cuda or cuda:N"),
-        ("train.lrr", 1, "train.lrr: unknown key; valid keys of 'train': seed, device, epochs"),
-        ("model.blokcs", 6, "model.blokcs: unknown key; valid keys of 'model': name, hidden"),
-        ("data.synthetic.size", 1, "data.synthetic.size: unknown key; valid keys of"),
+        (
+            "train.lrr",
+            1,
+            "train.lrr: unknown key (did you mean 'lr'?); valid keys of 'train': seed",
+        ),
+        (
+            "model.blokcs",
+            6,
+            "model.blokcs: unknown key (did you mean 'blocks'?); valid keys of 'model'",
+        ),
+        (
+            "data.synthetic.size",
+            1,
+            "data.synthetic.size: unknown key (did you mean 'map_size'?)",
+        ),
     ],
 )
 def test_table_of_mistakes(key, value, expected):
@@ -239,6 +261,46 @@ def test_defaults_and_presets_pass_the_schema(path):
 
 def test_the_parameter_reference_is_generated_from_the_schema():
     assert readme_block((ROOT / REFERENCE).read_text()) == markdown_reference()
+
+
+def test_params_yaml_holds_every_registered_models_keys():
+    # `dvc exp run -S model.<key>=...` refuses a key that is not in the file
+    assert missing_model_keys((ROOT / "params.yaml").read_text()) == {}, (
+        "run `python -m pipeline.config.schema --write`"
+    )
+
+
+def test_missing_model_keys_are_appended_to_the_model_section_only():
+    text = "data:\n  source: synthetic\nmodel:  # flat\n  name: ave\n\ntrain:\n  seed: 0\n"
+    out = with_model_keys(text)
+    assert out.startswith("data:\n  source: synthetic\nmodel:  # flat\n  name: ave\n  ")
+    assert out.endswith("\ntrain:\n  seed: 0\n")
+    model = yaml.safe_load(out)["model"]
+    assert model["blocks"] == keyword_defaults(MODELS["dpnet"])["blocks"]
+    assert model["psp_network"] == "full" and model["branches"] == ["a", "v", "av"]
+    assert set(model) == {"name"} | {k for keys in declarations().values() for k in keys}
+    assert "  blocks: 4 " in out and "# dpnet" in out  # each line says who reads the key
+    assert with_model_keys(out) == out
+
+
+def test_misspellings_get_the_closest_valid_names():
+    with pytest.raises(
+        PipelineError, match=r"train.epohcs: unknown key \(did you mean 'epochs'\?\)"
+    ):
+        validate_params(_with("train.epohcs", 3), ("train",))
+    with pytest.raises(PipelineError, match=r"section\(s\) trian \(did you mean 'train'\?\)"):
+        validate_params({**DEFAULTS, "trian": {}}, ())
+    with pytest.raises(PipelineError, match=r"found 'dpnte' \(did you mean 'dpnet'"):
+        validate_params(_with("model.name", "dpnte"), ("model",))
+
+
+def test_every_stage_refuses_an_unknown_model_name_whatever_it_reads():
+    # the first stage of a repro (download, always run) stops before DVC deletes any outputs
+    with pytest.raises(
+        PipelineError, match=r"params.yaml: model.name: unknown model 'dpnte' \(did you mean"
+    ):
+        validate_params(_with("model.name", "dpnte"), ("data",))
+    validate_params(_with("model.name", "edrnet"), ("data",))
 
 
 def test_load_params_errors_name_the_file(tmp_path):

@@ -146,15 +146,16 @@ def _mutated(change) -> dict:
         (
             # evaluate is declared whole by its stage: the params schema rejects the key
             lambda t: t["rows"][1]["overrides"].update({"evaluate.colour": 1}),
-            r"row rep: params.yaml: evaluate.colour: unknown key",
+            r"row rep: override evaluate.colour: unknown key",
         ),
         (
             lambda t: t["rows"][1]["overrides"].update({"model.blocks": 0}),
-            r"row rep: params.yaml: model.blocks: Input should be greater than or equal to 1",
+            r"row rep: override model.blocks: Input should be greater than or equal to 1",
         ),
         (
             lambda t: t["rows"][1]["overrides"].update({"model.name": "dpnett"}),
-            r"row rep: params.yaml: model.name: Input should be 'ave', 'cmran', 'dpnet'",
+            r"row rep: override model.name: Input should be 'ave', 'cmran', 'dpnet'.*"
+            r"\(did you mean 'dpnet'",
         ),
         (
             lambda t: t["rows"][1]["overrides"].update({"model.name": "ave", "model.blocks": 6}),
@@ -164,7 +165,7 @@ def _mutated(change) -> dict:
             lambda t: t["rows"][1]["overrides"].update(
                 {"model.name": "edrnet", "model.kernel": 5, "model.layers": 4}
             ),
-            r"row rep: params.yaml: model: EDRNet model.layers: expected an integer in \[1, 2\]",
+            r"row rep: override model: EDRNet model.layers: expected an integer in \[1, 2\]",
         ),
         (lambda t: t["rows"][1].update(targets=["evaluate@test"]), r"unknown target\(s\)"),
         (lambda t: t.update(reference="other"), r"reference 'other' is not a runnable row"),
@@ -179,6 +180,27 @@ def _mutated(change) -> dict:
 def test_definition_errors_are_one_clear_message(tmp_path, change, message):
     with pytest.raises(PipelineError, match=message):
         _load(_write(tmp_path, _mutated(change)))
+
+
+def test_another_model_in_params_yaml_breaks_only_the_tables_that_need_dpnet(tmp_path):
+    # a row that names no model runs params.yaml's: with the AVE baseline there, DPNet's
+    # blocks sweep cannot run, and says so when selected; every other table still loads
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["model"]["name"] = "ave"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    ablations = load_ablations(ROOT / "ablations.yaml", ROOT / "dvc.yaml", tmp_path / "params.yaml")
+    assert ablations.table("tlr-t3").id == "tlr-t3"
+    blocks = next(t.id for t in ablations.tables if t.id.startswith("dpnet-supp-f2"))
+    with pytest.raises(
+        PipelineError,
+        match=r"row blocks-1: model.blocks: not read by model 'ave'.*"
+        r"names no model.name",
+    ):
+        ablations.table(blocks)
+    with pytest.raises(PipelineError, match="not read by model 'ave'"):
+        ablations.select(["all"])
+    with pytest.raises(PipelineError, match=r"unknown table 'tlr-t33' \(did you mean 'tlr-t3'"):
+        ablations.table("tlr-t33")
 
 
 def test_plan_shares_experiments_between_rows_with_the_same_overrides(tmp_path):

@@ -69,7 +69,9 @@ def test_experiments_page_lists_every_run_and_task_with_the_differing_params(sit
 
 def test_tables_are_recomputed_from_the_experiments(site):
     built, out = site
-    records = {r["row"]: r for r in json.loads((out / "data" / "table-tiny.json").read_text())}
+    records = {
+        r["row"]: r for r in json.loads((out / "data" / "table-tiny-accuracy.json").read_text())
+    }
     for row in ("base", "rep"):
         runs = [
             run
@@ -81,14 +83,16 @@ def test_tables_are_recomputed_from_the_experiments(site):
         assert records[row]["mean"] == pytest.approx(100 * accuracy, abs=0.01)
     assert records["rep"]["paper"] == 78.08
     text = (out / "tables.html").read_text()
-    assert "recomputed from 2 seeds" in text and "Δ" in text and "paper 77.5" in text
+    assert "seed(s) 0, 1 (those run)" in text and "Δ" in text and "paper 77.5" in text
+    assert '<a href="#tiny">Replicate on the tiny store</a>' in text  # the contents
 
 
 def test_chart_data_files_come_with_dvc_templates(site):
     _, out = site
     names = sorted(p.stem for p in (out / "data").glob("*.json"))
     expected = ["confusion", "experiments", "per_class", "per_class_difference"]
-    assert names == sorted([*expected, "table-tiny", "training"])
+    tables = ["table-tiny-accuracy", "table-tiny-non_ave_f1"]  # a chart per metric
+    assert names == sorted([*expected, *tables, "training"])
     for name in names:
         template = json.loads((out / "templates" / f"{name}.json").read_text())
         assert template["data"] == {"values": "<DVC_METRIC_DATA>"}

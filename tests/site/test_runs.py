@@ -3,10 +3,22 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.site.runs import Files, Run, differing_params, flatten, read_curves, read_result
+from pipeline.site.runs import (
+    Files,
+    Result,
+    Run,
+    degenerate,
+    differing_params,
+    flatten,
+    lock_params,
+    read_curves,
+    read_result,
+    read_run,
+)
 
 
 def test_flatten_and_differing_params():
@@ -44,3 +56,46 @@ def test_a_training_log_with_another_header_is_refused(tmp_path, monkeypatch):
     (log / "train_loss.tsv").write_text("epoch\tloss\n1\t2.0\n")
     with pytest.raises(PipelineError, match=r"train_loss.tsv: expected the header 'step\\tt"):
         read_curves(Files(None), "sel")
+
+
+LOCK = """schema: '2.0'
+stages:
+  train_sel:
+    params:
+      params.yaml:
+        model:
+          name: segru
+          hidden: 8
+        train.epochs: 2
+"""
+
+
+def test_the_workspace_shows_dvc_locks_params_and_says_where_params_yaml_differs(
+    tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("model: {name: dpnet, hidden: 8}\ntrain: {epochs: 30}\n")
+    (tmp_path / "dvc.lock").write_text(LOCK)
+    assert lock_params(LOCK) == {"model.name": "segru", "model.hidden": 8, "train.epochs": 2}
+    run = read_run("workspace", None)
+    assert run.params["model.name"] == "segru" and run.params["train.epochs"] == 2
+    assert run.note.startswith("params.yaml differs from dvc.lock")
+    assert 'model.name (dvc.lock: "segru", params.yaml: "dpnet")' in run.note
+    assert "train.epochs (dvc.lock: 2, params.yaml: 30)" in run.note
+    assert "model.hidden" not in run.note
+    (tmp_path / "params.yaml").write_text("model: {name: segru, hidden: 8}\ntrain: {epochs: 2}\n")
+    assert read_run("workspace", None).note == ""
+
+
+def _degenerate(model, labels) -> str | None:
+    return degenerate(Result({"labels": np.array(labels), "model": np.array(model)}, {}))
+
+
+def test_degenerate_runs_are_flagged():
+    labels = [[3, 3, 28, 28], [5, 5, 5, 28]]
+    assert _degenerate([[28] * 4] * 2, labels) == "predicts background on every test segment"
+    assert _degenerate([[3] * 4] * 2, labels) == "predicts class 3 on every test segment"
+    # the most frequent class (28 and 5: 3 of 8 segments each) scores 37.5 everywhere
+    below = _degenerate([[3, 5, 5, 5], [28, 3, 3, 3]], labels)
+    assert below.startswith("accuracy 12.5 is below 37.5")
+    assert _degenerate([[3, 3, 28, 5], [5, 5, 5, 3]], labels) is None
