@@ -1,11 +1,11 @@
 """The first result's cost: the default ``dvc repro`` from an empty ``data/``, stage by stage.
 
 Copies the repository's tracked files as they are in the working tree (uncommitted edits
-included) into a fresh git repository, then runs every stage of ``dvc.yaml`` in its order
-as ``dvc repro --single-item STAGE``, each a process of its own, and prints each stage's
-wall time and CPU time (user + system of the stage and its children, DVC's own start
-included). It ends with ``dvc status``, which must list no stage but the ``always_changed``
-ones: every stage ran.
+included) into a fresh git repository, then runs every stage of ``dvc.yaml`` in the order
+``dvc repro`` would, each as ``dvc repro --single-item STAGE`` in a process of its own, and
+prints each stage's wall time and CPU time (user + system of the stage and its children,
+DVC's own start included). It ends with ``dvc status``, which must list no stage but the
+``always_changed`` ones: every stage ran.
 
 The install is excluded. Run it on an idle machine for the wall figures; the CPU column is
 what the load changes least. The table in ``docs/benchmarks.md`` comes from this script.
@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import subprocess
@@ -68,16 +69,16 @@ def set_params(project: Path, overrides: list[str]) -> None:
 
 
 def stage_names(project: Path, env: dict) -> list[str]:
-    """The stages of dvc.yaml in file order (foreach stages expanded), which is a valid order."""
-    listing = subprocess.run(
-        ["dvc", "stage", "list", "--name-only"],
+    """The stages in the order ``dvc repro`` runs them (from ``dvc repro --dry --force``)."""
+    dry = subprocess.run(
+        ["dvc", "repro", "--dry", "--force"],
         cwd=project,
         env=env,
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    return listing.split()
+    return re.findall(r"^Running stage '([^']+)':", dry, flags=re.MULTILINE)
 
 
 def timed(command: list[str], project: Path, env: dict) -> tuple[float, float]:
