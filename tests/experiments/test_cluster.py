@@ -499,6 +499,19 @@ def _remote_metrics(remote: Path) -> dict:
     return json.loads(_run(show, remote).stdout)
 
 
+def _start_when_held(job: str, submitting: subprocess.Popen, limit: float = 120) -> None:
+    """Let the requeued ``job`` start now: SLURM holds a requeued batch job for about two
+    minutes (reason ``BeginTime``), which the test need not wait out."""
+    deadline = time.monotonic() + limit
+    while submitting.poll() is None and time.monotonic() < deadline:
+        reason = subprocess.run(["squeue", "-h", "-j", job, "-o", "%r"], capture_output=True,
+                                text=True).stdout.strip()  # fmt: skip
+        if reason == "BeginTime":
+            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+            return
+        time.sleep(0.5)
+
+
 def test_a_job_signalled_mid_training_is_requeued_and_resumes(slurm, project):
     tmp = project.parent
     remote = _bare(tmp / "preempt.git")
@@ -520,6 +533,7 @@ def test_a_job_signalled_mid_training_is_requeued_and_resumes(slurm, project):
                           text=True, check=True).stdout.split()  # fmt: skip
     assert len(jobs) == 1
     subprocess.run(["scancel", "--signal=USR2", jobs[0]], check=True)  # preemption's signal
+    _start_when_held(jobs[0], submitting)
     out, _ = submitting.communicate(timeout=540)
     assert submitting.returncode == 0, out
     assert "0 experiments at the remote, 1 to submit (slurm)" in out
