@@ -54,13 +54,12 @@ def dpnet_forward_macs(batch: int, hidden: int, blocks: int, kernel: int) -> int
 def dpnet_step_flops(batch: int, hidden: int, blocks: int, kernel: int) -> int:
     """FLOPs of one training step: forward, plus a backward of twice the forward.
 
-    The backward computes a gradient for each weight and each input of every product;
-    the inputs of the two input projections are data, so their input gradients are
-    skipped.
+    The backward computes a gradient for each weight and each input of every product,
+    the input projections' included: their inputs are the outputs of the input
+    normalisation (:class:`pipeline.models.dpnet.InputNorm`, with LayerNorm's learnable
+    affine map), not the data, so their input gradients are computed too.
     """
-    forward = 2 * dpnet_forward_macs(batch, hidden, blocks, kernel)
-    first_layer_input_grads = 2 * batch * T * (AUDIO_DIM + VISUAL_DIM) * hidden
-    return 3 * forward - first_layer_input_grads
+    return 3 * 2 * dpnet_forward_macs(batch, hidden, blocks, kernel)
 
 
 def counted_step_flops(model: torch.nn.Module, batch: dict) -> int:

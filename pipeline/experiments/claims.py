@@ -93,7 +93,7 @@ class Claims:
     def _commit(self) -> str:
         tree = _git("mktree", stdin="").stdout.strip()
         expires = time.time() + 60 * self.ttl_min
-        message = f"claim {expires:.0f} {owner()}"
+        message = f"claim {expires:.3f} {owner()}"
         return _git("commit-tree", tree, "-m", message).stdout.strip()
 
     def _push(self, leases: dict[str, str], sha: str | None) -> set[str]:
