@@ -101,7 +101,12 @@ def store_copy(copy_store: Callable[[], Path]) -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip the tests marked ``cuda`` on a machine without a CUDA device."""
+    """Run the files with end-to-end tests (``@pytest.mark.e2e``) first, each file's tests in
+    their order (pytest-xdist's ``--dist loadfile`` hands out files in collection order, so
+    the long files start at once instead of ending the run alone), and skip the tests
+    marked ``cuda`` on a machine without a CUDA device."""
+    heavy = {item.path for item in items if item.get_closest_marker("e2e")}
+    items.sort(key=lambda item: item.path not in heavy)
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device (bench/gpu_check.sh runs these)")

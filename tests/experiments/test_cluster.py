@@ -320,6 +320,7 @@ def local_table(project) -> tuple[Path, str]:
     return config, (project / "reports" / "tables" / "tiny.md").read_text()
 
 
+@pytest.mark.e2e
 def test_local_jobs_push_to_the_remotes_and_resubmitting_submits_nothing(project, local_table):
     config_path, text = local_table
     config = load_cluster(config_path)
@@ -365,6 +366,7 @@ def test_local_jobs_push_to_the_remotes_and_resubmitting_submits_nothing(project
     assert (clone / "reports" / "tables" / "tiny.md").read_text() == text
 
 
+@pytest.mark.e2e
 def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path, monkeypatch):
     remote = _bare(tmp_path / "other.git")
     _git(project, "push", "-q", str(remote), "HEAD:refs/heads/main")
@@ -428,6 +430,7 @@ def _ci_node() -> dict:
     return {"partition": partition.stdout.split()[0].rstrip("*"), **CI_NODE}
 
 
+@pytest.mark.e2e
 def test_the_table_through_slurm_arrays_renders_the_local_numbers(slurm, project, local_table):
     tmp = project.parent
     # a fresh remote, clone and cache: the SLURM jobs run everything again
@@ -480,7 +483,7 @@ def test_a_slurm_job_gone_from_the_queue_without_a_result_counts_as_finished(mon
     assert waiter.finished([running]) == [running]
 
 
-EPOCHS = 150  # long enough to signal the job between two epochs of its training
+EPOCHS = 60  # long enough to signal the job between two epochs of its training
 
 
 def _slow_table(repo: Path) -> Path:
@@ -512,6 +515,7 @@ def _start_when_held(job: str, submitting: subprocess.Popen, limit: float = 120)
         time.sleep(0.5)
 
 
+@pytest.mark.e2e
 def test_a_job_signalled_mid_training_is_requeued_and_resumes(slurm, project):
     tmp = project.parent
     remote = _bare(tmp / "preempt.git")
