@@ -18,7 +18,6 @@ Usage, from the repository root::
 import argparse
 import json
 import os
-import platform
 import re
 import resource
 import shutil
@@ -29,6 +28,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from pipeline.cpu import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,16 +91,6 @@ def timed(command: list[str], project: Path, env: dict) -> tuple[float, float]:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
-
-
-def cpu_model() -> str:
-    """The CPU model string of /proc/cpuinfo, or the platform's processor name."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
