@@ -12,8 +12,6 @@ and a README-only commit submit nothing. The SLURM tests run the same table thro
 numbers, and signal a training job so that it is requeued and resumes.
 """
 
-import json
-import os
 import re
 import shutil
 import subprocess
@@ -38,9 +36,9 @@ from pipeline.experiments.cluster import (
     run_jobs,
     wanted_names,
 )
-from pipeline.experiments.reuse import inputs_key, refs_prefix, remote_refs
-from tests.experiments.test_tables import TINY_TABLE, _accuracy, _tables, _tiny_repo
-from tests.test_e2e import _dvc, _git, _run
+from pipeline.experiments.reuse import inputs_key, refs_prefix
+from tests.experiments.test_tables import _accuracy, _tables
+from tests.test_e2e import _git, _run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -292,22 +290,6 @@ def _rendered_means(text: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """The tiny table's repository with its data stages run once into ``cache-data`` (as the
-    README's set-up does on the login node), pushed to a bare remote (``remote.git``)."""
-    tmp = tmp_path_factory.mktemp("cluster")
-    repo = _tiny_repo(tmp / "repo")
-    _dvc(repo, "cache", "dir", "--local", str(tmp / "cache-data"))
-    _dvc(repo, "repro", "pool", "database")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "data stages")
-    _bare(tmp / "remote.git")
-    _git(repo, "push", "-q", str(tmp / "remote.git"), "HEAD:refs/heads/main")
-    _venv(repo)  # for the shipped setup line (`. .venv/bin/activate`)
-    return repo
-
-
-@pytest.fixture(scope="module")
 def local_table(project) -> tuple[Path, str]:
     """The tiny table run by the local executor: (cluster file, rendered markdown)."""
     tmp = project.parent
@@ -408,22 +390,6 @@ def test_a_failed_job_is_reported_by_name_with_its_log(project, tmp_path, monkey
 # ------------------------------------------------------------------------- SLURM
 
 
-@pytest.fixture
-def slurm():
-    """Skip without SLURM's client; start the one-node SLURM of ``.ci/slurm_up.sh`` if it
-    does not answer (root only; stopped again afterwards); fail if it still does not."""
-    if shutil.which("sinfo") is None:
-        pytest.skip("SLURM absent (no sinfo); CI installs it with .ci/slurm_up.sh")
-    answers = subprocess.run(["sinfo", "-h"], capture_output=True).returncode == 0
-    if not answers and os.geteuid() != 0:
-        pytest.fail("sinfo is installed but SLURM does not answer (run .ci/slurm_up.sh as root)")
-    if not answers:
-        subprocess.run(["bash", str(ROOT / ".ci" / "slurm_up.sh")], check=True)
-    yield
-    if not answers:
-        subprocess.run(["bash", str(ROOT / ".ci" / "slurm_down.sh")], check=True)
-
-
 def _ci_node() -> dict:
     """The SLURM options the CI node needs: its partition and :data:`CI_NODE`."""
     partition = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True)
@@ -481,73 +447,3 @@ def test_a_slurm_job_gone_from_the_queue_without_a_result_counts_as_finished(mon
     queue.clear()
     assert waiter.finished([running]) == []
     assert waiter.finished([running]) == [running]
-
-
-EPOCHS = 60  # long enough to signal the job between two epochs of its training
-
-
-def _slow_table(repo: Path) -> Path:
-    """One row, one experiment: the tiny table's ``base`` row trained for :data:`EPOCHS`."""
-    table = json.loads(json.dumps(TINY_TABLE["tables"][0]))
-    table.update(id="slow", rows=[table["rows"][0]])
-    table["rows"][0]["overrides"] = {"augment.replicate": False, "train.epochs": EPOCHS}
-    path = repo / "slow.yaml"
-    path.write_text(yaml.safe_dump({"tables": [table]}, sort_keys=False))
-    return path
-
-
-def _remote_metrics(remote: Path) -> dict:
-    ((sha, _),) = remote_refs(str(remote))
-    show = ["git", "--git-dir", str(remote), "show", f"{sha}:metrics/evaluate/sel.json"]
-    return json.loads(_run(show, remote).stdout)
-
-
-def _start_when_held(job: str, submitting: subprocess.Popen, limit: float = 120) -> None:
-    """Let the requeued ``job`` start now: SLURM holds a requeued batch job for about two
-    minutes (reason ``BeginTime``), which the test need not wait out."""
-    deadline = time.monotonic() + limit
-    while submitting.poll() is None and time.monotonic() < deadline:
-        reason = subprocess.run(["squeue", "-h", "-j", job, "-o", "%r"], capture_output=True,
-                                text=True).stdout.strip()  # fmt: skip
-        if reason == "BeginTime":
-            subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
-            return
-        time.sleep(0.5)
-
-
-@pytest.mark.e2e
-def test_a_job_signalled_mid_training_is_requeued_and_resumes(slurm, project):
-    tmp = project.parent
-    remote = _bare(tmp / "preempt.git")
-    _git(project, "push", "-q", str(remote), "HEAD:refs/heads/main")
-    clone = tmp / "preempt-clone"
-    _run(["git", "clone", "-q", "-b", "main", str(remote), str(clone)], tmp)
-    _venv(clone)
-    table = _slow_table(clone)
-    config = _config(tmp, remote, "preempt", slurm=_ci_node())
-    resume_dir = Path(load_cluster(config).resume_dir)
-    run = ["run", "slow", "--seeds", "1", "--file", str(table), "--cluster", str(config)]
-    command = [sys.executable, "-m", "pipeline.experiments.tables", *run, "--executor", "slurm"]
-    submitting = subprocess.Popen(command, cwd=clone, stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while not list(resume_dir.rglob("sel.pt")):  # the training finished its first epoch
-        assert submitting.poll() is None and time.monotonic() < deadline, "no resume state"
-        time.sleep(0.1)
-    jobs = subprocess.run(["squeue", "-h", "-o", "%i", "-n", "avel-tables"], capture_output=True,
-                          text=True, check=True).stdout.split()  # fmt: skip
-    assert len(jobs) == 1
-    subprocess.run(["scancel", "--signal=USR2", jobs[0]], check=True)  # preemption's signal
-    _start_when_held(jobs[0], submitting)
-    out, _ = submitting.communicate(timeout=540)
-    assert submitting.returncode == 0, out
-    assert "0 experiments at the remote, 1 to submit (slurm)" in out
-    log = "\n".join(p.read_text() for p in Path(load_cluster(config).logs).rglob("*_log.*"))
-    resumed = re.findall(r"resuming after epoch (\d+)", log)
-    assert len(resumed) == 1 and 1 <= int(resumed[0]) < EPOCHS, log  # fewer epochs than a run
-    assert not list(resume_dir.rglob("*.pt"))  # removed once the outputs were written
-    # an uninterrupted run of the same experiment, by the local executor: the same metrics
-    reference = _bare(tmp / "uninterrupted.git")
-    _git(project, "push", "-q", str(reference), "HEAD:refs/heads/main")
-    config = _config(tmp, reference, "uninterrupted")
-    _tables(clone, *run[:-1], str(config), "--executor", "local")
-    assert _remote_metrics(remote) == _remote_metrics(reference)
