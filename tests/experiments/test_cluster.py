@@ -166,18 +166,24 @@ def test_a_pushed_experiment_is_checked_at_the_remote(tmp_path, monkeypatch):
     require_on_remote(base, str(remote))  # an ancestor of the branch's tip is enough
 
 
-def test_an_alternative_at_the_remote_stands_in_for_the_experiment_and_is_pulled(
-    tmp_path, monkeypatch
-):
-    # `run tlr-t5` after `run tlr-t3 tlr-t5` on the cluster: the shared AVE rows were made
-    # under a wider selection, with another name; they must not be submitted again
+def _pushed_repo(tmp_path: Path, monkeypatch) -> tuple[Path, Path, str, object]:
+    """A one-commit repository (the working directory) pushed to a bare remote, and the
+    shipped cluster file pointed at it: (repo, remote, its commit, the loaded config)."""
     repo, remote = tmp_path / "repo", _bare(tmp_path / "remote.git")
     repo.mkdir()
     _git(repo, "init", "-q")
     base = _commit(repo, "base")
     _git(repo, "push", "-q", str(remote), f"{base}:refs/heads/main")
     monkeypatch.chdir(repo)
-    config = load_cluster(_config(tmp_path, remote, "t"))
+    return repo, remote, base, load_cluster(_config(tmp_path, remote, "t"))
+
+
+def test_an_alternative_at_the_remote_stands_in_for_the_experiment_and_is_pulled(
+    tmp_path, monkeypatch
+):
+    # `run tlr-t5` after `run tlr-t3 tlr-t5` on the cluster: the shared AVE rows were made
+    # under a wider selection, with another name; they must not be submitted again
+    repo, remote, base, config = _pushed_repo(tmp_path, monkeypatch)
     ave = (("model.name", "ave"),)
     narrow, other = (Experiment(ave, seed, ("evaluate@wsel",)) for seed in (0, 1))
     wide = Experiment(ave, 0, ("evaluate@wsel", "evaluate@wsel_refined"))
@@ -204,13 +210,7 @@ def test_an_alternative_at_the_remote_stands_in_for_the_experiment_and_is_pulled
 
 
 def test_a_second_run_waits_for_the_experiments_another_run_claims(tmp_path, monkeypatch, capsys):
-    repo, remote = tmp_path / "repo", _bare(tmp_path / "remote.git")
-    repo.mkdir()
-    _git(repo, "init", "-q")
-    base = _commit(repo, "base")
-    _git(repo, "push", "-q", str(remote), f"{base}:refs/heads/main")
-    monkeypatch.chdir(repo)
-    config = load_cluster(_config(tmp_path, remote, "t"))
+    repo, remote, base, config = _pushed_repo(tmp_path, monkeypatch)
     made, dropped, ours = (Experiment((("x", str(i)),), 0, ("t",)) for i in range(3))
     labels = {e.name: f"tiny/{e.name} seed 0" for e in (made, dropped, ours)}
     # another run holds two claims; a third claim of it has expired and is taken over

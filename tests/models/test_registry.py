@@ -1,7 +1,6 @@
 """The registry imports a model's module on lookup, so a model file is a dependency of its
 own experiments only (docs/design.md §4, §8)."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ import yaml
 
 from pipeline.errors import PipelineError
 from pipeline.models import MODELS, AVELModel, code_fingerprint, model_class, model_files, register
+from tests.test_e2e import _dvc, _run
 
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = ["params.yaml", "pipeline", "stages", ".dvc", ".dvcignore", ".gitignore"]
@@ -88,19 +88,6 @@ class Mine(AVELModel):
     def forward(self, audio: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
         return self.linear(audio)  # (B, T, C)
 '''
-
-
-def _run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env["DVC_NO_ANALYTICS"] = "1"
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{args}: {result.stdout}\n{result.stderr}")
-    return result
-
-
-def _dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return _run([sys.executable, "-m", "dvc", *args], cwd, check)
 
 
 def _commit(cwd: Path, message: str) -> str:
