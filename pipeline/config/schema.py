@@ -36,6 +36,7 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline.config.model_index import model_index
 from pipeline.errors import PipelineError
 
 T = 10  # segments per AVE video (docs/design.md §1)
@@ -592,17 +593,11 @@ def _message(error: dict) -> str:
     return f"{key}: {text}"
 
 
-_REGISTER = re.compile(r"""^@register\(\s*["']([a-z][a-z0-9_]*)["']""", re.M)
-
-
 def registered_names() -> list[str]:
     """The model names registered in ``pipeline/models`` (read from the files' ``@register``
-    lines, without importing torch), and any registered at run time."""
-    names = {
-        name
-        for path in (Path(__file__).resolve().parents[1] / "models").glob("*.py")
-        for name in _REGISTER.findall(path.read_text())
-    }
+    decorators, without importing torch: :func:`pipeline.config.model_index.model_index`),
+    and any registered at run time."""
+    names = set(model_index())
     if "pipeline.models" in sys.modules:  # models registered elsewhere (a test file)
         names |= set(sys.modules["pipeline.models"].MODELS)
     return sorted(names)

@@ -13,14 +13,13 @@ arguments out of the flat ``model`` section and :func:`check_model` runs the con
 own checks (e.g. EDRNet's kernel and layers fitting 10 segments) before any work.
 """
 
-import hashlib
 import inspect
-import json
 from pathlib import Path
 
 import torch
 
 from pipeline.config.imports import local_imports
+from pipeline.config.model_index import fingerprint_text
 from pipeline.errors import PipelineError
 from pipeline.models.base import (
     DATA_DIMS,
@@ -100,12 +99,7 @@ def code_fingerprint(name: str, root: str | Path = ".") -> str:
         name: a registered name.
         root: the repository root (default: the current directory).
     """
-    root = Path(root)
-    files = {
-        path: hashlib.sha256((root / path).read_bytes()).hexdigest()
-        for path in model_files(name, root)
-    }
-    return json.dumps({"files": files, "model": name}, indent=2, sort_keys=True) + "\n"
+    return fingerprint_text(name, model_files(name, root), root)
 
 
 def model_arguments(

@@ -26,8 +26,6 @@ defaults are written once, in the constructor's signature; :func:`register` chec
 signature and the declarations against each other when the model's module is imported.
 """
 
-import ast
-import functools
 import importlib
 import inspect
 import math
@@ -40,6 +38,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from pipeline.config.model_index import model_index
 from pipeline.config.signature import keyword_defaults as constructor_keywords
 from pipeline.losses import mean_pooled_loss, mean_pooled_probabilities
 
@@ -233,26 +232,6 @@ class AVELModel(nn.Module):
         return mean_pooled_loss(scores, video_labels)
 
 
-def _registered_names(path: Path) -> tuple[str, ...]:
-    """The names a module registers: the string literals of its ``@register("...")``."""
-    stat = path.stat()
-    return _names_in_source(path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache
-def _names_in_source(path: Path, mtime_ns: int, size: int) -> tuple[str, ...]:
-    """:func:`_registered_names`, parsed once per version of the file."""
-    names = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        for decorator in getattr(node, "decorator_list", []):
-            call = decorator if isinstance(decorator, ast.Call) else None
-            if call is None or getattr(call.func, "id", None) != "register":
-                continue
-            if call.args and isinstance(call.args[0], ast.Constant):
-                names.append(call.args[0].value)
-    return tuple(names)
-
-
 class Registry(MutableMapping):
     """The registry, ``model.name`` -> model class: a model's module is imported on lookup.
 
@@ -273,19 +252,13 @@ class Registry(MutableMapping):
         self._classes: dict[str, type[AVELModel]] = {}
 
     def index(self) -> dict[str, str]:
-        """``{name: module}`` of every ``@register("<name>")`` in the package's files.
+        """``{name: module}`` of every ``@register("<name>")`` in the package's files
+        (:func:`pipeline.config.model_index.model_index`).
 
         Raises:
             TypeError: two files register the same name.
         """
-        found: dict[str, str] = {}
-        for path in sorted(self.directory.glob("*.py")):
-            for name in _registered_names(path):
-                module = f"{self.package}.{path.stem}"
-                if found.get(name, module) != module:
-                    raise TypeError(f"model {name!r} is registered in {found[name]} and {module}")
-                found[name] = module
-        return found
+        return model_index(self.directory, self.package)
 
     def loaded(self) -> dict[str, type[AVELModel]]:
         """The classes registered so far, without importing anything."""
