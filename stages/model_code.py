@@ -1,27 +1,40 @@
-"""model_code stage: the fingerprint of the chosen model's code, ``data/model_code.json``.
+"""model_code and avvp_model_code stages: the fingerprint of the chosen model's code.
 
-Reads ``model.name``; writes ``{"model": name, "files": {path: sha256}}`` of the model's
-module and every project file it imports (:func:`pipeline.models.code_fingerprint`). The
-stages that build a model depend on this file instead of on every model file: adding a
-model, or editing one that the chosen model does not import, leaves the file's bytes and
-so their results unchanged; editing one it imports (its module, a shared layer, the
-contract) changes them. The stage runs on every repro (``always_changed``, as download:
-DVC cannot list the chosen model's files itself); it hashes a few dozen small files.
+``python -m stages.model_code`` (model_code) reads ``model.name`` and writes
+``data/model_code.json``; ``python -m stages.model_code avvp`` (avvp_model_code) reads
+``avvp.model.name`` and writes ``data/avvp_model_code.json``. Each holds
+``{"model": name, "files": {path: sha256}}`` of the model's module and every project file
+it imports (:func:`pipeline.models.code_fingerprint`). The stages that build a model of
+that task depend on this file instead of on every model file: adding a model, or editing
+one the chosen model does not import, leaves the file's bytes and so their results
+unchanged; editing one it imports (its module, a shared layer, the contract) changes them.
+The stage runs on every repro (``always_changed``, as download: DVC cannot list the chosen
+model's files itself); it hashes a few dozen small files.
 """
+
+import sys
 
 from pipeline.config import paths
 from pipeline.config.params import load_params
 from pipeline.errors import run_stage
 from pipeline.io import atomic_path
-from pipeline.models import code_fingerprint
+from pipeline.models import code_fingerprint, model_class
+from stages.common import task_argument
+
+OUTPUTS = {"avel": paths.MODEL_CODE, "avvp": paths.AVVP_MODEL_CODE}
 
 
-def main() -> None:
-    name = load_params(("model",))["model"]["name"]
-    with atomic_path(paths.MODEL_CODE) as tmp:
+def main(task: str = "avel") -> None:
+    task = task_argument(task, list(OUTPUTS))
+    if task == "avvp":
+        name = load_params(("avvp",))["avvp"]["model"]["name"]
+    else:
+        name = load_params(("model",))["model"]["name"]
+    model_class(name, task)
+    with atomic_path(OUTPUTS[task]) as tmp:
         tmp.write_text(code_fingerprint(name))
-    print(f"{paths.MODEL_CODE}: the code of model {name}")
+    print(f"{OUTPUTS[task]}: the code of model {name}")
 
 
 if __name__ == "__main__":
-    run_stage(main)
+    run_stage(lambda: main(sys.argv[1] if len(sys.argv) > 1 else "avel"))

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline.avvp.train import load_han
 from pipeline.config import paths
 from pipeline.config.params import load_params
 from pipeline.errors import PipelineError
+from pipeline.training.checkpoint import load_checkpoint
 from stages import avvp_download, avvp_evaluate, avvp_refine, avvp_synthesize, avvp_train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,9 +93,9 @@ def test_the_chain_writes_every_output(workspace: dict):
         assert np.mean(scores["model"]["av_segment"]) == pytest.approx(
             results["model"]["av_segment"]
         )
-        model, meta = load_han(paths.avvp_checkpoint(task), "cpu")
+        model, meta = load_checkpoint(paths.avvp_checkpoint(task), "cpu", "avvp")
         assert meta["kwargs"]["hidden"] == 8 and meta["epoch"] in (1, 2)
-    with pytest.raises(PipelineError, match="usage"):
+    with pytest.raises(PipelineError, match="stage argument"):
         avvp_train.main(workspace, "wsel")
 
 
