@@ -10,6 +10,7 @@ import yaml
 from pipeline.config import paths
 from pipeline.config.params import load_params
 from pipeline.errors import PipelineError
+from pipeline.models import code_fingerprint
 from pipeline.training.checkpoint import load_checkpoint
 from stages import avvp_download, avvp_evaluate, avvp_refine, avvp_synthesize, avvp_train
 
@@ -26,11 +27,27 @@ STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
         ("avvp_retrain", avvp_train.PARAMS["han_lr"]),
         ("avvp_refine", avvp_refine.PARAMS),
         ("avvp_evaluate", avvp_evaluate.PARAMS),
+        ("avvp_model_code", ("avvp.model.name",)),
     ],
 )
 def test_dvc_yaml_declares_exactly_the_params_each_stage_reads(stage, declared):
     body = STAGES[stage].get("do", STAGES[stage])
     assert sorted(body["params"]) == sorted(declared)
+
+
+@pytest.mark.parametrize("stage", ["avvp_train", "avvp_refine", "avvp_retrain", "avvp_evaluate"])
+def test_stages_building_an_avvp_model_depend_on_its_code_fingerprint_only(stage):
+    deps = STAGES[stage].get("do", STAGES[stage])["deps"]
+    assert str(paths.AVVP_MODEL_CODE) in deps
+    assert not [d for d in deps if d.startswith("pipeline/models/") and "han" in d]
+    body = STAGES["avvp_model_code"]
+    assert body["outs"] == [str(paths.AVVP_MODEL_CODE)] and body["always_changed"] is True
+
+
+def test_the_avvp_fingerprint_holds_the_files_of_its_own_model_only():
+    files = json.loads(code_fingerprint("han", ROOT))["files"]
+    assert "pipeline/models/han.py" in files and "pipeline/models/base.py" in files
+    assert not [f for f in files if f.endswith(("psp.py", "dpnet.py", "graph.py"))]
 
 
 def test_evaluate_items_are_the_tasks():

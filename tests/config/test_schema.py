@@ -200,7 +200,12 @@ def test_schema_keys_are_exactly_what_the_code_takes():
     assert set(Synthetic.model_fields) == set(keyword_defaults(generate_synthetic))
     model_keys = set(section_class("model").model_fields) - {"name"}
     assert model_keys == {key for keys in declarations().values() for key in keys}
-    assert set(get_args(section_class("model").model_fields["name"].annotation)) == set(MODELS)
+    assert set(get_args(section_class("model").model_fields["name"].annotation)) == set(
+        MODELS.of_task("avel")
+    )
+    avvp = section_class("avvp").model_fields["model"].annotation
+    assert set(get_args(avvp.model_fields["name"].annotation)) == set(MODELS.of_task("avvp"))
+    assert set(avvp.model_fields) - {"name"} == set(declarations(task="avvp")["han"])
 
 
 def _edrnet(**changes) -> dict:
