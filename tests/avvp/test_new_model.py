@@ -111,8 +111,8 @@ class _Workspace:
         return json.loads((paths.PREDICTIONS / f"{cell.result}.json").read_text())
 
 
-def _table(tmp_path: Path, model: str):
-    overrides = {"avvp.model.name": model, "avvp.model.width": 12}
+def _table(tmp_path: Path, model: str, extra: dict | None = None):
+    overrides = {"avvp.model.name": model, "avvp.model.width": 12, **(extra or {})}
     rows = [
         {**row, "overrides": overrides, "targets": [f"avvp_evaluate@{row['result'][5:]}"]}
         for row in TABLE["rows"]
@@ -155,3 +155,7 @@ def test_its_rows_and_params_are_checked_against_the_registry(proof_model, tmp_p
     with pytest.raises(PipelineError, match=r"avvp.model.name: Input should be 'han' or"):
         _table(tmp_path, "psp")  # an AVEL model is no AVVP model
     assert _table(tmp_path, NAME).row("mlp").overrides["avvp.model.name"] == NAME
+    with pytest.raises(
+        PipelineError, match="avvp.model.hidden: not read by model 'proof_avvp_mlp'"
+    ):
+        _table(tmp_path, NAME, {"avvp.model.hidden": 64})
