@@ -14,26 +14,22 @@ model's files itself); it hashes a few dozen small files.
 
 import sys
 
-from pipeline.config import paths
 from pipeline.config.params import load_params
 from pipeline.errors import run_stage
 from pipeline.io import atomic_path
 from pipeline.models import code_fingerprint, model_class
-from stages.common import task_argument
-
-OUTPUTS = {"avel": paths.MODEL_CODE, "avvp": paths.AVVP_MODEL_CODE}
+from pipeline.tasks import TASKS
+from stages.common import param, task_argument
 
 
 def main(task: str = "avel") -> None:
-    task = task_argument(task, list(OUTPUTS))
-    if task == "avvp":
-        name = load_params(("avvp",))["avvp"]["model"]["name"]
-    else:
-        name = load_params(("model",))["model"]["name"]
-    model_class(name, task)
-    with atomic_path(OUTPUTS[task]) as tmp:
+    described = TASKS[task_argument(task, list(TASKS))]
+    section = described.model_section
+    name = param(load_params((section.split(".")[0],)), f"{section}.name")
+    model_class(name, described.name)
+    with atomic_path(described.model_code) as tmp:
         tmp.write_text(code_fingerprint(name))
-    print(f"{OUTPUTS[task]}: the code of model {name}")
+    print(f"{described.model_code}: the code of model {name}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pipeline.models.base import (
     AVVP_DATA_DIMS,
     DATA_DIMS,
     MODELS,
+    TASK_MODELS,
     AVELModel,
     AVVPModel,
     Hyper,
@@ -40,6 +41,7 @@ __all__ = [
     "AVVP_DATA_DIMS",
     "DATA_DIMS",
     "MODELS",
+    "TASK_MODELS",
     "AVELModel",
     "AVVPModel",
     "Hyper",
@@ -55,10 +57,6 @@ __all__ = [
 ]
 
 
-SECTIONS = {"avel": "model", "avvp": "avvp.model"}
-"""Each task's model section in ``params.yaml``."""
-
-
 def model_class(name: str, task: str | None = None) -> type[Model]:
     """The registered class ``name``, its module imported now if it was not.
 
@@ -70,7 +68,7 @@ def model_class(name: str, task: str | None = None) -> type[Model]:
         PipelineError: no model file registers ``name`` (removed or renamed), or it serves
             another task: the message lists the valid names.
     """
-    key = f"{SECTIONS[task]}.name" if task else "model.name"
+    key = f"{TASK_MODELS[task].section}.name" if task else "model.name"
     if name not in MODELS:
         valid = MODELS.of_task(task) if task else sorted(MODELS)
         raise PipelineError(f"{key}: unknown model {name!r}; valid names: {', '.join(valid)}")
@@ -173,7 +171,7 @@ def build_model(name: str, **kwargs: object) -> Model:
     accepted = list(constructor_keywords(cls))
     unknown = [key for key in kwargs if key not in accepted]
     if unknown:
-        bad = ", ".join(f"{SECTIONS[cls.task]}.{key}" for key in unknown)
+        bad = ", ".join(f"{cls.section}.{key}" for key in unknown)
         raise PipelineError(
             f"{bad}: not accepted by model {name!r}; accepted keys: {', '.join(accepted)}"
         )

@@ -157,6 +157,9 @@ class Model(nn.Module):
     data_dims: ClassVar[tuple[str, ...]] = ()
     """The constructor arguments its task derives from the data (set by the base class)."""
 
+    section: ClassVar[str] = ""
+    """Its task's model section in ``params.yaml`` (set by the base class)."""
+
     hyperparameters: ClassVar[tuple[Hyper, ...]] = ()
     """The keys of the task's model section (``params.yaml: model`` or ``avvp.model``) that
     this model reads (params schema, docs). Their order is that of the constructor
@@ -178,6 +181,7 @@ class AVVPModel(Model):
 
     task = "avvp"
     data_dims = AVVP_DATA_DIMS
+    section = "avvp.model"
 
     def forward(
         self, audio: torch.Tensor, frames: torch.Tensor, snippets: torch.Tensor
@@ -207,6 +211,7 @@ class AVELModel(Model):
 
     task = "avel"
     data_dims = DATA_DIMS
+    section = "model"
 
     needs_maps: ClassVar[bool] = False
     """``True``: ``visual`` is the ``(B, T, H, W, V)`` maps, read from file batch by batch;
