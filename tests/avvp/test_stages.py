@@ -5,13 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from pipeline.config import paths
 from pipeline.config.params import load_params
 from pipeline.errors import PipelineError
 from pipeline.models import code_fingerprint
-from pipeline.training.checkpoint import load_checkpoint
+from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from stages import avvp_download, avvp_evaluate, avvp_refine, avvp_synthesize, avvp_train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,3 +128,20 @@ def test_retrain_refuses_labels_of_other_videos(workspace: dict, tmp_path: Path)
     np.savez(paths.AVVP_REFINED, **arrays)
     with pytest.raises(PipelineError, match="labels.npz \\[key 'names'\\]: expected the 24"):
         avvp_train.main(workspace, "han_lr")
+
+
+def test_an_unknown_or_avel_model_name_is_refused_naming_the_avvp_models(workspace: dict):
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["avvp"]["model"]["name"] = "hna"
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(
+        PipelineError, match=r"avvp.model.name: Input should be 'han'.*did you mean"
+    ):
+        load_params(("avvp",))
+    avel = torch.nn.Linear(1, 1)
+    save_checkpoint(paths.avvp_checkpoint("han"), avel.state_dict(), "psp", {})
+    with pytest.raises(
+        PipelineError,
+        match="avvp_han.pt: avvp.model.name: model 'psp' serves the avel task, not avvp; valid names: han",
+    ):
+        load_checkpoint(paths.avvp_checkpoint("han"), "cpu", "avvp")
