@@ -142,6 +142,7 @@ def test_an_unknown_or_avel_model_name_is_refused_naming_the_avvp_models(workspa
     save_checkpoint(paths.avvp_checkpoint("han"), avel.state_dict(), "psp", {})
     with pytest.raises(
         PipelineError,
-        match="avvp_han.pt: avvp.model.name: model 'psp' serves the avel task, not avvp; valid names: han",
+        match="avvp_han.pt: avvp.model.name: model 'psp' serves the avel task, not avvp; "
+        "valid names: han",
     ):
         load_checkpoint(paths.avvp_checkpoint("han"), "cpu", "avvp")
