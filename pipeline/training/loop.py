@@ -212,6 +212,11 @@ def segment_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(scores.argmax(axis=-1) == labels))
 
 
+STATE_FORMAT = 2
+"""The layout of :func:`fit`'s resume states (2: both tasks' loop, :class:`TrainResult` with
+``best_score`` and ``best_val``); a state of another layout is not resumed."""
+
+
 @dataclass
 class Validation:
     """How a task scores the model on the validation split, for the checkpoint choice.
@@ -377,6 +382,9 @@ def fit(
     best = TrainResult(best_state={}, best_epoch=0, best_score=-1.0)
     log = on_epoch or (lambda row: None)
     saved = resume.load() if resume is not None else None
+    if saved is not None and saved.get("format") != STATE_FORMAT:
+        print(f"{resume.path}: resume state of an earlier layout ignored; starting at epoch 1")
+        saved = None
     if saved is not None:
         trainer.restore(saved, train_loader)
         best = TrainResult(**saved["best"])
@@ -398,5 +406,6 @@ def fit(
             best.best_epoch, best.best_score, best.best_val = epoch, score, metrics
         log(row)
         if resume is not None and epoch % resume_every == 0:
-            resume.save({"epoch": epoch, "best": vars(best), **trainer.state(train_loader)})
+            state = {"epoch": epoch, "best": vars(best), **trainer.state(train_loader)}
+            resume.save({**state, "format": STATE_FORMAT})
     return best
