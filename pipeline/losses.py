@@ -10,10 +10,16 @@ seed 004 adds the auxiliary objective of §4.3 (:func:`union_labels`,
 :func:`auxiliary_loss`) in Step 1 and the label-refinement loss of eqs 12-13
 (:func:`label_refinement_loss`) in Step 3; both take the base model's own weak loss
 :math:`g` (:data:`VideoLoss`).
+
+The AVVP task (seed 004 App. A.1) trains on LLP's multi-label weak labels: an AVVP model's
+:class:`AVVPOutput` is pooled over time and modality by Tian et al.'s attentive MMIL
+pooling (:func:`mmil_pool`) and trained with their guided weak loss (:func:`han_loss`);
+the refinement of :mod:`pipeline.avvp.refine` pools over a window's segments.
 """
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -430,3 +436,115 @@ def auxiliary_loss(
         The scalar loss, averaged over the batch.
     """
     return video_loss(synthetic_scores.flatten(1, 2), union)  # bag of (B, T1 * T, C)
+
+
+# ---------------------------------------------------------------------------------------
+# AVVP: the attentive MMIL pooling and the guided weak loss (Tian et al., ECCV 2020).
+
+
+@dataclass
+class AVVPOutput:
+    """What an AVVP model (:class:`pipeline.models.base.AVVPModel`) computes for a batch.
+
+    Args:
+        probs: ``(B, T, 2, C)`` segment probabilities :math:`P` (audio, visual).
+        time_logits: ``(B, T, 2, C)`` logits of the temporal attention :math:`A`.
+        modality_logits: ``(B, T, 2, C)`` logits of the modality attention :math:`M`.
+    """
+
+    probs: torch.Tensor
+    time_logits: torch.Tensor
+    modality_logits: torch.Tensor
+
+
+@dataclass
+class Pooled:
+    """Video-level probabilities of the MMIL pooling: ``video``, ``audio``, ``visual`` (B, C)."""
+
+    video: torch.Tensor
+    audio: torch.Tensor
+    visual: torch.Tensor
+
+
+def mmil_weights(
+    output: AVVPOutput, segments: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The temporal and modality attention of the MMIL pooling, each ``(B, T, 2, C)``.
+
+    The temporal weights sum to 1 over the (pooled) segments, the modality weights to 1
+    over the two modalities.
+
+    Args:
+        output: the model's :class:`AVVPOutput`.
+        segments: ``(T,)`` bool mask of the segments pooled over (a window of seed 004
+            eq 12); :obj:`None` pools over all. (default: :obj:`None`)
+    """
+    time_logits = output.time_logits
+    if segments is not None:
+        time_logits = time_logits.masked_fill(~segments[None, :, None, None], float("-inf"))
+    return torch.softmax(time_logits, dim=1), torch.softmax(output.modality_logits, dim=2)
+
+
+def mmil_pool(output: AVVPOutput, segments: torch.Tensor | None = None) -> Pooled:
+    r"""Attentive MMIL pooling over time and modality (Tian et al. 2020, §4.2).
+
+    Args:
+        output: the model's :class:`AVVPOutput`.
+        segments: ``(T,)`` bool mask of the pooled segments (:func:`mmil_weights`).
+            (default: :obj:`None`, all)
+
+    Returns:
+        :math:`\bar p`, :math:`\bar p^a`, :math:`\bar p^v`, each ``(B, C)``.
+    """
+    time_att, modality_att = mmil_weights(output, segments)  # (B, T, 2, C) each
+    temporal = time_att * output.probs  # (B, T, 2, C)
+    return Pooled(
+        video=(temporal * modality_att).sum(dim=(1, 2)),
+        audio=temporal[:, :, 0].sum(dim=1),
+        visual=temporal[:, :, 1].sum(dim=1),
+    )
+
+
+def smooth(labels: torch.Tensor, epsilon: float) -> torch.Tensor:
+    r"""Label smoothing towards 1/2: :math:`(1 - \epsilon) y + \epsilon / 2`."""
+    return (1 - epsilon) * labels + epsilon / 2
+
+
+def _bce(probs: torch.Tensor, targets: torch.Tensor, clamp: float) -> torch.Tensor:
+    return F.binary_cross_entropy(probs.float().clamp(clamp, 1 - clamp), targets.float())
+
+
+def han_loss(
+    pooled: Pooled,
+    labels: torch.Tensor,
+    audio_smoothing: float = 0.0,
+    visual_smoothing: float = 0.1,
+    clamp: float = 1e-7,
+    audio_labels: torch.Tensor | None = None,
+    visual_labels: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""HAN's weak loss with guided modality terms (Tian et al. 2020, §4.2-4.3).
+
+    :math:`\mathrm{BCE}(\bar p, y) + \mathrm{BCE}(\bar p^a, \tilde y^a) +
+    \mathrm{BCE}(\bar p^v, \tilde y^v)`, where the modality targets are the video labels
+    smoothed towards 1/2 (:func:`smooth`): a video-level label need not be audible and
+    visible, and Tian et al.'s code smooths the visual target (0.1) and not the audio (0).
+    Probabilities are clamped to ``[clamp, 1 - clamp]`` as there.
+
+    Args:
+        pooled: the MMIL pooling of the batch (:func:`mmil_pool`).
+        labels: ``(B, C)`` 0/1 video-level labels.
+        audio_smoothing: :math:`\epsilon` of the audio target. (default: 0.0)
+        visual_smoothing: :math:`\epsilon` of the visual target. (default: 0.1)
+        clamp: probability clamp. (default: 1e-7)
+        audio_labels: ``(B, C)`` modality-specific audio targets that replace the smoothed
+            video labels (refined labels, :mod:`pipeline.avvp.refine`). (default: None)
+        visual_labels: the same for the visual target. (default: None)
+    """
+    audio = smooth(labels, audio_smoothing) if audio_labels is None else audio_labels
+    visual = smooth(labels, visual_smoothing) if visual_labels is None else visual_labels
+    return (
+        _bce(pooled.video, labels, clamp)
+        + _bce(pooled.audio, audio, clamp)
+        + _bce(pooled.visual, visual, clamp)
+    )

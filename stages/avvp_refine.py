@@ -1,7 +1,10 @@
-"""avvp_refine stage (Step 2 of seed 004 on HAN): per-modality slice labels of LLP's videos.
+"""avvp_refine stage (Step 2 of seed 004 on the AVVP model, HAN by default): per-modality
+slice labels of LLP's videos.
 
 Reads ``avvp.refine.{window,stride,tau}``, ``train.{seed,device}``, ``avvp.evaluate.batch_size``,
-``data/llp/`` and HAN's checkpoint ``data/models/avvp_han.pt``; writes
+``data/llp/``, ``data/avvp_model_code.json`` and the Step 1 checkpoint
+``data/models/avvp_han.pt`` (any registered AVVP model; :mod:`pipeline.training.checkpoint`);
+writes
 ``data/avvp_refined/labels.npz`` (:mod:`pipeline.avvp.refine`) and
 ``metrics/avvp/refine.json``: the share of positive slice labels per modality and, since
 LLP's training videos have no dense labels, the quality of the same estimate on the
@@ -18,13 +21,14 @@ from pipeline.avvp.refine import (
     slice_quality,
     slice_truth,
 )
-from pipeline.avvp.train import load_data, load_han
+from pipeline.avvp.train import load_data
 from pipeline.config import paths
 from pipeline.config.params import load_params
 from pipeline.device import resolve_device
 from pipeline.errors import run_stage
 from pipeline.io import write_json
 from pipeline.refinement.slices import slice_starts
+from pipeline.training.checkpoint import load_checkpoint
 
 PARAMS = (
     "avvp.refine.window",
@@ -56,7 +60,7 @@ def main(params: dict) -> None:
     config, seed = params["avvp"]["refine"], params["train"]["seed"]
     batch_size = params["avvp"]["evaluate"]["batch_size"]
     device = resolve_device(params["train"]["device"])
-    model, _ = load_han(paths.avvp_checkpoint("han"), device)
+    model, _ = load_checkpoint(paths.avvp_checkpoint("han"), device, "avvp")
     starts = slice_starts(10, config["window"], config["stride"])
     train = load_data(paths.LLP_STORE, "train").to(device)
     labels = _estimate(model, train, config, starts, seed, batch_size)

@@ -1,13 +1,17 @@
-"""avvp_train and avvp_retrain stages: HAN (Step 1) and HAN + LR (Step 3 of seed 004).
+"""avvp_train and avvp_retrain stages: the AVVP model (Step 1) and its retraining with the
+slice labels (Step 3 of seed 004): HAN and HAN + LR by default.
 
 ``python -m stages.avvp_train han`` (avvp_train) reads ``avvp.model``, ``avvp.train``,
 ``avvp.refine.{auxiliary,auxiliary_weight,window,stride}``,
-``train.{seed,device,precision,deterministic_cpu}`` (as the AVEL training stages) and
-``data/llp/``: HAN's weak loss, plus the auxiliary objective of seed 004 §4.3 when
-``avvp.refine.auxiliary``. ``python -m stages.avvp_train han_lr`` (avvp_retrain) reads
-``avvp.model``, ``avvp.train``, the same ``train`` keys and the slice labels of
-``data/avvp_refined/labels.npz``, and retrains HAN from scratch with the weak loss plus the
-refinement loss of eqs 12-13 (:mod:`pipeline.avvp.refine`).
+``train.{seed,device,precision,deterministic_cpu}`` (as the AVEL training stages),
+``data/llp/`` and ``data/avvp_model_code.json``: the weak loss of the task, plus the
+auxiliary objective of seed 004 §4.3 when ``avvp.refine.auxiliary``.
+``python -m stages.avvp_train han_lr`` (avvp_retrain) reads ``avvp.model``, ``avvp.train``,
+the same ``train`` keys and the slice labels of ``data/avvp_refined/labels.npz``, and
+retrains the model from scratch with the weak loss plus the refinement loss of eqs 12-13
+(:mod:`pipeline.avvp.refine`). The model is ``avvp.model.name`` of the registry, built as
+the AVEL stages build theirs (:class:`pipeline.training.choice.ModelChoice`) and trained
+by the same loop (:func:`pipeline.avvp.train.fit_avvp`).
 
 Each writes ``data/models/avvp_<task>.pt`` (the epoch with the best validation Type@AV) and
 ``metrics/avvp/train/<task>.json`` (that epoch, its validation metrics, the per-epoch log).
@@ -20,19 +24,20 @@ import sys
 
 import torch
 
-from pipeline.avvp.han import HAN
 from pipeline.avvp.refine import draw_partners, load_avvp_slice_labels
-from pipeline.avvp.train import SELECTION, Refinement, fit_han, load_data, save_han
+from pipeline.avvp.train import SELECTION, Refinement, fit_avvp, load_data
 from pipeline.config import paths
 from pipeline.config.params import load_params
 from pipeline.device import resolve_device
-from pipeline.errors import PipelineError, run_stage
-from pipeline.io import write_json
+from pipeline.errors import run_stage
 from pipeline.refinement.slices import slice_starts
+from pipeline.training.choice import ModelChoice, save_outputs
 from pipeline.training.live import epoch_logger
+from pipeline.training.loop import set_seed
 from pipeline.training.resume import ResumeFile, fingerprint
+from stages.common import param, task_argument
 
-TASKS = ("han", "han_lr")
+TASKS = paths.AVVP_TASKS
 SHARED = (
     "avvp.model",
     "avvp.train",
@@ -72,49 +77,38 @@ def _resume_file(task: str, params: dict) -> ResumeFile:
     """``.resume/avvp_<task>.pt``, valid for the params the stage reads (:data:`PARAMS`) and
     its inputs: the store's manifest of sha256s (not the store's gigabytes) and, for
     ``han_lr``, the slice labels."""
-    settings = {key: _value(params, key) for key in PARAMS[task]}
+    settings = {key: param(params, key) for key in PARAMS[task]}
     inputs = [paths.AVVP_DOWNLOAD_METRICS] + ([paths.AVVP_REFINED] if task == "han_lr" else [])
     return ResumeFile(paths.resume_state(f"avvp_{task}"), fingerprint(settings, inputs))
 
 
-def _value(params: dict, key: str):
-    for part in key.split("."):
-        params = params[part]
-    return params
-
-
 def main(params: dict, task: str) -> None:
-    if task not in TASKS:
-        raise PipelineError(
-            f"usage: python -m stages.avvp_train {{{','.join(TASKS)}}}, got {task!r}"
-        )
+    task = task_argument(task, TASKS)
+    model = ModelChoice.of(params["avvp"]["model"], "avvp")
+    seed = params["train"]["seed"]
     device = resolve_device(params["train"]["device"])
     train = load_data(paths.LLP_STORE, "train").to(device)
     val = load_data(paths.LLP_STORE, "val").to(device)
-    config = dict(params["avvp"]["train"], seed=params["train"]["seed"])
-    kwargs = {**train.dims(), **params["avvp"]["model"]}
-    torch.manual_seed(config["seed"])
-    model = HAN(**kwargs).to(device)
+    set_seed(seed)
+    network, kwargs, ignored = model.build(train.dims(), device)
     refinement = _refinement(task, params, train, device)
     resume = _resume_file(task, params)
     live, log = epoch_logger(paths.avvp_train_log(task), ("train_loss", f"val_{SELECTION}", "lr"))
+    config = dict(params["avvp"]["train"], seed=seed)
     precision = params["train"]["precision"]
-    result = fit_han(model, train, val, config, device, refinement, log, resume, precision)
+    result = fit_avvp(network, train, val, config, device, refinement, log, resume, precision)
     live.end()
-    save_han(paths.avvp_checkpoint(task), result.best_state, kwargs, epoch=result.best_epoch)
-    write_json(
-        paths.avvp_train_metrics(task),
-        {
-            "best_epoch": result.best_epoch,
-            "val": result.best_val,
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "history": result.history,
-        },
-    )
-    resume.remove()
+    metrics = {
+        "best_epoch": result.best_epoch,
+        "val": result.best_val,
+        "parameters": sum(p.numel() for p in network.parameters()),
+        "history": result.history,
+    }
+    files = (paths.avvp_checkpoint(task), paths.avvp_train_metrics(task))
+    save_outputs(result, model, kwargs, files, metrics, resume, epoch=result.best_epoch)
     print(
-        f"avvp {task}: best epoch {result.best_epoch}, "
-        f"val Type@AV {result.best_val['type_segment']:.3f}"
+        f"avvp {task} ({model.name}): best epoch {result.best_epoch}, val Type@AV "
+        f"{result.best_score:.3f}" + (f"; ignored avvp.model keys {ignored}" if ignored else "")
     )
 
 

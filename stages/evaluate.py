@@ -27,13 +27,14 @@ from pipeline.data import store
 from pipeline.data.annotations import class_names
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.device import resolve_device
-from pipeline.errors import PipelineError, run_stage
+from pipeline.errors import run_stage
 from pipeline.evaluation.metrics import gt_repeat
 from pipeline.evaluation.plots import plot_confusion, plot_timelines
 from pipeline.evaluation.scoring import score_predictions, strategy_predictions, top_probabilities
 from pipeline.io import write_json
 from pipeline.training.checkpoint import load_checkpoint
 from pipeline.training.loop import loader_options, place, predict
+from stages.common import task_argument
 
 DETAIL_KEYS = ("per_class_accuracy", "confusion_matrix")
 
@@ -115,11 +116,7 @@ def _as_lists(arrays: dict[str, np.ndarray]) -> dict[str, list]:
 
 def run(argv: list[str]) -> None:
     """Check the task and the ``evaluate`` section, then evaluate."""
-    task = argv[1] if len(argv) > 1 else ""
-    if task not in paths.EVALUATED:
-        raise PipelineError(
-            f"stage argument: expected one of {list(paths.EVALUATED)}, found {task!r}"
-        )
+    task = task_argument(argv[1] if len(argv) > 1 else "", paths.EVALUATED)
     main(load_params(("evaluate",)), task)
 
 

@@ -21,9 +21,10 @@ from pipeline.data.dataset import AVEDataset
 from pipeline.errors import PipelineError, run_stage
 from pipeline.losses import slice_label_vectors
 from pipeline.refinement.labels import load_slice_labels
+from pipeline.training.choice import ModelChoice
 from pipeline.training.loop import set_seed
 from pipeline.training.objectives import Supervised, WithSliceLabels
-from pipeline.training.runner import ModelChoice, train_and_save
+from pipeline.training.runner import train_and_save
 
 TASK = "wsel_refined"
 SECTIONS = ("model", "train", "refine")

@@ -26,11 +26,13 @@ from pipeline.config.schema import Augment, Refine, Train, validate_params
 from pipeline.data import store
 from pipeline.data.composed import ComposedDataset, identity_sources
 from pipeline.data.dataset import AVEDataset
-from pipeline.errors import PipelineError, run_stage
+from pipeline.errors import run_stage
 from pipeline.refinement.slices import slice_starts
+from pipeline.training.choice import ModelChoice
 from pipeline.training.loop import set_seed
 from pipeline.training.objectives import Supervised, WithAuxiliary, WithReplicas, weak_loss
-from pipeline.training.runner import ModelChoice, train_and_save
+from pipeline.training.runner import train_and_save
+from stages.common import task_argument
 
 
 def _sel(model: ModelChoice, config: Train, augment: Augment) -> None:
@@ -98,16 +100,9 @@ def main(params: dict, task: str) -> None:
         _wsel(model, config, params["refine"])
 
 
-def _task(argv: list[str]) -> str:
-    task = argv[1] if len(argv) > 1 else ""
-    if task not in SECTIONS:
-        raise PipelineError(f"stage argument: expected one of {list(SECTIONS)}, found {task!r}")
-    return task
-
-
 def run(argv: list[str]) -> None:
     """Check the task and the sections it reads, then train."""
-    task = _task(argv)
+    task = task_argument(argv[1] if len(argv) > 1 else "", list(SECTIONS))
     main(load_params(SECTIONS[task], typed=True), task)
 
 

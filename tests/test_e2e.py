@@ -44,7 +44,7 @@ TINY_AVVP = {
     "train": {"epochs": 2, "batch_size": 8},
     "evaluate": {"bootstrap": 20},
 }
-ALWAYS = {"download", "avvp_download", "model_code"}  # always run: a stat or hash per file
+ALWAYS = {"download", "avvp_download", "model_code", "avvp_model_code"}  # a hash per file
 
 pytestmark = pytest.mark.e2e
 

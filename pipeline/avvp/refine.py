@@ -41,8 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.avvp.han import HANOutput, Pooled, han_loss, mmil_pool
 from pipeline.errors import PipelineError
+from pipeline.losses import AVVPOutput, Pooled, han_loss, mmil_pool
 from pipeline.npz import fail, load_npz, save_npz
 from pipeline.refinement.slices import synthetic_videos
 
@@ -111,7 +111,7 @@ def synthetic_inputs(
     return out
 
 
-def _run(model: nn.Module, inputs: dict[str, torch.Tensor]) -> HANOutput:
+def _run(model: nn.Module, inputs: dict[str, torch.Tensor]) -> AVVPOutput:
     return model(inputs["audio"], inputs["frames"], inputs["snippets"])
 
 
@@ -153,7 +153,7 @@ def estimate_slice_labels(
 
 
 def refinement_loss(
-    output: HANOutput, slice_labels: torch.Tensor, starts: Sequence[int], window: int
+    output: AVVPOutput, slice_labels: torch.Tensor, starts: Sequence[int], window: int
 ) -> torch.Tensor:
     """:math:`\\mathcal{L}_{LR}` of eqs 12-13 with HAN's pooling and loss (see the module).
 
@@ -193,7 +193,7 @@ def auxiliary_loss(
         union: ``(B, C)`` the union of both videos' weak labels.
         starts: window starts.
         window: ``N``.
-        audio_smoothing: as in :func:`pipeline.avvp.han.han_loss`. (default: 0.0)
+        audio_smoothing: as in :func:`pipeline.losses.han_loss`. (default: 0.0)
         visual_smoothing: as there. (default: 0.1)
     """
     B = union.shape[0]

@@ -1,19 +1,23 @@
-"""Training, prediction and evaluation of HAN on an LLP store (the AVVP task).
+"""The AVVP task's part of training, prediction and evaluation (an LLP store in memory).
 
-The loop follows Tian et al.'s: Adam, a step schedule, HAN's guided weak loss with label
-smoothing (:func:`pipeline.avvp.han.han_loss`), and the checkpoint of the epoch with the
-best segment-level Type@AV on the **validation** split (their model choice, the later
-epoch on a tie); the test split is never looked at during training. Seed 004's
-refinement loss and auxiliary objective are added by passing slice labels or partners
-(:mod:`pipeline.avvp.refine`).
+Training runs through the shared loop (:func:`pipeline.training.loop.fit`, the same as
+AVEL's: resume after a kill, precision, deterministic setting); this module gives it the
+AVVP task's hooks: shuffled batches of video indices into the data held in memory
+(:class:`IndexBatches`), the objective (:class:`AVVPObjective`: Tian et al.'s guided weak
+loss with label smoothing, :func:`pipeline.losses.han_loss`, after the task's attentive
+MMIL pooling, plus seed 004's refinement loss or auxiliary objective,
+:mod:`pipeline.avvp.refine`) and the checkpoint choice (:func:`validation`: the best
+segment-level Type@AV on the **validation** split, the later epoch on a tie, as their
+code); the test split is never looked at during training. Adam and a step schedule, as
+theirs, from ``avvp.train``.
 
 The frames of a segment are averaged when the data is loaded: HAN projects them linearly
 before averaging, so this is the same model on 8 times less memory (the release's train
 split then takes 0.9 GB instead of 6.6 GB).
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -23,14 +27,20 @@ import torch
 from torch import nn
 
 from pipeline.avvp import store as llp
-from pipeline.avvp.han import HAN, han_loss, mmil_pool
 from pipeline.avvp.metrics import avvp_metrics, binarize
 from pipeline.avvp.refine import STREAMS, auxiliary_loss, refinement_loss
-from pipeline.errors import PipelineError
-from pipeline.io import atomic_path
-from pipeline.training.loop import make_optimizer, make_scheduler, set_seed
-from pipeline.training.precision import autocast, make_scaler
-from pipeline.training.resume import ResumeFile, rng_state, set_rng_state
+from pipeline.losses import han_loss, mmil_pool
+from pipeline.training.loop import (
+    Trainer,
+    TrainResult,
+    Validation,
+    fit,
+    make_optimizer,
+    make_scheduler,
+    set_seed,
+)
+from pipeline.training.precision import autocast
+from pipeline.training.resume import ResumeFile
 
 SELECTION = "type_segment"  # the validation metric of the checkpoint choice
 _KINDS = {"audio": "vggish", "frames": "res152", "snippets": "r2plus1d_18"}
@@ -58,7 +68,8 @@ class AVVPData:
         return AVVPData(self.names, streams, self.weak.to(device), self.dense)
 
     def dims(self) -> dict[str, int]:
-        """The data-derived constructor arguments of HAN."""
+        """The data-derived constructor arguments of an AVVP model
+        (:data:`pipeline.models.AVVP_DATA_DIMS`)."""
         return {
             "audio_dim": self.streams["audio"].shape[-1],
             "frame_dim": self.streams["frames"].shape[-1],
@@ -84,13 +95,13 @@ def load_data(store: str | Path, split: str, chunk: int = 256) -> AVVPData:
 
 
 @torch.no_grad()
-def predict_han(
+def predict_avvp(
     model: nn.Module, data: AVVPData, batch_size: int = 128, precision: str = "fp32"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Segment probabilities ``(n, T, 2, C)`` and video probabilities ``(n, C)``.
 
     Args:
-        model: the model.
+        model: an AVVP model (:class:`pipeline.models.AVVPModel`).
         data: a split.
         batch_size: videos per forward pass. (default: 128)
         precision: ``fp32``, ``bf16`` or ``fp16``, the shared
@@ -109,12 +120,21 @@ def predict_han(
     return torch.cat(frames).numpy(), torch.cat(videos).numpy()
 
 
-def evaluate_han(
+def evaluate_avvp(
     model: nn.Module, data: AVVPData, batch_size: int = 128, precision: str = "fp32"
 ) -> dict[str, float]:
-    """Every AVVP metric of ``model`` on a split with dense labels (:func:`predict_han`)."""
-    frame_probs, video_probs = predict_han(model, data, batch_size, precision)
+    """Every AVVP metric of ``model`` on a split with dense labels (:func:`predict_avvp`)."""
+    frame_probs, video_probs = predict_avvp(model, data, batch_size, precision)
     return avvp_metrics(binarize(frame_probs, video_probs), data.dense)
+
+
+def validation(val: AVVPData, precision: str = "fp32") -> Validation:
+    """The AVVP checkpoint choice: the best segment-level Type@AV on ``val``; on equal
+    scores the later epoch, as Tian et al.'s official code (``if F >= best_F``,
+    ``main_avvp.py``; tests/avvp/test_train.py checks it)."""
+    return Validation(
+        SELECTION, lambda model: evaluate_avvp(model, val, precision=precision), later_on_tie=True
+    )
 
 
 @dataclass
@@ -135,71 +155,83 @@ class Refinement:
     auxiliary_weight: float = 1.0
 
 
-@dataclass
-class FitResult:
-    """The best state on val, its epoch and metrics, and the per-epoch log."""
+class IndexBatches:
+    """One epoch's shuffled mini-batches of the training videos held in memory.
 
-    best_state: dict[str, torch.Tensor]
-    best_epoch: int
-    best_val: dict[str, float]
-    history: list[dict[str, float]] = field(default_factory=list)
+    Each batch is ``{"index": (b,) indices on the data's device, "labels": (b, C) weak
+    labels}``; the order comes from :attr:`generator` (a CPU generator seeded with
+    ``seed``, saved and restored by the shared loop's resume state).
+
+    Args:
+        train: the training split.
+        batch_size: videos per mini-batch.
+        seed: seed of the shuffle.
+    """
+
+    def __init__(self, train: AVVPData, batch_size: int, seed: int) -> None:
+        self.train, self.batch_size = train, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        order = torch.randperm(len(self.train.names), generator=self.generator)
+        for index in order.split(self.batch_size):
+            index = index.to(self.train.weak.device)
+            yield {"index": index, "labels": self.train.weak[index]}
 
 
-def _loss(
-    model: nn.Module,
-    train: AVVPData,
-    index: torch.Tensor,
-    config: dict[str, Any],
-    refinement: Refinement | None,
-) -> torch.Tensor:
-    batch = {k: v[index] for k, v in train.streams.items()}
-    labels = train.weak[index]
-    smoothing = (config["audio_smoothing"], config["visual_smoothing"])
-    output = model(batch["audio"], batch["frames"], batch["snippets"])
-    loss = han_loss(mmil_pool(output), labels, *smoothing)
-    if refinement is None:
+class AVVPObjective:
+    """One mini-batch's loss: HAN's guided weak loss, plus refinement or auxiliary terms.
+
+    ``objective(model, batch, epoch, device)``, as the shared loop's objectives.
+
+    Args:
+        train: the training split, on the training device.
+        audio_smoothing: :math:`\\epsilon` of the audio target (``avvp.train``).
+        visual_smoothing: :math:`\\epsilon` of the visual target (``avvp.train``).
+        refinement: slice labels and/or auxiliary partners. (default: none)
+    """
+
+    def __init__(
+        self,
+        train: AVVPData,
+        audio_smoothing: float,
+        visual_smoothing: float,
+        refinement: Refinement | None = None,
+    ) -> None:
+        self.train, self.refinement = train, refinement
+        self.smoothing = (audio_smoothing, visual_smoothing)
+
+    def __call__(
+        self, model: nn.Module, batch: dict[str, torch.Tensor], epoch: int, device: torch.device
+    ) -> torch.Tensor:
+        index, labels, train = batch["index"], batch["labels"], self.train
+        streams = {k: v[index] for k, v in train.streams.items()}
+        output = model(streams["audio"], streams["frames"], streams["snippets"])
+        loss = han_loss(mmil_pool(output), labels, *self.smoothing)
+        refinement = self.refinement
+        if refinement is None:
+            return loss
+        if refinement.slice_labels is not None:
+            slices = refinement.slice_labels[index]
+            loss = loss + refinement_loss(output, slices, refinement.starts, refinement.window)
+        if refinement.partners is not None:
+            other = refinement.partners[index]
+            second = {k: v[other] for k, v in train.streams.items()}
+            union = torch.maximum(labels, train.weak[other])
+            aux = auxiliary_loss(
+                model,
+                streams,
+                second,
+                union,
+                refinement.starts,
+                refinement.window,
+                *self.smoothing,
+            )
+            loss = loss + refinement.auxiliary_weight * aux
         return loss
-    if refinement.slice_labels is not None:
-        slices = refinement.slice_labels[index]
-        loss = loss + refinement_loss(output, slices, refinement.starts, refinement.window)
-    if refinement.partners is not None:
-        other = refinement.partners[index]
-        second = {k: v[other] for k, v in train.streams.items()}
-        union = torch.maximum(labels, train.weak[other])
-        aux = auxiliary_loss(
-            model, batch, second, union, refinement.starts, refinement.window, *smoothing
-        )
-        loss = loss + refinement.auxiliary_weight * aux
-    return loss
 
 
-def _training_state(
-    model: nn.Module, optimizer, scheduler, scaler, generator: torch.Generator
-) -> dict[str, Any]:
-    """Everything a resumed run needs to continue bit-identically (as
-    :meth:`pipeline.training.loop.Trainer.state`)."""
-    return {
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "scaler": scaler.state_dict(),
-        "rng": rng_state(),
-        "shuffle": generator.get_state(),
-    }
-
-
-def _restore(
-    saved: dict[str, Any], model: nn.Module, optimizer, scheduler, scaler, generator
-) -> None:
-    model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(saved["scheduler"])
-    scaler.load_state_dict(saved["scaler"])
-    set_rng_state(saved["rng"])
-    generator.set_state(saved["shuffle"])
-
-
-def fit_han(
+def fit_avvp(
     model: nn.Module,
     train: AVVPData,
     val: AVVPData,
@@ -209,18 +241,17 @@ def fit_han(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     resume: ResumeFile | None = None,
     precision: str = "fp32",
-) -> FitResult:
-    """Train ``model`` and keep the state with the best validation Type@AV (segment level).
+) -> TrainResult:
+    """Train an AVVP model through the shared loop and keep the state with the best
+    validation Type@AV (segment level; :func:`validation`).
 
-    On equal validation scores the later epoch is kept, as in Tian et al.'s official code
-    (``if F >= best_F``, ``main_avvp.py``); tests/avvp/test_train.py checks it. After each
-    epoch the whole training state goes to ``resume`` (the shared
+    After each epoch the whole training state goes to ``resume`` (the shared
     :class:`pipeline.training.resume.ResumeFile`); a run that finds a state of its own there
     continues after that epoch, replaying the logged rows through ``on_epoch``, and ends
     as an uninterrupted run would (tests/avvp/test_train.py).
 
     Args:
-        model: HAN, on ``device``.
+        model: the model, on ``device``.
         train: the training split, on ``device``.
         val: the validation split, on ``device``, with dense labels.
         config: ``seed``, ``epochs``, ``batch_size``, ``optimizer``, ``lr``,
@@ -237,69 +268,19 @@ def fit_han(
     set_seed(config["seed"])
     schedule = SimpleNamespace(scheduler="step", **config)  # Tian et al.'s StepLR
     optimizer = make_optimizer(schedule, model.parameters())
-    scheduler = make_scheduler(schedule, optimizer)
-    scaler = make_scaler(device, precision)
-    generator = torch.Generator().manual_seed(config["seed"])
-    best = FitResult({}, 0, {SELECTION: -1.0})
-    log = on_epoch or (lambda row: None)
-    saved = resume.load() if resume is not None else None
-    if saved is not None:
-        _restore(saved, model, optimizer, scheduler, scaler, generator)
-        best = FitResult(**saved["best"])
-        for row in best.history:
-            log(row)
-    n = len(train.names)
-    for epoch in range(len(best.history) + 1, config["epochs"] + 1):
-        model.train()
-        lr, total = optimizer.param_groups[0]["lr"], 0.0
-        for index in torch.randperm(n, generator=generator).split(config["batch_size"]):
-            index = index.to(device)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, precision):
-                loss = _loss(model, train, index, config, refinement)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total += loss.item() * len(index)
-        scheduler.step()
-        metrics = evaluate_han(model, val, precision=precision)
-        row = {
-            "epoch": epoch,
-            "train_loss": total / n,
-            "lr": lr,
-            f"val_{SELECTION}": metrics[SELECTION],
-        }
-        best.history.append(row)
-        if metrics[SELECTION] >= best.best_val[SELECTION]:  # a tie: the later epoch
-            best.best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            best.best_epoch, best.best_val = epoch, metrics
-        log(row)
-        if resume is not None:
-            state = _training_state(model, optimizer, scheduler, scaler, generator)
-            resume.save({"epoch": epoch, "best": vars(best), **state})
-    return best
-
-
-def save_han(path: str | Path, state: dict[str, torch.Tensor], kwargs: dict, **meta: Any) -> None:
-    """Save HAN's state and constructor arguments, atomically, in the layout of
-    :func:`pipeline.training.checkpoint.save_checkpoint` (through a file object: the same bytes for
-    the same state)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as file:
-        torch.save({"name": "han", "kwargs": kwargs, "state": state, **meta}, file)
-
-
-def load_han(path: str | Path, device: torch.device) -> tuple[HAN, dict]:
-    """Rebuild the HAN of a checkpoint on ``device``, in eval mode (``weights_only`` load)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"{path}: checkpoint not found (run avvp_train first)")
-    try:
-        saved = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # noqa: BLE001 (any unpickling failure means a bad file)
-        raise PipelineError(f"{path}: not a readable checkpoint ({err})") from None
-    if not isinstance(saved, dict) or saved.get("name") != "han" or "state" not in saved:
-        raise PipelineError(f"{path}: expected a HAN checkpoint (name 'han', kwargs, state)")
-    model = HAN(**saved["kwargs"]).to(device)
-    model.load_state_dict(saved["state"])
-    model.eval()
-    return model, {k: v for k, v in saved.items() if k != "state"}
+    objective = AVVPObjective(
+        train, config["audio_smoothing"], config["visual_smoothing"], refinement
+    )
+    trainer = Trainer(
+        model, objective, optimizer, make_scheduler(schedule, optimizer), device, precision
+    )
+    batches = IndexBatches(train, config["batch_size"], config["seed"])
+    return fit(
+        trainer,
+        batches,
+        validation(val, precision),
+        config["epochs"],
+        name="train avvp",
+        resume=resume,
+        on_epoch=on_epoch,
+    )

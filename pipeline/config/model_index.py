@@ -14,11 +14,16 @@ import hashlib
 import json
 from pathlib import Path
 
+from pipeline.config import paths
 from pipeline.config.imports import local_imports
 from pipeline.errors import PipelineError
 
 PACKAGE = "pipeline.models"
 DIRECTORY = Path(__file__).resolve().parents[1] / "models"
+MODEL_SECTIONS = {"avel": "model", "avvp": "avvp.model"}
+"""Each task's model section of ``params.yaml`` (:attr:`pipeline.models.base.Model.section`)."""
+MODEL_CODE_FILES = {"avel": paths.MODEL_CODE, "avvp": paths.AVVP_MODEL_CODE}
+"""Each task's fingerprint of its chosen model's code (the ``model_code`` stages)."""
 
 
 def registered_in(path: Path) -> tuple[str, ...]:
@@ -72,7 +77,7 @@ def fingerprint_text(name: str, files: list[str], root: str | Path = ".") -> str
     return json.dumps({"files": hashes, "model": name}, indent=2, sort_keys=True) + "\n"
 
 
-def indexed_code_fingerprint(name: str, root: str | Path = ".") -> str:
+def indexed_code_fingerprint(name: str, root: str | Path = ".", key: str = "model.name") -> str:
     """:func:`fingerprint_text` of the files model ``name`` runs, found without importing.
 
     The files are its module, as the index names it, and every project file that module
@@ -83,6 +88,7 @@ def indexed_code_fingerprint(name: str, root: str | Path = ".") -> str:
     Args:
         name: a name registered in ``root``'s ``pipeline/models``.
         root: the repository root (default: the current directory).
+        key: the params key that named the model, for the message (default ``model.name``).
 
     Raises:
         PipelineError: no file of ``root``'s ``pipeline/models`` registers ``name``.
@@ -91,6 +97,6 @@ def indexed_code_fingerprint(name: str, root: str | Path = ".") -> str:
     index = model_index(root / "pipeline" / "models")
     if name not in index:
         valid = ", ".join(sorted(index))
-        raise PipelineError(f"model.name: unknown model {name!r}; registered: {valid}")
+        raise PipelineError(f"{key}: unknown model {name!r}; registered: {valid}")
     module = Path(*index[name].split(".")).with_suffix(".py")
     return fingerprint_text(name, local_imports(module, root), root)

@@ -13,6 +13,7 @@ STORE = DATA / "ave"
 POOLED = DATA / "pooled"  # the pool stage's 7x7-averaged visual features (DVC-cached)
 MODELS = DATA / "models"
 MODEL_CODE = DATA / "model_code.json"  # the model_code stage's fingerprint of the chosen model
+AVVP_MODEL_CODE = DATA / "avvp_model_code.json"  # the same of avvp.model.name (avvp_model_code)
 METRICS = Path("metrics")
 REPORTS = Path("reports")
 
@@ -87,7 +88,7 @@ AVVP_REFINED = DATA / "avvp_refined" / "labels.npz"  # not under data/refined: a
 
 
 def avvp_checkpoint(task: str) -> Path:
-    """HAN's checkpoint of ``task`` (``han`` or ``han_lr``)."""
+    """The AVVP model's checkpoint of ``task`` (``han``: Step 1, ``han_lr``: retrained)."""
     return MODELS / f"avvp_{task}.pt"
 
 

@@ -326,7 +326,9 @@ def _check_rows(
             except PipelineError as err:
                 raise PipelineError(_row_error(where, str(err), row, params_file)) from None
             problem = _unread_model_key(row.overrides, checked)
-            if problem and "model.name" in row.overrides:
+            if problem and any(
+                problem.startswith(p) and f"{p}name" in row.overrides for p in PREFIXES
+            ):
                 raise PipelineError(f"{where}: {problem}")
             if problem:  # the row runs params.yaml's model: its table only is unrunnable
                 table._unrunnable.append(
@@ -335,6 +337,7 @@ def _check_rows(
                 )
 
 
+PREFIXES = ("model.", "avvp.model.")  # the model sections' keys (AVEL, AVVP) in overrides
 _ROW = "\0"  # the source validate_params names, replaced per line by _row_error
 
 
@@ -351,18 +354,22 @@ def _row_error(where: str, message: str, row: Row, params_file: Path) -> str:
 
 
 def _unread_model_key(overrides: dict[str, Any], checked: dict) -> str | None:
-    """Every overridden ``model.<key>`` must be read by the row's model (else: same run)."""
-    keys = [key.split(".", 1)[1] for key in overrides if key.startswith("model.")]
-    keys = [key for key in keys if key != "name"]
-    if not keys:
-        return None
-    name = checked["model"]["name"]
-    reads = set(declarations([name])[name])
-    unread = [key for key in keys if key not in reads]
-    if unread:
-        return (
-            f"model.{unread[0]}: not read by model {name!r}, which reads {', '.join(sorted(reads))}"
-        )
+    """Every overridden ``model.<key>`` (``avvp.model.<key>``) must be read by the row's
+    AVEL (AVVP) model (else: same run)."""
+    for prefix in PREFIXES:
+        keys = [key.removeprefix(prefix) for key in overrides if key.startswith(prefix)]
+        keys = [key for key in keys if key != "name"]
+        if not keys:
+            continue
+        section = checked["avvp"]["model"] if prefix == "avvp.model." else checked["model"]
+        name = section["name"]
+        reads = set(declarations([name])[name])
+        unread = [key for key in keys if key not in reads]
+        if unread:
+            return (
+                f"{prefix}{unread[0]}: not read by model {name!r}, which reads "
+                f"{', '.join(sorted(reads))}"
+            )
     return None
 
 

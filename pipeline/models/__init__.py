@@ -1,4 +1,5 @@
-"""The models: a model's module is imported when its name is looked up (lazy registration).
+"""The models of both tasks: a model's module is imported when its name is looked up (lazy
+registration).
 
 The contract (what a model is, how it declares its hyperparameters, :func:`register`) is
 in :mod:`pipeline.models.base`, with the registry :data:`MODELS`, whose index of names is
@@ -6,7 +7,7 @@ read from the files of this package without importing them. A stage that runs on
 imports that model's module and what it imports, nothing of the others:
 :func:`model_files` lists those files and :func:`code_fingerprint` hashes them, for the
 ``model_code`` stage that DVC's training stages depend on (docs/design.md §4, §8). Here,
-the registry is looked up by ``model.name``:
+the registry is looked up by ``model.name`` (AVEL) or ``avvp.model.name`` (AVVP):
 :func:`build_model` checks the keyword arguments against the constructor so that a
 misspelled ``model.<key>`` is reported by name, :func:`model_arguments` picks a model's
 arguments out of the flat ``model`` section and :func:`check_model` runs the constructor's
@@ -22,20 +23,28 @@ from pipeline.config.imports import local_imports
 from pipeline.config.model_index import fingerprint_text
 from pipeline.errors import PipelineError
 from pipeline.models.base import (
+    AVVP_DATA_DIMS,
     DATA_DIMS,
     MODELS,
+    TASK_MODELS,
     AVELModel,
+    AVVPModel,
     Hyper,
+    Model,
     constructor_keywords,
     declarations,
     register,
 )
 
 __all__ = [
+    "AVVP_DATA_DIMS",
     "DATA_DIMS",
     "MODELS",
+    "TASK_MODELS",
     "AVELModel",
+    "AVVPModel",
     "Hyper",
+    "Model",
     "build_model",
     "check_model",
     "code_fingerprint",
@@ -47,24 +56,32 @@ __all__ = [
 ]
 
 
-def model_class(name: str) -> type[AVELModel]:
+def model_class(name: str, task: str | None = None) -> type[Model]:
     """The registered class ``name``, its module imported now if it was not.
 
+    Args:
+        name: a registered name.
+        task: the task the model must serve (default ``None``: any).
+
     Raises:
-        PipelineError: no model file registers ``name`` (removed or renamed): the message
-            lists the valid names.
+        PipelineError: no model file registers ``name`` (removed or renamed), or it serves
+            another task: the message lists the valid names.
     """
+    key = f"{TASK_MODELS[task].section}.name" if task else "model.name"
     if name not in MODELS:
-        raise PipelineError(
-            f"model.name: unknown model {name!r}; valid names: {', '.join(sorted(MODELS))}"
-        )
+        valid = MODELS.of_task(task) if task else sorted(MODELS)
+        raise PipelineError(f"{key}: unknown model {name!r}; valid names: {', '.join(valid)}")
     try:
-        return MODELS[name]
+        cls = MODELS[name]
     except KeyError:
         module = MODELS.index()[name]
+        raise PipelineError(f"{key}: {module} was imported but did not register {name!r}") from None
+    if task and cls.task != task:
         raise PipelineError(
-            f"model.name: {module} was imported but did not register {name!r}"
-        ) from None
+            f"{key}: model {name!r} serves the {cls.task} task, not {task}; valid names: "
+            f"{', '.join(MODELS.of_task(task))}"
+        )
+    return cls
 
 
 def model_files(name: str, root: str | Path = ".") -> list[str]:
@@ -105,7 +122,7 @@ def code_fingerprint(name: str, root: str | Path = ".") -> str:
 def model_arguments(
     name: str, hyperparameters: dict[str, object], dims: dict[str, int]
 ) -> tuple[dict[str, object], list[str]]:
-    """Constructor arguments of model ``name`` from the flat ``model`` section and the data.
+    """Constructor arguments of model ``name`` from its flat model section and the data.
 
     The ``model`` section is flat and shared by all models (docs/design.md §5), so that
     ``-S model.name=<other>`` works without rewriting it: a key only other models read is
@@ -114,24 +131,24 @@ def model_arguments(
     Args:
         name: a key of :data:`MODELS`.
         hyperparameters: the ``model`` section without ``name``.
-        dims: data-derived sizes (:data:`DATA_DIMS`); those the model does not take are
-            dropped.
+        dims: data-derived sizes (its task's :attr:`~pipeline.models.base.Model.data_dims`);
+            those the model does not take are dropped.
 
     Returns:
         ``(kwargs, ignored)``: the arguments for :func:`build_model`, in a fixed order (the
-        data sizes in :data:`DATA_DIMS` order, then the declared hyperparameters in theirs:
+        data sizes in its task's order, then the declared hyperparameters in theirs:
         a checkpoint's bytes do not depend on the order of ``params.yaml``), and the keys
         of the section that model ``name`` does not read.
     """
     cls = model_class(name)
     accepted = constructor_keywords(cls)
     given = {**dims, **hyperparameters}
-    order = [*DATA_DIMS, *(hyper.name for hyper in cls.hyperparameters)]
+    order = [*cls.data_dims, *(hyper.name for hyper in cls.hyperparameters)]
     kwargs = {key: given[key] for key in order if key in given and key in accepted}
     return kwargs, sorted(set(hyperparameters) - set(accepted))
 
 
-def build_model(name: str, **kwargs: object) -> AVELModel:
+def build_model(name: str, **kwargs: object) -> Model:
     """Instantiate the registered model ``name`` with ``kwargs``.
 
     Args:
@@ -148,7 +165,7 @@ def build_model(name: str, **kwargs: object) -> AVELModel:
     accepted = list(constructor_keywords(cls))
     unknown = [key for key in kwargs if key not in accepted]
     if unknown:
-        bad = ", ".join(f"model.{key}" for key in unknown)
+        bad = ", ".join(f"{cls.section}.{key}" for key in unknown)
         raise PipelineError(
             f"{bad}: not accepted by model {name!r}; accepted keys: {', '.join(accepted)}"
         )
@@ -156,7 +173,7 @@ def build_model(name: str, **kwargs: object) -> AVELModel:
 
 
 def check_model(name: str, hyperparameters: dict[str, object]) -> None:
-    """Check the ``model`` section against model ``name``'s constructor, before any work.
+    """Check a model section against model ``name``'s constructor, before any work.
 
     The model is built on PyTorch's ``meta`` device (no memory, no computation) with the
     default data sizes, so every constructor check runs in milliseconds.

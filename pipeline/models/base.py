@@ -1,7 +1,12 @@
-r"""The model contract: what the pipeline asks of a model, written once.
+r"""The model contract: what the pipeline asks of a model, written once, for each task.
 
-A model is an :class:`AVELModel` registered under a name with :func:`register`; that name
-is ``params.yaml``'s ``model.name``. It maps audio ``(B, T, A)`` and visual features
+A model serves one task (:attr:`Model.task`): AVEL (audio-visual event localization on
+AVE, :class:`AVELModel`) or AVVP (audio-visual video parsing on LLP, :class:`AVVPModel`).
+It is registered under a name with :func:`register`, in one registry for both tasks; that
+name is ``params.yaml``'s ``model.name`` (AVEL) or ``avvp.model.name`` (AVVP). What else
+each task says (its labels, data, metrics and refinement) is :mod:`pipeline.tasks`.
+
+An :class:`AVELModel` maps audio ``(B, T, A)`` and visual features
 (pooled ``(B, T, V)`` or maps ``(B, T, H, W, V)``, see :attr:`AVELModel.needs_maps`) to raw
 segment scores ``(B, T, C)``. Everything else has a default that fits most models:
 
@@ -20,8 +25,15 @@ member                     default                     used by
 :meth:`wsel_loss`          mean-pooled cross-entropy   WSEL, auxiliary objective, retrain
 =========================  ==========================  ======================================
 
+An :class:`AVVPModel` maps audio ``(B, T, A)``, frame ``(B, T * k, F)`` and snippet features
+``(B, T, S)`` to per-modality segment probabilities and attention logits
+(:class:`pipeline.losses.AVVPOutput`), which the task's MMIL pooling and weak loss
+(:func:`pipeline.losses.mmil_pool`, :func:`pipeline.losses.han_loss`) and its refinement
+(:mod:`pipeline.avvp.refine`) use.
+
 The constructor takes keyword arguments only, each with a default: the data-derived sizes
-it needs among :data:`DATA_DIMS`, and one argument per declared :class:`Hyper`. The
+it needs among its task's :attr:`Model.data_dims` (:data:`DATA_DIMS` for AVEL,
+:data:`AVVP_DATA_DIMS` for AVVP), and one argument per declared :class:`Hyper`. The
 defaults are written once, in the constructor's signature; :func:`register` checks that
 signature and the declarations against each other when the model's module is imported.
 """
@@ -38,13 +50,15 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from pipeline.config.model_index import model_index
+from pipeline.config.model_index import MODEL_SECTIONS, model_index
 from pipeline.config.signature import keyword_defaults as constructor_keywords
-from pipeline.losses import mean_pooled_loss, mean_pooled_probabilities
+from pipeline.losses import AVVPOutput, mean_pooled_loss, mean_pooled_probabilities
 
 # Constructor arguments that the trainer derives from the data, not from ``params.yaml``:
 # audio feature size, visual channels, visual regions per segment (H * W) and classes.
 DATA_DIMS = ("audio_dim", "visual_dim", "n_regions", "n_classes")
+# The same for AVVP: audio, 2D frame and 3D snippet feature sizes and LLP's event classes.
+AVVP_DATA_DIMS = ("audio_dim", "frame_dim", "snippet_dim", "n_classes")
 
 _KINDS = (int, float, bool, str, list)
 _SYMBOLS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
@@ -129,8 +143,64 @@ class Hyper:
         return None if self.rule is None else self.rule(value)
 
 
-class AVELModel(nn.Module):
-    r"""Base class of every registered model: the attributes and methods the pipeline uses.
+class Model(nn.Module):
+    """What every registered model declares, whatever its task.
+
+    A model subclasses its task's base class (:class:`AVELModel` or :class:`AVVPModel`),
+    which sets :attr:`task` and :attr:`data_dims`, and declares :attr:`hyperparameters`.
+    """
+
+    task: ClassVar[str] = ""
+    """The task the model serves: ``avel`` or ``avvp`` (set by the task's base class)."""
+
+    data_dims: ClassVar[tuple[str, ...]] = ()
+    """The constructor arguments its task derives from the data (set by the base class)."""
+
+    section: ClassVar[str] = ""
+    """Its task's model section in ``params.yaml`` (set by the base class)."""
+
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = ()
+    """The keys of the task's model section (``params.yaml: model`` or ``avvp.model``) that
+    this model reads (params schema, docs). Their order is that of the constructor
+    arguments saved in a checkpoint: changing it changes the checkpoints' bytes (not their
+    weights)."""
+
+    family: ClassVar[str] = ""
+    """How the generated parameter table names the models sharing these declarations
+    (default ``""``: each registry name)."""
+
+
+class AVVPModel(Model):
+    r"""Base class of the AVVP models (seed 004 App. A.1): three feature streams in,
+    per-modality segment probabilities and attention logits out.
+
+    ``B`` videos, ``T`` segments (10 in LLP), ``C`` event classes (25, no background: an
+    AVVP label is multi-label), ``A`` audio, ``F`` frame and ``S`` snippet features.
+    """
+
+    task = "avvp"
+    data_dims = AVVP_DATA_DIMS
+    section = MODEL_SECTIONS["avvp"]
+
+    def forward(
+        self, audio: torch.Tensor, frames: torch.Tensor, snippets: torch.Tensor
+    ) -> AVVPOutput:
+        """Segment probabilities and attention logits of a batch.
+
+        Args:
+            audio: ``(B, T, A)`` audio features.
+            frames: ``(B, T * k, F)`` frame features, ``k`` consecutive frames per segment
+                (the training data averages them: ``k`` = 1).
+            snippets: ``(B, T, S)`` snippet features.
+
+        Returns:
+            ``probs``, ``time_logits`` and ``modality_logits``, each ``(B, T, 2, C)``.
+        """
+        raise NotImplementedError
+
+
+class AVELModel(Model):
+    r"""Base class of the AVEL models: the attributes and methods the pipeline uses.
 
     Subclasses implement :meth:`forward` and declare :attr:`hyperparameters`; the other
     members have defaults. A model trained in every setting meets these shapes: ``B``
@@ -138,14 +208,9 @@ class AVELModel(nn.Module):
     ``A`` audio features, ``V`` visual channels and ``H x W`` visual regions.
     """
 
-    hyperparameters: ClassVar[tuple[Hyper, ...]] = ()
-    """The keys of ``params.yaml: model`` that this model reads (params schema, docs). Their
-    order is that of the constructor arguments saved in a checkpoint: changing it changes
-    the checkpoints' bytes (not their weights)."""
-
-    family: ClassVar[str] = ""
-    """How the generated parameter table names the models sharing these declarations
-    (default ``""``: each registry name)."""
+    task = "avel"
+    data_dims = DATA_DIMS
+    section = MODEL_SECTIONS["avel"]
 
     needs_maps: ClassVar[bool] = False
     """``True``: ``visual`` is the ``(B, T, H, W, V)`` maps, read from file batch by batch;
@@ -232,8 +297,12 @@ class AVELModel(nn.Module):
         return mean_pooled_loss(scores, video_labels)
 
 
+TASK_MODELS: dict[str, type[Model]] = {"avel": AVELModel, "avvp": AVVPModel}
+"""Each task's model base class, by task name."""
+
+
 class Registry(MutableMapping):
-    """The registry, ``model.name`` -> model class: a model's module is imported on lookup.
+    """The registry, model name -> model class: a model's module is imported on lookup.
 
     The index (name -> module) is read from the files of ``pipeline/models/`` without
     importing them: the ``@register("<name>")`` decorators, found by :mod:`ast`. Looking a
@@ -249,7 +318,7 @@ class Registry(MutableMapping):
 
     def __init__(self, package: str, directory: Path) -> None:
         self.package, self.directory = package, directory
-        self._classes: dict[str, type[AVELModel]] = {}
+        self._classes: dict[str, type[Model]] = {}
 
     def index(self) -> dict[str, str]:
         """``{name: module}`` of every ``@register("<name>")`` in the package's files
@@ -260,21 +329,25 @@ class Registry(MutableMapping):
         """
         return model_index(self.directory, self.package)
 
-    def loaded(self) -> dict[str, type[AVELModel]]:
+    def loaded(self) -> dict[str, type[Model]]:
         """The classes registered so far, without importing anything."""
         return dict(self._classes)
 
     def __contains__(self, name: object) -> bool:
         return name in self._classes or name in self.index()
 
-    def __getitem__(self, name: str) -> type[AVELModel]:
+    def of_task(self, task: str) -> list[str]:
+        """The names of the models serving ``task``, sorted (imports every model module)."""
+        return [name for name in sorted(self) if self[name].task == task]
+
+    def __getitem__(self, name: str) -> type[Model]:
         if name not in self._classes and name in (index := self.index()):
             importlib.import_module(index[name])
         if name not in self._classes:
             raise KeyError(name)
         return self._classes[name]
 
-    def __setitem__(self, name: str, cls: type[AVELModel]) -> None:
+    def __setitem__(self, name: str, cls: type[Model]) -> None:
         self._classes[name] = cls
 
     def __delitem__(self, name: str) -> None:
@@ -288,7 +361,7 @@ class Registry(MutableMapping):
 
 
 MODELS = Registry("pipeline.models", Path(__file__).parent)
-"""The registry: ``model.name`` -> model class, filled by :func:`register` on lookup."""
+"""The registry of both tasks: name -> model class, filled by :func:`register` on lookup."""
 
 
 def _check_contract(name: str, cls: type) -> None:
@@ -296,8 +369,9 @@ def _check_contract(name: str, cls: type) -> None:
     where = f"@register({name!r}) on {cls.__name__}"
     if not NAME.match(name):
         raise TypeError(f"{where}: expected a name of lowercase letters, digits and _")
-    if not (isinstance(cls, type) and issubclass(cls, AVELModel)):
-        raise TypeError(f"{where}: expected a subclass of pipeline.models.base.AVELModel")
+    bases = " or ".join(f"pipeline.models.base.{base.__name__}" for base in TASK_MODELS.values())
+    if not (isinstance(cls, type) and issubclass(cls, Model)) or cls.task not in TASK_MODELS:
+        raise TypeError(f"{where}: expected a subclass of {bases}")
     taken = MODELS.loaded().get(name)
     if taken is not None and taken is not cls:
         raise TypeError(f"{where}: the name is taken by {taken.__name__}")
@@ -313,11 +387,11 @@ def _check_contract(name: str, cls: type) -> None:
         raise TypeError(f"{where}: constructor arguments without a default: {required}")
     keywords = constructor_keywords(cls)
     declared = [hyper.name for hyper in cls.hyperparameters]
-    accepted = [key for key in keywords if key not in DATA_DIMS]
+    accepted = [key for key in keywords if key not in cls.data_dims]
     if sorted(declared) != sorted(accepted):
         raise TypeError(
             f"{where}: hyperparameters {sorted(declared)} must be exactly the constructor "
-            f"arguments besides {DATA_DIMS}: {sorted(accepted)}"
+            f"arguments besides {cls.data_dims}: {sorted(accepted)}"
         )
     for hyper in cls.hyperparameters:
         problem = hyper.problem(keywords[hyper.name])
@@ -325,12 +399,14 @@ def _check_contract(name: str, cls: type) -> None:
             raise TypeError(f"{where}: default of {hyper.name}: {problem}")
 
 
-def register(name: str) -> Callable[[type[AVELModel]], type[AVELModel]]:
-    """Class decorator: register a model as ``params.yaml``'s ``model.name: <name>``.
+def register(name: str) -> Callable[[type[Model]], type[Model]]:
+    """Class decorator: register a model as ``model.name: <name>`` (``avvp.model.name`` for
+    an AVVP model).
 
-    The class is checked when its module is imported: a subclass of :class:`AVELModel`,
-    a constructor whose arguments all have defaults, and :attr:`AVELModel.hyperparameters`
-    declaring exactly its arguments besides :data:`DATA_DIMS`, with valid defaults.
+    The class is checked when its module is imported: a subclass of :class:`AVELModel` or
+    :class:`AVVPModel`, a constructor whose arguments all have defaults, and
+    :attr:`Model.hyperparameters` declaring exactly its arguments besides its task's
+    :attr:`Model.data_dims`, with valid defaults.
 
     Args:
         name: the registry name (lowercase letters, digits and ``_``).
@@ -339,7 +415,7 @@ def register(name: str) -> Callable[[type[AVELModel]], type[AVELModel]]:
         TypeError: the class breaks the contract, or ``name`` is taken.
     """
 
-    def decorate(cls: type[AVELModel]) -> type[AVELModel]:
+    def decorate(cls: type[Model]) -> type[Model]:
         _check_contract(name, cls)
         MODELS[name] = cls
         return cls
@@ -347,11 +423,15 @@ def register(name: str) -> Callable[[type[AVELModel]], type[AVELModel]]:
     return decorate
 
 
-def declarations(names: Sequence[str] | None = None) -> dict[str, dict[str, Hyper]]:
-    """Every registered model's hyperparameters: ``{model name: {key: Hyper}}``.
+def declarations(
+    names: Sequence[str] | None = None, task: str = "avel"
+) -> dict[str, dict[str, Hyper]]:
+    """The registered models' hyperparameters: ``{model name: {key: Hyper}}``.
 
     Args:
-        names: the models to list (default ``None``: all, sorted by name).
+        names: the models to list (default ``None``: every model of ``task``, sorted).
+        task: the task whose models are listed when ``names`` is ``None`` (default
+            ``"avel"``).
     """
-    chosen = sorted(MODELS) if names is None else names
+    chosen = MODELS.of_task(task) if names is None else names
     return {name: {h.name: h for h in MODELS[name].hyperparameters} for name in chosen}

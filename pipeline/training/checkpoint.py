@@ -17,7 +17,7 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_path
-from pipeline.models import build_model
+from pipeline.models import build_model, model_class
 
 
 def save_checkpoint(
@@ -40,21 +40,33 @@ def save_checkpoint(
         torch.save({"name": name, "kwargs": kwargs, "state": state, **meta}, file)
 
 
-def load_checkpoint(path: str | os.PathLike, device: torch.device) -> tuple[nn.Module, dict]:
+def load_checkpoint(
+    path: str | os.PathLike, device: torch.device, task: str = "avel"
+) -> tuple[nn.Module, dict]:
     """Rebuild the model of a checkpoint on ``device``, in eval mode.
+
+    Args:
+        path: the checkpoint.
+        device: where the model goes.
+        task: the task its model must serve (default ``"avel"``; ``"avvp"``).
 
     Returns:
         ``(model, meta)`` where ``meta`` holds every saved entry except the state.
     """
     path = Path(path)
     if not path.is_file():
-        raise PipelineError(f"{path}: checkpoint not found (run the train stage first)")
+        stage = "avvp_train" if task == "avvp" else "the train stage"
+        raise PipelineError(f"{path}: checkpoint not found (run {stage} first)")
     try:
         saved = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # noqa: BLE001 (any unpickling failure means a bad file)
         raise PipelineError(f"{path}: not a readable checkpoint ({err})") from None
     if not isinstance(saved, dict) or not {"name", "kwargs", "state"} <= set(saved):
         raise PipelineError(f"{path}: expected a checkpoint with name, kwargs and state")
+    try:
+        model_class(saved["name"], task)
+    except PipelineError as err:
+        raise PipelineError(f"{path}: {err}") from None
     model = build_model(saved["name"], **saved["kwargs"]).to(device)
     model.load_state_dict(saved["state"])
     model.eval()

@@ -1,7 +1,12 @@
-"""The training loop, with checkpoint choice on val; the losses are in pipeline.training.objectives.
+"""The training loop of both tasks, with checkpoint choice on val; AVEL's losses are in
+pipeline.training.objectives.
 
-The checkpoint kept is the epoch with the best segment accuracy on the **validation** split
-(ties: the earliest); the test split is never looked at during training (docs/design.md §6).
+One loop (:func:`fit`) trains every model, AVEL's and AVVP's; a task gives its batches,
+its objective (one mini-batch's loss) and its :class:`Validation` (the metric of the
+checkpoint choice and which epoch a tie keeps). The checkpoint kept is the epoch with the
+best validation score: AVEL's segment accuracy (ties: the earliest), AVVP's segment-level
+Type@AV (ties: the later, as Tian et al.'s code; :mod:`pipeline.avvp.train`). The test
+split is never looked at during training (docs/design.md §6).
 
 What makes a GPU run fast (docs/design.md §7) is here too, and tested on the CPU: mixed precision
 (:func:`autocast`, with a gradient scaler for ``fp16``), used alike by training, validation,
@@ -207,14 +212,63 @@ def segment_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(scores.argmax(axis=-1) == labels))
 
 
+STATE_FORMAT = 2
+"""The layout of :func:`fit`'s resume states (2: both tasks' loop, :class:`TrainResult` with
+``best_score`` and ``best_val``); a state of another layout is not resumed."""
+
+
+@dataclass
+class Validation:
+    """How a task scores the model on the validation split, for the checkpoint choice.
+
+    Args:
+        metric: the name of the score that chooses (the per-epoch row's ``val_<metric>``).
+        score: ``score(model) -> metrics``: every validation metric of the model, with
+            ``metric`` among them.
+        later_on_tie: on an equal score, keep the later epoch (default ``False``: the
+            earlier).
+    """
+
+    metric: str
+    score: Callable[[nn.Module], dict[str, float]]
+    later_on_tie: bool = False
+
+    def better(self, score: float, best: float) -> bool:
+        """Whether an epoch scoring ``score`` replaces the best so far, ``best``."""
+        return score >= best if self.later_on_tie else score > best
+
+
+def accuracy_on(loader: DataLoader, device: torch.device, precision: str = "fp32") -> Validation:
+    """AVEL's validation: the segment accuracy of the model on ``loader`` (:func:`predict`).
+
+    Args:
+        loader: validation batches in dataset order; its dataset has ``labels``.
+        device: where the model lives.
+        precision: the autocast of the forward passes (default ``fp32``).
+    """
+    labels = loader.dataset.labels
+
+    def score(model: nn.Module) -> dict[str, float]:
+        return {"accuracy": segment_accuracy(predict(model, loader, device, precision), labels)}
+
+    return Validation("accuracy", score)
+
+
 @dataclass
 class TrainResult:
-    """Outcome of :func:`fit`: the best state on val and the per-epoch log."""
+    """Outcome of :func:`fit`: the best state on val, its epoch, its validation metrics and
+    score (the chosen metric), and the per-epoch log."""
 
     best_state: dict[str, torch.Tensor]
     best_epoch: int
-    best_val_accuracy: float
+    best_score: float
+    best_val: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def best_val_accuracy(self) -> float:
+        """:attr:`best_score` under AVEL's validation (:func:`accuracy_on`)."""
+        return self.best_score
 
 
 @dataclass
@@ -258,7 +312,7 @@ class Trainer:
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            total += loss.detach().double() * len(batch["labels"])
+            total += loss.detach().double() * len(batch["labels"])  # videos in the batch
             count += len(batch["labels"])
         mean = total.item() / count  # one synchronisation per epoch
         if not math.isfinite(mean):
@@ -296,24 +350,26 @@ class Trainer:
 def fit(
     trainer: Trainer,
     train_loader: DataLoader,
-    val_loader: DataLoader,
+    validation: DataLoader | Validation,
     epochs: int,
     name: str = "train",
     resume: ResumeFile | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     resume_every: int = 1,
 ) -> TrainResult:
-    """Train for ``epochs`` epochs and keep the state with the best val accuracy.
+    """Train for ``epochs`` epochs and keep the state with the best validation score.
 
-    After each epoch the row ``{epoch, train_loss, val_accuracy, lr}`` goes to ``on_epoch``,
-    and after every ``resume_every``-th epoch the whole state to ``resume``. A run that
-    finds a state of its own in ``resume`` continues after that epoch, replaying the rows
-    logged so far through ``on_epoch``.
+    After each epoch the row ``{epoch, train_loss, val_<metric>, lr}`` goes to
+    ``on_epoch``, and after every ``resume_every``-th epoch the whole state to ``resume``.
+    A run that finds a state of its own in ``resume`` continues after that epoch,
+    replaying the rows logged so far through ``on_epoch``.
 
     Args:
         trainer: model, objective, optimizer, schedule, device and precision.
-        train_loader: training batches (shuffled).
-        val_loader: validation batches, in dataset order.
+        train_loader: training batches (shuffled; dicts with the batch's ``labels``, and a
+            ``generator`` attribute when the shuffle is to resume).
+        validation: the checkpoint choice (:class:`Validation`), or AVEL's validation
+            batches in dataset order (:func:`accuracy_on` them).
         epochs: number of epochs.
         name: what the progress bar shows (default ``"train"``).
         resume: where the per-epoch state lives (default ``None``: not saved).
@@ -321,10 +377,14 @@ def fit(
         resume_every: epochs between resume states (``train.resume_every``, default 1:
             every epoch; the state of a large model is written whole each time).
     """
-    val_labels = val_loader.dataset.labels
-    best = TrainResult(best_state={}, best_epoch=0, best_val_accuracy=-1.0)
+    if not isinstance(validation, Validation):
+        validation = accuracy_on(validation, trainer.device, trainer.precision)
+    best = TrainResult(best_state={}, best_epoch=0, best_score=-1.0)
     log = on_epoch or (lambda row: None)
     saved = resume.load() if resume is not None else None
+    if saved is not None and saved.get("format") != STATE_FORMAT:
+        print(f"{resume.path}: resume state of an earlier layout ignored; starting at epoch 1")
+        saved = None
     if saved is not None:
         trainer.restore(saved, train_loader)
         best = TrainResult(**saved["best"])
@@ -336,15 +396,16 @@ def fit(
         run = functools.partial(trainer.run_epoch, train_loader, epoch)
         loss = hooks.current().epoch(run, train_loader)
         trainer.scheduler.step()
-        scores = predict(trainer.runner, val_loader, trainer.device, trainer.precision)
-        accuracy = segment_accuracy(scores, val_labels)
-        row = {"epoch": epoch, "train_loss": loss, "val_accuracy": accuracy, "lr": lr}
+        metrics = validation.score(trainer.runner)
+        score = metrics[validation.metric]
+        row = {"epoch": epoch, "train_loss": loss, f"val_{validation.metric}": score, "lr": lr}
         best.history.append(row)
-        if accuracy > best.best_val_accuracy:
+        if validation.better(score, best.best_score):
             state = trainer.model.state_dict()
             best.best_state = {k: v.detach().cpu().clone() for k, v in state.items()}
-            best.best_epoch, best.best_val_accuracy = epoch, accuracy
+            best.best_epoch, best.best_score, best.best_val = epoch, score, metrics
         log(row)
         if resume is not None and epoch % resume_every == 0:
-            resume.save({"epoch": epoch, "best": vars(best), **trainer.state(train_loader)})
+            state = {"epoch": epoch, "best": vars(best), **trainer.state(train_loader)}
+            resume.save({**state, "format": STATE_FORMAT})
     return best

@@ -7,22 +7,24 @@ its class resolved once), the optimizer and schedule from the checked ``train`` 
 (a :class:`pipeline.config.schema.Train`, read by attribute), the best checkpoint on val, the
 per-epoch log (dvclive) and the metrics, the data placed on the device, and the resume
 state of an interrupted run.
+
+The AVVP training stages (``avvp_train``, ``avvp_retrain``) share with them the model
+choice and building and the outputs (:mod:`pipeline.training.choice`), the loop
+(:func:`pipeline.training.loop.fit`) and the log (:mod:`pipeline.training.live`).
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline import hooks
 from pipeline.config import paths
-from pipeline.config.schema import ModelSection, Train
+from pipeline.config.schema import Train
 from pipeline.cpu import machine
 from pipeline.data.dataset import AVEDataset, make_loader
 from pipeline.device import resolve_device
-from pipeline.io import write_json
-from pipeline.models import AVELModel, build_model, model_arguments, model_class
-from pipeline.training.checkpoint import save_checkpoint
+from pipeline.models import Model
+from pipeline.training.choice import ModelChoice, save_outputs
 from pipeline.training.live import epoch_logger
 from pipeline.training.loop import (
     Objective,
@@ -34,31 +36,6 @@ from pipeline.training.loop import (
     place,
 )
 from pipeline.training.resume import ResumeFile, fingerprint
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """The model a training stage trains, resolved once from the checked ``model`` section.
-
-    Args:
-        name: its registry name (``model.name``).
-        cls: its class.
-        hyperparameters: the keys of the section besides ``name``.
-    """
-
-    name: str
-    cls: type[AVELModel]
-    hyperparameters: dict[str, Any]
-
-    @classmethod
-    def of(cls, section: ModelSection) -> "ModelChoice":
-        """Resolve the checked section (its values passed the model's own checks)."""
-        return cls(section.name, model_class(section.name), section.hyperparameters())
-
-    @property
-    def pooled(self) -> Path | None:
-        """The pooled features it reads, or ``None`` for a model that reads the maps."""
-        return paths.pooled_features(self.cls.needs_maps)
 
 
 def data_dimensions(dataset) -> dict[str, int]:
@@ -82,7 +59,7 @@ def train_and_save(
     metrics: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
     inputs: Sequence[Path] = (),
-) -> AVELModel:
+) -> Model:
     """Fit ``model`` and write ``data/models/<task>.pt``, its log and its metrics.
 
     The per-epoch log goes through dvclive to ``metrics/train_log/<task>/``
@@ -108,8 +85,7 @@ def train_and_save(
     """
     device = resolve_device(config.device)
     val_set = AVEDataset(paths.STORE, "val", model.pooled)
-    kwargs, ignored = model_arguments(model.name, model.hyperparameters, data_dimensions(train_set))
-    network = build_model(model.name, **kwargs).to(device)
+    network, kwargs, ignored = model.build(data_dimensions(train_set), device)
     optimizer = make_optimizer(config, network.parameters())
     scheduler = make_scheduler(config, optimizer)
     resident = not model.cls.needs_maps and place([train_set, val_set, objective], device)
@@ -139,15 +115,6 @@ def train_and_save(
         resume_every=config.resume_every,
     )
     live.end()
-    save_checkpoint(
-        paths.checkpoint(task),
-        result.best_state,
-        model.name,
-        kwargs,
-        task=task,
-        epoch=result.best_epoch,
-        val_accuracy=result.best_val_accuracy,
-    )
     summary = {
         "model": model.name,
         "ignored_model_keys": ", ".join(ignored),
@@ -157,7 +124,16 @@ def train_and_save(
         "train_videos": len(train_set),
         "parameters": sum(p.numel() for p in network.parameters()),
     }
-    write_json(paths.TRAIN_METRICS / f"{task}.json", {**summary, **machine(), **(metrics or {})})
-    resume.remove()
+    save_outputs(
+        result,
+        model,
+        kwargs,
+        (paths.checkpoint(task), paths.TRAIN_METRICS / f"{task}.json"),
+        {**summary, **machine(), **(metrics or {})},
+        resume,
+        task=task,
+        epoch=result.best_epoch,
+        val_accuracy=result.best_val_accuracy,
+    )
     print(f"{task}: best val accuracy {result.best_val_accuracy:.3f} at epoch {result.best_epoch}")
     return network

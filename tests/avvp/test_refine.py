@@ -7,7 +7,6 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.avvp.han import HAN, HANOutput, han_loss, mmil_pool
 from pipeline.avvp.refine import (
     auxiliary_loss,
     draw_partners,
@@ -17,8 +16,10 @@ from pipeline.avvp.refine import (
     slice_truth,
     synthetic_inputs,
 )
-from pipeline.avvp.train import AVVPData, Refinement, evaluate_han, fit_han, load_data
+from pipeline.avvp.train import AVVPData, Refinement, evaluate_avvp, fit_avvp, load_data
 from pipeline.errors import PipelineError
+from pipeline.losses import AVVPOutput, han_loss, mmil_pool
+from pipeline.models.han import HAN
 from pipeline.refinement.slices import slice_starts
 
 C, T = 4, 10
@@ -30,9 +31,9 @@ class Oracle(nn.Module):
     Uniform attention, so a pooled modality probability is the mean over the pooled segments.
     """
 
-    def forward(self, audio, frames, snippets) -> HANOutput:
+    def forward(self, audio, frames, snippets) -> AVVPOutput:
         probs = torch.stack([audio, frames], dim=2).clamp(0, 1)  # (B, T, 2, C)
-        return HANOutput(probs, torch.zeros_like(probs), torch.zeros_like(probs))
+        return AVVPOutput(probs, torch.zeros_like(probs), torch.zeros_like(probs))
 
 
 def test_partners_share_no_label_and_are_seeded():
@@ -86,11 +87,11 @@ def test_slice_labels_on_a_hand_case():
 def test_refinement_loss_only_sees_its_window():
     torch.manual_seed(0)
     probs = torch.rand(2, T, 2, C)
-    out = HANOutput(probs, torch.randn(2, T, 2, C), torch.randn(2, T, 2, C))
+    out = AVVPOutput(probs, torch.randn(2, T, 2, C), torch.randn(2, T, 2, C))
     slices = (torch.rand(2, 1, 2, C) < 0.5).float()
     changed = probs.clone()
     changed[:, :2], changed[:, 6:] = 0.01, 0.99
-    other = HANOutput(changed, out.time_logits, out.modality_logits)
+    other = AVVPOutput(changed, out.time_logits, out.modality_logits)
     loss = refinement_loss(out, slices, [2], 4)
     torch.testing.assert_close(loss, refinement_loss(other, slices, [2], 4))
     window = torch.zeros(T, dtype=torch.bool)
@@ -154,7 +155,7 @@ def test_han_then_han_lr_on_the_tiny_store(tiny_llp: Path):
     partners = torch.as_tensor(draw_partners(train.weak.numpy(), seed=0))
     model = HAN(**train.dims(), hidden=16, feedforward=16)
     aux = Refinement(starts, 4, partners=partners)
-    result = fit_han(model, train, val, CONFIG, device, aux)
+    result = fit_avvp(model, train, val, CONFIG, device, aux)
     assert [row["epoch"] for row in result.history] == [1, 2]
     assert result.best_epoch in (1, 2) and set(result.best_val) >= {"type_segment", "av_event"}
     model.load_state_dict(result.best_state)
@@ -165,8 +166,8 @@ def test_han_then_han_lr_on_the_tiny_store(tiny_llp: Path):
     assert not (labels & ~train.weak.numpy().astype(bool)[:, None, None, :]).any()  # eq 10
     retrained = HAN(**train.dims(), hidden=16, feedforward=16)
     lr = Refinement(starts, 4, slice_labels=torch.as_tensor(labels))
-    again = fit_han(retrained, train, val, dict(CONFIG, epochs=1), device, lr)
+    again = fit_avvp(retrained, train, val, dict(CONFIG, epochs=1), device, lr)
     assert np.isfinite(again.history[0]["train_loss"])
     test = load_data(tiny_llp, "test")
-    assert 0.0 <= evaluate_han(retrained, test)["event_event"] <= 1.0
+    assert 0.0 <= evaluate_avvp(retrained, test)["event_event"] <= 1.0
     assert isinstance(test, AVVPData) and test.dense.shape == (8, 2, 25, T)

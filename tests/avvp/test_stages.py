@@ -5,12 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
-from pipeline.avvp.train import load_han
 from pipeline.config import paths
 from pipeline.config.params import load_params
 from pipeline.errors import PipelineError
+from pipeline.models import code_fingerprint
+from pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from stages import avvp_download, avvp_evaluate, avvp_refine, avvp_synthesize, avvp_train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,11 +28,27 @@ STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
         ("avvp_retrain", avvp_train.PARAMS["han_lr"]),
         ("avvp_refine", avvp_refine.PARAMS),
         ("avvp_evaluate", avvp_evaluate.PARAMS),
+        ("avvp_model_code", ("avvp.model.name",)),
     ],
 )
 def test_dvc_yaml_declares_exactly_the_params_each_stage_reads(stage, declared):
     body = STAGES[stage].get("do", STAGES[stage])
     assert sorted(body["params"]) == sorted(declared)
+
+
+@pytest.mark.parametrize("stage", ["avvp_train", "avvp_refine", "avvp_retrain", "avvp_evaluate"])
+def test_stages_building_an_avvp_model_depend_on_its_code_fingerprint_only(stage):
+    deps = STAGES[stage].get("do", STAGES[stage])["deps"]
+    assert str(paths.AVVP_MODEL_CODE) in deps
+    assert not [d for d in deps if d.startswith("pipeline/models/") and "han" in d]
+    body = STAGES["avvp_model_code"]
+    assert body["outs"] == [str(paths.AVVP_MODEL_CODE)] and body["always_changed"] is True
+
+
+def test_the_avvp_fingerprint_holds_the_files_of_its_own_model_only():
+    files = json.loads(code_fingerprint("han", ROOT))["files"]
+    assert "pipeline/models/han.py" in files and "pipeline/models/base.py" in files
+    assert not [f for f in files if f.endswith(("psp.py", "dpnet.py", "graph.py"))]
 
 
 def test_evaluate_items_are_the_tasks():
@@ -93,9 +111,9 @@ def test_the_chain_writes_every_output(workspace: dict):
         assert np.mean(scores["model"]["av_segment"]) == pytest.approx(
             results["model"]["av_segment"]
         )
-        model, meta = load_han(paths.avvp_checkpoint(task), "cpu")
+        model, meta = load_checkpoint(paths.avvp_checkpoint(task), "cpu", "avvp")
         assert meta["kwargs"]["hidden"] == 8 and meta["epoch"] in (1, 2)
-    with pytest.raises(PipelineError, match="usage"):
+    with pytest.raises(PipelineError, match="stage argument"):
         avvp_train.main(workspace, "wsel")
 
 
@@ -110,3 +128,21 @@ def test_retrain_refuses_labels_of_other_videos(workspace: dict, tmp_path: Path)
     np.savez(paths.AVVP_REFINED, **arrays)
     with pytest.raises(PipelineError, match="labels.npz \\[key 'names'\\]: expected the 24"):
         avvp_train.main(workspace, "han_lr")
+
+
+def test_an_unknown_or_avel_model_name_is_refused_naming_the_avvp_models(workspace: dict):
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["avvp"]["model"]["name"] = "hna"
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(
+        PipelineError, match=r"avvp.model.name: Input should be 'han'.*did you mean"
+    ):
+        load_params(("avvp",))
+    avel = torch.nn.Linear(1, 1)
+    save_checkpoint(paths.avvp_checkpoint("han"), avel.state_dict(), "psp", {})
+    with pytest.raises(
+        PipelineError,
+        match="avvp_han.pt: avvp.model.name: model 'psp' serves the avel task, not avvp; "
+        "valid names: han",
+    ):
+        load_checkpoint(paths.avvp_checkpoint("han"), "cpu", "avvp")

@@ -37,6 +37,7 @@ def test_table_6_holds_the_papers_numbers_and_runs_the_avvp_chain():
 def test_han_preset_holds_the_papers_settings():
     avvp = preset_params(ROOT / "presets" / "han-paper.yaml", ROOT / "params.yaml")["avvp"]
     assert avvp["model"] == {
+        "name": "han",
         "hidden": 512,
         "heads": 1,
         "feedforward": 512,

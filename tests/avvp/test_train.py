@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from pipeline.avvp import train as train_module
-from pipeline.avvp.han import HAN
-from pipeline.avvp.train import fit_han, load_data
+from pipeline.avvp.train import fit_avvp, load_data
+from pipeline.models.han import HAN
 from pipeline.training.resume import ResumeFile
 from tests.avvp.test_refine import CONFIG
 
@@ -19,7 +19,7 @@ def test_equal_validation_scores_keep_the_later_epoch(tiny_llp: Path):
     device = torch.device("cpu")
     train, val = load_data(tiny_llp, "train"), load_data(tiny_llp, "val")
     model = HAN(**train.dims(), hidden=16, feedforward=16)
-    result = fit_han(model, train, val, dict(CONFIG, epochs=3, lr=0.0), device)
+    result = fit_avvp(model, train, val, dict(CONFIG, epochs=3, lr=0.0), device)
     scores = [row["val_type_segment"] for row in result.history]
     assert scores == [scores[0]] * 3
     assert result.best_epoch == 3
@@ -39,7 +39,7 @@ def test_a_killed_run_resumes_after_its_last_epoch_and_ends_as_an_unbroken_one(
     def run(resume=None, on_epoch=None):
         torch.manual_seed(0)
         model = HAN(**train.dims(), hidden=16, feedforward=16)
-        return fit_han(model, train, val, config, device, on_epoch=on_epoch, resume=resume)
+        return fit_avvp(model, train, val, config, device, on_epoch=on_epoch, resume=resume)
 
     unbroken = run()
 
@@ -51,9 +51,9 @@ def test_a_killed_run_resumes_after_its_last_epoch_and_ends_as_an_unbroken_one(
     with pytest.raises(Killed):
         run(state, kill_in_epoch_3)
     evaluated = []
-    original = train_module.evaluate_han
+    original = train_module.evaluate_avvp
     monkeypatch.setattr(
-        train_module, "evaluate_han", lambda *a, **k: evaluated.append(1) or original(*a, **k)
+        train_module, "evaluate_avvp", lambda *a, **k: evaluated.append(1) or original(*a, **k)
     )
     logged = []
     resumed = run(state, lambda row: logged.append(row["epoch"]))
@@ -76,7 +76,7 @@ def test_the_precision_setting_runs_the_steps_under_autocast(tiny_llp: Path):
     for precision in ("fp32", "bf16", "fp16"):
         torch.manual_seed(0)
         model = HAN(**train.dims(), hidden=16, feedforward=16)
-        result = fit_han(model, train, val, dict(CONFIG, epochs=1), device, precision=precision)
+        result = fit_avvp(model, train, val, dict(CONFIG, epochs=1), device, precision=precision)
         assert all(torch.isfinite(v).all() for v in model.state_dict().values())
         assert torch.isfinite(torch.tensor(result.history[0]["train_loss"]))
         states[precision] = model.audio_proj.weight.detach().clone()

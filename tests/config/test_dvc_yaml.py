@@ -158,6 +158,7 @@ def test_every_stage_has_its_params_test():
         "evaluate",
         "report",
         # the AVVP task's stages: their params test is in tests/avvp/test_stages.py
+        "avvp_model_code",
         "avvp_synthesize",
         "avvp_download",
         "avvp_train",
@@ -211,6 +212,7 @@ def test_no_stage_names_the_store_the_manifest_stands_for_it():
             "download",
             "report",
             "model_code",
+            "avvp_model_code",
             "avvp_synthesize",
             "avvp_download",
         }:

@@ -13,6 +13,7 @@ from annotated_types import Ge, Gt, Le, Lt
 from pipeline.config.params import load_params
 from pipeline.config.presets import preset_params
 from pipeline.config.schema import (
+    MODEL_TASKS,
     REFERENCE,
     SECTIONS,
     Synthetic,
@@ -200,7 +201,12 @@ def test_schema_keys_are_exactly_what_the_code_takes():
     assert set(Synthetic.model_fields) == set(keyword_defaults(generate_synthetic))
     model_keys = set(section_class("model").model_fields) - {"name"}
     assert model_keys == {key for keys in declarations().values() for key in keys}
-    assert set(get_args(section_class("model").model_fields["name"].annotation)) == set(MODELS)
+    assert set(get_args(section_class("model").model_fields["name"].annotation)) == set(
+        MODELS.of_task("avel")
+    )
+    avvp = section_class("avvp").model_fields["model"].annotation
+    assert set(get_args(avvp.model_fields["name"].annotation)) == set(MODELS.of_task("avvp"))
+    assert set(avvp.model_fields) - {"name"} == set(declarations(task="avvp")["han"])
 
 
 def _edrnet(**changes) -> dict:
@@ -265,9 +271,26 @@ def test_the_parameter_reference_is_generated_from_the_schema():
 
 def test_params_yaml_holds_every_registered_models_keys():
     # `dvc exp run -S model.<key>=...` refuses a key that is not in the file
-    assert missing_model_keys((ROOT / "params.yaml").read_text()) == {}, (
-        "run `python -m pipeline.config.schema --write`"
+    for task in MODEL_TASKS:  # and -S avvp.model.<key>=... (the AVVP models' section)
+        assert missing_model_keys((ROOT / "params.yaml").read_text(), task) == {}, (
+            "run `python -m pipeline.config.schema --write`"
+        )
+
+
+def test_missing_avvp_model_keys_are_appended_to_avvp_model_only():
+    text = (
+        "model:\n  name: ave\navvp:\n  source: synthetic\n  model:  # AVVP\n    name: han\n"
+        "    hidden: 64\n\n  train:\n    epochs: 2\ntrain:\n  seed: 0\n"
     )
+    out = with_model_keys(text, "avvp")
+    assert out.startswith("model:\n  name: ave\navvp:\n  source: synthetic\n  model:  # AVVP\n")
+    assert out.endswith("\n\n  train:\n    epochs: 2\ntrain:\n  seed: 0\n")
+    avvp = yaml.safe_load(out)["avvp"]["model"]
+    assert avvp["hidden"] == 64 and avvp["heads"] == keyword_defaults(MODELS["han"])["heads"]
+    assert set(avvp) == {"name", *declarations(task="avvp")["han"]}
+    assert "    share_layers: true" in out and "# han: " in out
+    assert with_model_keys(out, "avvp") == out
+    assert missing_model_keys(text, "avel") == missing_model_keys(out, "avel")  # model untouched
 
 
 def test_missing_model_keys_are_appended_to_the_model_section_only():

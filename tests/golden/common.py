@@ -210,7 +210,7 @@ def cmran_mapping(official: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def han_mapping(official: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """AVVP-ECCV20 ``MMIL_Net`` -> :class:`~pipeline.avvp.han.HAN` (one shared layer).
+    """AVVP-ECCV20 ``MMIL_Net`` -> :class:`~pipeline.models.han.HAN` (one shared layer).
 
     The official ``hat_encoder`` runs its one layer for both query modalities; ours shares
     it (``share_layers``), so ``visual_layers`` are the same arrays as ``audio_layers``.

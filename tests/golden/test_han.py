@@ -2,7 +2,7 @@
 
 HAN's outputs (one batch of the official ``main_avvp.train``, dropout 0) equal ours to
 float64 rounding; its loss and gradients to float32 rounding, since
-:func:`~pipeline.avvp.han.han_loss` computes the binary cross-entropy in float32.
+:func:`~pipeline.losses.han_loss` computes the binary cross-entropy in float32.
 The metrics: :func:`~pipeline.avvp.metrics.per_video_scores` on 20 edge cases and 40
 random videos against the official ``segment_level`` and ``event_level``.
 """
@@ -10,8 +10,9 @@ random videos against the official ``segment_level`` and ``event_level``.
 import numpy as np
 import torch
 
-from pipeline.avvp.han import HAN, han_loss, mmil_pool, smooth
 from pipeline.avvp.metrics import per_video_scores
+from pipeline.losses import han_loss, mmil_pool, smooth
+from pipeline.models.han import HAN
 from tests.golden.common import check_probes, close, load, load_ours
 
 

@@ -7,8 +7,8 @@ import torch
 
 from pipeline.config.signature import keyword_defaults
 from pipeline.errors import PipelineError
-from pipeline.losses import video_labels_from_segments
-from pipeline.models import DATA_DIMS, MODELS, AVELModel, Hyper, build_model, check_model, register
+from pipeline.losses import han_loss, mmil_pool, video_labels_from_segments
+from pipeline.models import MODELS, AVELModel, Hyper, build_model, check_model, register
 from pipeline.models.base import declarations
 
 # Tiny data: 6 audio features, 2x2 maps of 8 channels, the 29 AVE classes.
@@ -32,7 +32,7 @@ def _inputs(model: AVELModel) -> tuple[torch.Tensor, torch.Tensor]:
     return audio, maps if model.needs_maps else maps.mean(dim=(2, 3))
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("name", MODELS.of_task("avel"))
 def test_every_registered_model_meets_the_contract(name):
     model = _model(name)
     audio, visual = _inputs(model)
@@ -55,11 +55,36 @@ def test_every_registered_model_meets_the_contract(name):
     assert isinstance(model.seg_weight, float)
 
 
+# Tiny LLP-like data: 6 audio, 10 frame and 4 snippet features, 5 event classes.
+AVVP_DIMS = {"audio_dim": 6, "frame_dim": 10, "snippet_dim": 4, "n_classes": 5}
+
+
+@pytest.mark.parametrize("name", MODELS.of_task("avvp"))
+def test_every_registered_avvp_model_meets_the_avvp_contract(name):
+    torch.manual_seed(0)
+    accepted = keyword_defaults(MODELS[name])
+    model = build_model(name, **{k: v for k, v in {**AVVP_DIMS, **SMALL}.items() if k in accepted})
+    generator = torch.Generator().manual_seed(1)
+    audio, frames, snippets = (
+        torch.randn(B, T, n, generator=generator) for n in (6, 10, 4)
+    )  # (B, T, A), (B, T, F), (B, T, S)
+    output = model(audio, frames, snippets)
+    for tensor in (output.probs, output.time_logits, output.modality_logits):
+        assert tensor.shape == (B, T, 2, 5)
+    assert ((output.probs >= 0) & (output.probs <= 1)).all()
+    loss = han_loss(mmil_pool(output), torch.tensor([[1.0, 0, 0, 1, 0], [0, 1, 0, 0, 0]]))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_registered_model_builds_from_its_declared_defaults(name):
-    defaults = keyword_defaults(MODELS[name])
+    cls = MODELS[name]
+    defaults = keyword_defaults(cls)
     declared = declarations([name])[name]
-    assert set(declared) == set(defaults) - set(DATA_DIMS)
+    assert cls.task in ("avel", "avvp")
+    assert set(declared) == set(defaults) - set(cls.data_dims)
     check_model(name, {key: defaults[key] for key in declared})
 
 

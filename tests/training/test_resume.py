@@ -304,3 +304,10 @@ def test_resume_states_are_written_every_k_epochs(tmp_path):
     state = ResumeFile(tmp_path / "wsel.pt", "run")
     fit(trainer, loader, loader, 5, resume=state, resume_every=2)
     assert state.load()["epoch"] == 4  # the last even epoch
+    # a state of an earlier layout (before both tasks shared the loop) is not resumed
+    old = state.load()
+    old["best"] = {"best_state": {}, "best_epoch": 4, "best_val_accuracy": 0.5, "history": []}
+    state.save({k: v for k, v in old.items() if k not in ("key", "format")})
+    logged = []
+    fit(trainer, loader, loader, 5, resume=state, on_epoch=lambda row: logged.append(1))
+    assert len(logged) == 5

@@ -25,7 +25,7 @@ The AVVP base model of seed 004 Appendix A.1 (Table 6). For a video of :math:`T`
    eq 12) renormalises the temporal attention over that subset.
 
 :class:`HAN` returns the segment probabilities and both attention logits
-(:class:`HANOutput`); the weak loss with label smoothing is :func:`han_loss`.
+(:class:`AVVPOutput`); the weak loss with label smoothing is :func:`han_loss`.
 
 Where our code differs from the reference code, on purpose: its encoder feeds the original
 inputs to every layer (only the last of several layers counts); here layers are stacked.
@@ -34,86 +34,18 @@ With the paper's one layer the two agree.
 Against the reference code (YapengTian/AVVP-ECCV20, one batch of ``main_avvp.train``,
 dropout 0; ``tests/golden/test_han.py`` on ``tests/golden/fixtures/han.npz``): the segment,
 video and modality probabilities are equal to float64 rounding (4e-16), the loss and
-the gradients to float32 rounding (:func:`han_loss` computes in float32). The AVVP
+the gradients to float32 rounding (:func:`pipeline.losses.han_loss` computes in float32). The AVVP
 metrics of :mod:`pipeline.avvp.metrics` equal its ``segment_level`` and ``event_level``
 on 60 videos, 20 of them edge cases (``avvp_metrics.npz``, to 1e-15).
 """
 
-from dataclasses import dataclass
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import PipelineError
-from pipeline.models.base import Hyper
+from pipeline.losses import AVVPOutput
+from pipeline.models.base import AVVPModel, Hyper, register
 from pipeline.models.checks import check_int, check_probability
-
-#: Constructor arguments that come from the data, not from ``params.yaml: avvp.model``.
-DATA_DIMS = ("audio_dim", "frame_dim", "snippet_dim", "n_classes")
-
-
-@dataclass
-class HANOutput:
-    """What :class:`HAN` computes for a batch.
-
-    Args:
-        probs: ``(B, T, 2, C)`` segment probabilities :math:`P` (audio, visual).
-        time_logits: ``(B, T, 2, C)`` logits of the temporal attention :math:`A`.
-        modality_logits: ``(B, T, 2, C)`` logits of the modality attention :math:`M`.
-    """
-
-    probs: torch.Tensor
-    time_logits: torch.Tensor
-    modality_logits: torch.Tensor
-
-
-@dataclass
-class Pooled:
-    """Video-level probabilities of the MMIL pooling: ``video``, ``audio``, ``visual`` (B, C)."""
-
-    video: torch.Tensor
-    audio: torch.Tensor
-    visual: torch.Tensor
-
-
-def mmil_weights(
-    output: HANOutput, segments: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The temporal and modality attention of the MMIL pooling, each ``(B, T, 2, C)``.
-
-    The temporal weights sum to 1 over the (pooled) segments, the modality weights to 1
-    over the two modalities.
-
-    Args:
-        output: the model's :class:`HANOutput`.
-        segments: ``(T,)`` bool mask of the segments pooled over (a window of seed 004
-            eq 12); :obj:`None` pools over all. (default: :obj:`None`)
-    """
-    time_logits = output.time_logits
-    if segments is not None:
-        time_logits = time_logits.masked_fill(~segments[None, :, None, None], float("-inf"))
-    return torch.softmax(time_logits, dim=1), torch.softmax(output.modality_logits, dim=2)
-
-
-def mmil_pool(output: HANOutput, segments: torch.Tensor | None = None) -> Pooled:
-    r"""Attentive MMIL pooling over time and modality (Tian et al. 2020, §4.2).
-
-    Args:
-        output: the model's :class:`HANOutput`.
-        segments: ``(T,)`` bool mask of the pooled segments (:func:`mmil_weights`).
-            (default: :obj:`None`, all)
-
-    Returns:
-        :math:`\bar p`, :math:`\bar p^a`, :math:`\bar p^v`, each ``(B, C)``.
-    """
-    time_att, modality_att = mmil_weights(output, segments)  # (B, T, 2, C) each
-    temporal = time_att * output.probs  # (B, T, 2, C)
-    return Pooled(
-        video=(temporal * modality_att).sum(dim=(1, 2)),
-        audio=temporal[:, :, 0].sum(dim=1),
-        visual=temporal[:, :, 1].sum(dim=1),
-    )
 
 
 class HANLayer(nn.Module):
@@ -147,14 +79,13 @@ class HANLayer(nn.Module):
         return self.norm2(x + self.drop_ff(self.feedforward(x)))
 
 
-class HAN(nn.Module):
+@register("han")
+class HAN(AVVPModel):
     """Hybrid attention network with attentive MMIL pooling (see the module docstring).
 
-    HAN is no :class:`~pipeline.models.base.AVELModel` (its inputs are three feature streams
-    and its outputs per-modality probabilities, not AVEL's ``(audio, visual) -> (B, T, C)``
-    scores), so it is not in the AVEL registry; it declares its hyperparameters the way
-    the contract does (:attr:`hyperparameters`, :class:`~pipeline.models.base.Hyper`), and
-    ``params.yaml: avvp.model`` is checked against them (``tests/avvp/test_han.py``).
+    An :class:`~pipeline.models.base.AVVPModel` registered as ``han``: its
+    :attr:`hyperparameters` are the keys of ``params.yaml: avvp.model`` besides ``name``,
+    checked and generated from this declaration (:mod:`pipeline.config.schema`).
 
     Args:
         audio_dim: audio feature size (default 128, VGGish).
@@ -230,7 +161,7 @@ class HAN(nn.Module):
 
     def forward(
         self, audio: torch.Tensor, frames: torch.Tensor, snippets: torch.Tensor
-    ) -> HANOutput:
+    ) -> AVVPOutput:
         """Segment probabilities and attention logits of a batch.
 
         Args:
@@ -243,53 +174,8 @@ class HAN(nn.Module):
         for audio_layer, visual_layer in zip(self.audio_layers, self.visual_layers, strict=True):
             a, v = audio_layer(a, v), visual_layer(v, a)
         h = torch.stack([a, v], dim=2)  # (B, T, 2, d)
-        return HANOutput(
+        return AVVPOutput(
             probs=torch.sigmoid(self.classifier(h)),
             time_logits=self.time_attention(h),
             modality_logits=self.modality_attention(h),
         )
-
-
-def smooth(labels: torch.Tensor, epsilon: float) -> torch.Tensor:
-    r"""Label smoothing towards 1/2: :math:`(1 - \epsilon) y + \epsilon / 2`."""
-    return (1 - epsilon) * labels + epsilon / 2
-
-
-def _bce(probs: torch.Tensor, targets: torch.Tensor, clamp: float) -> torch.Tensor:
-    return F.binary_cross_entropy(probs.float().clamp(clamp, 1 - clamp), targets.float())
-
-
-def han_loss(
-    pooled: Pooled,
-    labels: torch.Tensor,
-    audio_smoothing: float = 0.0,
-    visual_smoothing: float = 0.1,
-    clamp: float = 1e-7,
-    audio_labels: torch.Tensor | None = None,
-    visual_labels: torch.Tensor | None = None,
-) -> torch.Tensor:
-    r"""HAN's weak loss with guided modality terms (Tian et al. 2020, §4.2-4.3).
-
-    :math:`\mathrm{BCE}(\bar p, y) + \mathrm{BCE}(\bar p^a, \tilde y^a) +
-    \mathrm{BCE}(\bar p^v, \tilde y^v)`, where the modality targets are the video labels
-    smoothed towards 1/2 (:func:`smooth`): a video-level label need not be audible and
-    visible, and Tian et al.'s code smooths the visual target (0.1) and not the audio (0).
-    Probabilities are clamped to ``[clamp, 1 - clamp]`` as there.
-
-    Args:
-        pooled: the MMIL pooling of the batch (:func:`mmil_pool`).
-        labels: ``(B, C)`` 0/1 video-level labels.
-        audio_smoothing: :math:`\epsilon` of the audio target. (default: 0.0)
-        visual_smoothing: :math:`\epsilon` of the visual target. (default: 0.1)
-        clamp: probability clamp. (default: 1e-7)
-        audio_labels: ``(B, C)`` modality-specific audio targets that replace the smoothed
-            video labels (refined labels, :mod:`pipeline.avvp.refine`). (default: None)
-        visual_labels: the same for the visual target. (default: None)
-    """
-    audio = smooth(labels, audio_smoothing) if audio_labels is None else audio_labels
-    visual = smooth(labels, visual_smoothing) if visual_labels is None else visual_labels
-    return (
-        _bce(pooled.video, labels, clamp)
-        + _bce(pooled.audio, audio, clamp)
-        + _bce(pooled.visual, visual, clamp)
-    )

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from pipeline.avvp.han import HAN, HANOutput, Pooled, han_loss, mmil_pool, mmil_weights, smooth
 from pipeline.errors import PipelineError
+from pipeline.losses import AVVPOutput, Pooled, han_loss, mmil_pool, mmil_weights, smooth
+from pipeline.models.han import HAN
 
 DIMS = {"audio_dim": 6, "frame_dim": 10, "snippet_dim": 4, "n_classes": 5}
 
@@ -31,7 +32,7 @@ def test_shapes_and_probability_ranges():
 
 def test_pooling_weights_sum_to_one_over_time_and_over_modality():
     torch.manual_seed(2)
-    out = HANOutput(torch.rand(2, 10, 2, 5), torch.randn(2, 10, 2, 5), torch.randn(2, 10, 2, 5))
+    out = AVVPOutput(torch.rand(2, 10, 2, 5), torch.randn(2, 10, 2, 5), torch.randn(2, 10, 2, 5))
     time_att, modality_att = mmil_weights(out)
     torch.testing.assert_close(time_att.sum(dim=1), torch.ones(2, 2, 5))
     torch.testing.assert_close(modality_att.sum(dim=2), torch.ones(2, 10, 5))
@@ -41,7 +42,7 @@ def test_pooling_weights_sum_to_one_over_time_and_over_modality():
     torch.testing.assert_close(time_att.sum(dim=1), torch.ones(2, 2, 5))
     assert (time_att[:, ~window] == 0).all()
     # with every segment probability 1, a modality's pooled probability is its weights' sum
-    ones = HANOutput(torch.ones(2, 10, 2, 5), out.time_logits, out.modality_logits)
+    ones = AVVPOutput(torch.ones(2, 10, 2, 5), out.time_logits, out.modality_logits)
     torch.testing.assert_close(mmil_pool(ones).audio, torch.ones(2, 5))
     torch.testing.assert_close(mmil_pool(ones).visual, torch.ones(2, 5))
 
@@ -49,16 +50,16 @@ def test_pooling_weights_sum_to_one_over_time_and_over_modality():
 def test_window_pooling_ignores_segments_outside_it():
     torch.manual_seed(3)
     probs = torch.rand(1, 10, 2, 5)
-    out = HANOutput(probs, torch.randn(1, 10, 2, 5), torch.randn(1, 10, 2, 5))
+    out = AVVPOutput(probs, torch.randn(1, 10, 2, 5), torch.randn(1, 10, 2, 5))
     window = torch.zeros(10, dtype=torch.bool)
     window[4:8] = True
     changed = probs.clone()
     changed[:, :4], changed[:, 8:] = 1.0, 1.0  # outside the window
     inside = mmil_pool(out, window)
-    other = mmil_pool(HANOutput(changed, out.time_logits, out.modality_logits), window)
+    other = mmil_pool(AVVPOutput(changed, out.time_logits, out.modality_logits), window)
     torch.testing.assert_close(inside.video, other.video)
     # uniform attention logits: the pooled audio probability is the window's mean
-    flat = HANOutput(probs, torch.zeros_like(probs), torch.zeros_like(probs))
+    flat = AVVPOutput(probs, torch.zeros_like(probs), torch.zeros_like(probs))
     torch.testing.assert_close(mmil_pool(flat, window).audio, probs[:, 4:8, 0].mean(dim=1))
 
 
@@ -129,17 +130,26 @@ def test_tiny_training_fits_weak_labels(one_thread):
     assert torch.equal(video >= 0.5, labels.bool())
 
 
-def test_declared_hyperparameters_are_the_constructor_and_the_params_section():
-    """HAN declares its keys as the model contract does; avvp.model is exactly those."""
+def test_han_is_a_registered_avvp_model_whose_declaration_is_the_params_section():
+    """HAN registers as ``han`` for the AVVP task; ``avvp.model`` is generated from it."""
     import inspect
 
-    from pipeline.avvp.han import DATA_DIMS
-    from pipeline.config.schema import AVVPModel
+    from pipeline.config.schema import section_class
+    from pipeline.models import AVVP_DATA_DIMS, MODELS, model_class
 
+    assert MODELS["han"] is HAN and HAN.task == "avvp" and "han" in MODELS.of_task("avvp")
+    assert "han" not in MODELS.of_task("avel")
     arguments = inspect.signature(HAN.__init__).parameters
     declared = {hyper.name: hyper for hyper in HAN.hyperparameters}
-    assert list(declared) == [name for name in arguments if name not in ("self", *DATA_DIMS)]
+    assert list(declared) == [name for name in arguments if name not in ("self", *AVVP_DATA_DIMS)]
     for name, hyper in declared.items():
         assert hyper.problem(arguments[name].default) is None, name  # defaults are valid
-    assert list(AVVPModel.model_fields) == list(declared)
+    section = section_class("avvp").model_fields["model"].annotation
+    assert list(section.model_fields) == ["name", *declared]
     assert declared["dropout"].problem(1.0) == "expected a number ≥ 0 and < 1"
+    with pytest.raises(
+        PipelineError, match="avvp.model.name: unknown model 'hna'; valid names: han"
+    ):
+        model_class("hna", "avvp")
+    with pytest.raises(PipelineError, match="model 'psp' serves the avel task, not avvp"):
+        model_class("psp", "avvp")
