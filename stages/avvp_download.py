@@ -60,4 +60,4 @@ def main(params: dict) -> None:
 
 
 if __name__ == "__main__":
-    run_stage(lambda: main(load_params(("avvp",))))
+    run_stage(lambda: main(load_params(("avvp",), with_model=False)))  # reads no model

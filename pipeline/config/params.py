@@ -16,7 +16,10 @@ from pipeline.errors import PipelineError
 
 
 def load_params(
-    sections: tuple[str, ...] = (), path: str | os.PathLike = "params.yaml", typed: bool = False
+    sections: tuple[str, ...] = (),
+    path: str | os.PathLike = "params.yaml",
+    typed: bool = False,
+    with_model: bool = True,
 ) -> dict[str, Any]:
     """Load the parameter file and validate ``sections``.
 
@@ -26,6 +29,8 @@ def load_params(
         path: the YAML file (default: ``params.yaml``).
         typed: give the checked sections as schema objects (default ``False``: mappings;
             :func:`pipeline.config.schema.validate_params`).
+        with_model: check ``avvp.model`` with the ``avvp`` section (default ``True``;
+            ``False`` for the stages that build no AVVP model: the check imports every model).
     """
     path = Path(path)
     if not path.is_file():
@@ -37,7 +42,7 @@ def load_params(
     if not isinstance(params, dict):
         found = type(params).__name__
         raise PipelineError(f"{path}: expected a mapping of sections, found {found}")
-    return validate_params(params, sections, source=str(path), typed=typed)
+    return validate_params(params, sections, str(path), typed, with_model)
 
 
 # The keys each stage reads of the sections that several stages read in part (dvc.yaml

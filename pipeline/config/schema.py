@@ -522,10 +522,16 @@ def registered_model_section(task: str = "avel") -> type:
     return model_section(declarations(names), families, check_model, task)
 
 
-def avvp_section() -> type:
+def avvp_section(with_model: bool = True) -> type:
     """The ``avvp`` section's schema class, with ``avvp.model`` generated from the AVVP
-    models' declarations (:func:`registered_model_section`)."""
-    model = registered_model_section("avvp")
+    models' declarations (:func:`registered_model_section`).
+
+    Args:
+        with_model: check ``avvp.model`` (default ``True``); ``False`` leaves it as given,
+            for the stages that build no model (``avvp_synthesize``, ``avvp_download``):
+            the check imports every model module, three seconds at each stage's start.
+    """
+    model = registered_model_section("avvp") if with_model else dict[str, Any]
     return create_model(
         "AVVP", __base__=AVVP, model=(model, _field("the AVVP model: its name and hyperparameters"))
     )
@@ -543,10 +549,12 @@ SECTIONS: dict[str, type[Section] | None] = {
 }
 
 
-def section_class(name: str) -> type[Section]:
-    """The schema class of section ``name`` (the model sections generated now)."""
-    generated = {"model": registered_model_section, "avvp": avvp_section}
-    return generated[name]() if name in generated else SECTIONS[name]
+def section_class(name: str, with_model: bool = True) -> type[Section]:
+    """The schema class of section ``name`` (the model sections generated now; ``avvp``'s
+    without checking ``avvp.model`` where ``with_model`` is ``False``: :func:`avvp_section`)."""
+    if name == "avvp":
+        return avvp_section(with_model)
+    return registered_model_section() if name == "model" else SECTIONS[name]
 
 
 def _key(loc: tuple, error: dict) -> str:
@@ -634,6 +642,7 @@ def validate_params(
     sections: tuple[str, ...],
     source: str = "params.yaml",
     typed: bool = False,
+    with_model: bool = True,
 ) -> dict[str, Any]:
     """Check ``sections`` of ``params`` against the schema.
 
@@ -643,6 +652,8 @@ def validate_params(
         source: the file named in messages (default: ``params.yaml``).
         typed: give each checked section as its schema object (:class:`Train`, ...)
             instead of a mapping (default ``False``).
+        with_model: check ``avvp.model`` with the ``avvp`` section (default ``True``;
+            :func:`avvp_section`).
 
     Returns:
         ``params`` with each checked section as validated (numbers from exponent strings
@@ -669,7 +680,7 @@ def validate_params(
             continue
         given = params[name]
         try:
-            value = section_class(name).model_validate(
+            value = section_class(name, with_model).model_validate(
                 given.model_dump(exclude_unset=True) if isinstance(given, Section) else given
             )
         except ValidationError as err:

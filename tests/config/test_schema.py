@@ -367,3 +367,21 @@ def test_a_stage_with_a_bad_value_exits_with_one_line_and_writes_nothing(
     assert result.stderr.startswith(f"error: params.yaml: {key}: ")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_the_stages_that_build_no_avvp_model_check_avvp_without_importing_a_model():
+    code = (
+        "import sys; from pipeline.config.params import load_params; "
+        "p = load_params(('avvp',), with_model=False); "
+        "print(p['avvp']['model']['name'], 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.split() == ["han", "False"], out.stderr
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["avvp"]["model"]["hiden"] = 8  # not checked here: the stages that build it do
+    params["avvp"]["synthetic"]["n_train"] = 0  # checked
+    with pytest.raises(PipelineError, match=r"avvp\.synthetic\.n_train") as err:
+        validate_params(params, ("avvp",), with_model=False)
+    assert "hiden" not in str(err.value)
+    with pytest.raises(PipelineError, match=r"avvp\.model\.hiden: unknown key"):
+        validate_params(params, ("avvp",))
