@@ -20,7 +20,7 @@ lint: install
 	$(BIN)/lint-imports --no-cache
 
 test: lint
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n auto --dist loadfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 bench: install
 	$(BIN)/python -m bench.memory

@@ -102,8 +102,10 @@ def store_copy(copy_store: Callable[[], Path]) -> Path:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the files with end-to-end tests (``@pytest.mark.e2e``) first, each file's tests in
-    their order (pytest-xdist's ``--dist loadfile`` hands out files in collection order, so
-    the long files start at once instead of ending the run alone), and skip the tests
+    their order (pytest-xdist's ``--dist loadfile --no-loadscope-reorder``, as ``make test``
+    runs it, hands out files in collection order, so the long files start at once instead of
+    ending the run alone; without ``--no-loadscope-reorder`` xdist sorts the files by their
+    number of tests, and the long files, which have few, came last), and skip the tests
     marked ``cuda`` on a machine without a CUDA device."""
     heavy = {item.path for item in items if item.get_closest_marker("e2e")}
     items.sort(key=lambda item: item.path not in heavy)

@@ -96,7 +96,7 @@ class SlurmOptions(_Strict):
 
 class ClusterConfig(_Strict):
     """``cluster.yaml``: the remotes, the shared cache and resume states, scratch, logs, the
-    claims' lifetime and the SLURM options."""
+    claims' lifetime, the seconds between checks of the jobs and the SLURM options."""
 
     git_remote: str
     dvc_remote: str
@@ -105,6 +105,7 @@ class ClusterConfig(_Strict):
     scratch: str = "/tmp"
     logs: str = "logs/submitit"
     claim_ttl_min: float = Field(30.0, gt=0)
+    poll_s: float = Field(5.0, gt=0)
     setup: list[str] = Field(default_factory=list)
     dvc_config: dict[str, str | int | bool] = Field(default_factory=dict)
     slurm: SlurmOptions = Field(default_factory=SlurmOptions)
@@ -385,7 +386,6 @@ def run_jobs(
     kind: str,
     baseline: str,
     jobs: int = 1,
-    poll: float = 5.0,
     alternatives: dict[str, tuple[Experiment, ...]] | None = None,
 ) -> dict[str, str]:
     """Submit the experiments that the git remote lacks and no other run claims; wait for
@@ -399,7 +399,6 @@ def run_jobs(
             (processes here, ``jobs`` at a time).
         baseline: the commit to run them on; it must be on a branch of the git remote.
         jobs: local jobs at a time (default 1).
-        poll: seconds between checks (default 5).
         alternatives: experiment name -> experiments that serve all its cells as well
             (:func:`pipeline.experiments.reuse.served_by`); one of them at the remote counts
             as the experiment (default none).
@@ -433,10 +432,10 @@ def run_jobs(
         ours = [e for e in missing if e.name not in theirs]
         if ours:
             job = ExperimentJob(config, baseline, key)
-            status.update(_run_ours(ours, labels, config, kind, job, jobs, poll, claims))
+            status.update(_run_ours(ours, labels, config, kind, job, jobs, config.poll_s, claims))
         others = [e for e in missing if e.name in theirs]
         status.update(
-            _wait_for_others(others, labels, config, baseline, alternatives, claims, poll)
+            _wait_for_others(others, labels, config, baseline, alternatives, claims, config.poll_s)
         )
     finally:
         claims.release(list(claims.held))

@@ -56,14 +56,14 @@ CI_NODE = {"gpus_per_job": 0, "cpus_per_job": 1, "mem_gb": 1.0}
 
 def _config(tmp: Path, remote: Path, tag: str, slurm: dict | None = None, **changes) -> Path:
     """The shipped ``cluster.yaml`` with only its paths (and, for SLURM, the partition and
-    :data:`CI_NODE`) overridden, plus ``changes``: for ``remote``, with its own DVC remote,
-    cache, resume states, scratch and logs; the cache starts as a copy of ``cache-data``
-    (the data stages only) where that exists."""
+    :data:`CI_NODE`) overridden, checking every second instead of five, plus ``changes``:
+    for ``remote``, with its own DVC remote, cache, resume states, scratch and logs; the
+    cache starts as a copy of ``cache-data`` (the data stages only) where that exists."""
     if (tmp / "cache-data").is_dir():
         shutil.copytree(tmp / "cache-data", tmp / f"cache-{tag}")
     data = yaml.safe_load((ROOT / "cluster.yaml").read_text())
     data.update({key: str(tmp / f"{key}-{tag}") for key in PATHS})
-    data.update(git_remote=str(remote), cache_dir=str(tmp / f"cache-{tag}"), **changes)
+    data.update(git_remote=str(remote), cache_dir=str(tmp / f"cache-{tag}"), poll_s=1, **changes)
     data["slurm"].update(slurm or {})
     path = tmp / f"cluster-{tag}.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -231,7 +231,7 @@ def test_a_second_run_waits_for_the_experiments_another_run_claims(tmp_path, mon
     monkeypatch.setattr(cluster, "make_executor", lambda *args: None)
     monkeypatch.setattr(cluster, "_finished_jobs", finished_jobs)
     monkeypatch.setattr(cluster.time, "sleep", other_run_works)
-    status = run_jobs([made, dropped, ours], labels, config, "local", base, poll=0)
+    status = run_jobs([made, dropped, ours], labels, config, "local", base)
     assert submitted == [ours.name]
     assert status == {made.name: "by another run", dropped.name: "Failed"}
     out = capsys.readouterr()
@@ -402,7 +402,10 @@ def _evaluation(repo: Path, commit: str) -> str:
 
 def _experiments(git_remote: str) -> dict[str, str]:
     """Name -> commit of every experiment at ``git_remote``, of any baseline."""
-    listed = _run(["git", "ls-remote", "--refs", git_remote, "refs/exps/*"], ROOT).stdout
+    listed = _run(
+        ["git", "ls-remote", "--refs", git_remote, "refs/exps/*"], Path(git_remote).parent
+    )
+    assert listed, f"no experiment at {git_remote}"
     return {ref.rsplit("/", 1)[1]: sha for sha, ref in map(str.split, listed.splitlines())}
 
 

@@ -21,7 +21,7 @@ from tests.experiments.test_cluster import _bare, _ci_node, _config, _venv
 from tests.experiments.test_tables import TINY_TABLE, _tables
 from tests.test_e2e import _git, _run
 
-EPOCHS = 60  # long enough to signal the job between two epochs of its training
+EPOCHS = 24  # long enough to signal the job between two epochs of its training
 
 
 def _slow_table(repo: Path) -> Path:
