@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny synthetic AVE store and helpers to mutate copies of it."""
 
 import shutil
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,14 +102,16 @@ def store_copy(copy_store: Callable[[], Path]) -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the files with end-to-end tests (``@pytest.mark.e2e``) first, each file's tests in
-    their order (pytest-xdist's ``--dist loadfile --no-loadscope-reorder``, as ``make test``
-    runs it, hands out files in collection order, so the long files start at once instead of
-    ending the run alone; without ``--no-loadscope-reorder`` xdist sorts the files by their
-    number of tests, and the long files, which have few, came last), and skip the tests
-    marked ``cuda`` on a machine without a CUDA device."""
-    heavy = {item.path for item in items if item.get_closest_marker("e2e")}
-    items.sort(key=lambda item: item.path not in heavy)
+    """Run the files with end-to-end tests (``@pytest.mark.e2e``) first, the file with the
+    most of them first of all (``tests/test_e2e.py``, the longest), each file's tests in
+    their order, and skip the tests marked ``cuda`` on a machine without a CUDA device.
+
+    pytest-xdist's ``--dist loadfile --no-loadscope-reorder``, as ``make test`` runs it,
+    hands out files in this order, so the long files start at once instead of ending the
+    run alone; without ``--no-loadscope-reorder`` xdist sorts the files by their number of
+    tests, and the long files, which have few, came last."""
+    e2e = Counter(item.path for item in items if item.get_closest_marker("e2e"))
+    items.sort(key=lambda item: -e2e[item.path])  # stable: each file's order is kept
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device (bench/gpu_check.sh runs these)")

@@ -404,7 +404,7 @@ def _experiments(git_remote: str) -> dict[str, str]:
     """Name -> commit of every experiment at ``git_remote``, of any baseline."""
     listed = _run(
         ["git", "ls-remote", "--refs", git_remote, "refs/exps/*"], Path(git_remote).parent
-    )
+    ).stdout
     assert listed, f"no experiment at {git_remote}"
     return {ref.rsplit("/", 1)[1]: sha for sha, ref in map(str.split, listed.splitlines())}
 
