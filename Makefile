@@ -8,11 +8,8 @@ BIN := $(VENV)/bin
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# --no-compile: Python writes the bytecode of the modules it imports when it first imports
-# them; compiling every file of every package at install took 30 s more (71 s against 41 s
-# into a fresh venv from the wheel cache, 2-core reference machine).
 install: $(BIN)/python
-	$(BIN)/pip install --quiet --no-compile -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt
 
 repro: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
