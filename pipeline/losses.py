@@ -92,6 +92,31 @@ def mean_pooled_probabilities(scores: torch.Tensor) -> torch.Tensor:
     return _log_mean_pooled(scores).exp()  # (B, C)
 
 
+def video_label_totals(
+    scores: torch.Tensor, video_labels: torch.Tensor, owner: str = ""
+) -> torch.Tensor:
+    """``(B, 1)``: the number of classes of each video, after checking the labels.
+
+    Args:
+        scores: ``(B, T, C)`` segment scores.
+        video_labels: ``(B, C)`` presence labels in {0, 1}.
+        owner: the model named in the messages (default ``""``: none).
+
+    Raises:
+        PipelineError: ``video_labels`` is not ``(B, C)``, or a video has no class.
+    """
+    name = f"{owner} video_labels".strip()
+    if video_labels.shape != (scores.shape[0], scores.shape[2]):
+        raise PipelineError(
+            f"{name}: expected shape {(scores.shape[0], scores.shape[2])}, "
+            f"found {tuple(video_labels.shape)}"
+        )
+    totals = video_labels.sum(dim=-1, keepdim=True)  # (B, 1)
+    if (totals <= 0).any():
+        raise PipelineError(f"{name}: expected at least one class per video")
+    return totals
+
+
 def mean_pooled_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
     r"""WSEL loss: MIL mean pooling and cross-entropy with the video label (seed 001 §3.2).
 
@@ -117,14 +142,7 @@ def mean_pooled_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.
     Returns:
         The scalar loss.
     """
-    if video_labels.shape != (scores.shape[0], scores.shape[2]):
-        raise PipelineError(
-            f"video_labels: expected shape {(scores.shape[0], scores.shape[2])}, "
-            f"found {tuple(video_labels.shape)}"
-        )
-    totals = video_labels.sum(dim=-1, keepdim=True)  # (B, 1)
-    if (totals <= 0).any():
-        raise PipelineError("video_labels: expected at least one class per video")
+    totals = video_label_totals(scores, video_labels)  # (B, 1)
     log_video = _log_mean_pooled(scores)  # (B, C)
     return -(video_labels / totals * log_video).sum(dim=-1).mean()
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import PipelineError
+from pipeline.losses import video_label_totals
 from pipeline.models.base import AVELModel, Hyper, register
 from pipeline.models.checks import check_int, check_map_inputs, check_probability
 from pipeline.models.map_layers import relu_mlp
@@ -421,14 +422,7 @@ class PSP(AVELModel):
             scores: ``(B, T, C)`` raw segment scores.
             video_labels: ``(B, C)`` presence labels in {0, 1}, at least one 1 per video.
         """
-        if video_labels.shape != (scores.shape[0], scores.shape[2]):
-            raise PipelineError(
-                f"PSP video_labels: expected shape {(scores.shape[0], scores.shape[2])}, "
-                f"found {tuple(video_labels.shape)}"
-            )
-        totals = video_labels.sum(dim=-1, keepdim=True)  # (B, 1)
-        if (totals <= 0).any():
-            raise PipelineError("PSP video_labels: expected at least one class per video")
+        totals = video_label_totals(scores, video_labels, "PSP")  # (B, 1)
         # Upcast only: float64 stays float64; half precisions go to float32 (1 - EPS is 1
         # in bf16 and EPS 0 in fp16, so the clamp would leave log(0)).
         dtype = torch.promote_types(scores.dtype, torch.float32)
