@@ -15,9 +15,10 @@ met. Three groups of figures:
 2. **Probes that no model owns**: logistic regressions (scikit-learn, on features
    standardised with the training split's statistics) fitted on the training split's
    segments and scored on the test split's, 29 classes (every segment's label), on: the
-   audio; the 7x7-averaged visual map; the visual feature at the sound source's cell (an
-   oracle attention); audio and averaged visual together; the same with the video's mean
-   features appended (what a video-level model sees); the same with the source cell.
+   audio; the 7x7-averaged visual map; the visual map averaged under the sound source's
+   footprint (:func:`source_features`, an oracle attention); audio and averaged visual
+   together; the same with the video's mean features appended (what a video-level model
+   sees); the same with the oracle-attended visual.
 3. **The anchors** (``--epochs`` > 0): the AVE baseline's variants of Tian et al.'s
    ablation (``model.variant`` of :class:`pipeline.models.ave.AVEBaseline`: A, V, V-att,
    A+V, A+V-att), trained on the store (SEL, Adam at lr 1e-3, constant, batch 64 as
@@ -26,7 +27,7 @@ met. Three groups of figures:
    :data:`ANCHOR_TOLERANCE`.
 
 The probes' targets are read from the same paper: audio above the averaged visual (A
-59.5 > V 55.3); the source cell's gain over the average at most the paper's attention gain
+59.5 > V 55.3); the oracle attention's gain over the average at most the paper's attention gain
 plus the tolerance (V-att - V = 3.3; A+V-att - A+V = 1.3); the joint probe above both
 single ones; the video-mean probe below GT-repeat (no published AVE method reaches it);
 and no probe above the best anchored variant by more than the paper's spread (the range
@@ -72,6 +73,7 @@ from pipeline.data.synthetic import (
     AVE_PARTIAL_WINDOWS,
     AVE_TRAIN_VIDEOS,
     SyntheticPlan,
+    footprint,
     generate_synthetic,
 )
 from pipeline.evaluation.metrics import gt_repeat, segment_metrics
@@ -103,10 +105,10 @@ DOC_MARKERS = (
 PROBES = (
     "audio",
     "visual 7x7 mean",
-    "visual source cell",
+    "visual at the source",
     "A+V mean",
     "A+V mean + video mean",
-    "A+V mean + source cell",
+    "A+V mean + source",
 )
 
 
@@ -251,20 +253,27 @@ def plan_figures(root: Path, plan: SyntheticPlan) -> list[Figure]:
 # 2. Probes.
 
 
-def source_cell_features(root: Path, plan: SyntheticPlan) -> np.ndarray:
-    """``(n, T, C)`` visual feature at the sound source's cell of each segment.
+def source_features(root: Path, plan: SyntheticPlan, source_sigma: float) -> np.ndarray:
+    """``(n, T, C)`` visual map averaged under the sound source's footprint (oracle attention).
+
+    The weights of segment ``t`` are the source's Gaussian footprint at its cell, of width
+    ``source_sigma`` (:func:`pipeline.data.synthetic.footprint`), normalised to sum
+    1: the attention that knows where the source is and how far it spreads. For a narrow
+    source it is the feature at the source's cell.
 
     Args:
         root: the store.
         plan: the plan that generated it (source paths).
+        source_sigma: the generator's ``source_sigma``.
     """
-    path = np.stack([video.path for video in plan.videos])  # (n, T, 2)
-    t = np.arange(store.T)
     with h5py.File(root / store.VISUAL, "r") as h5:
         maps = h5[store.FEATURE_KEY]
+        size = maps.shape[2]
         out = np.empty((maps.shape[0], store.T, maps.shape[-1]), dtype=np.float32)  # (n, T, C)
-        for row in range(maps.shape[0]):
-            out[row] = maps[row][t, path[row, :, 0], path[row, :, 1]]  # (T, C)
+        for row, video in enumerate(plan.videos):
+            weights = np.stack([footprint(cell, size, source_sigma) for cell in video.path])
+            weights /= weights.sum(axis=(1, 2), keepdims=True)  # (T, H, W)
+            out[row] = np.einsum("thw,thwc->tc", weights, maps[row])  # (T, C)
     return out
 
 
@@ -288,28 +297,28 @@ def probe_accuracy(
     return float(probe.score(scaler.transform(x_test), y_test))
 
 
-def probe_features(root: Path, plan: SyntheticPlan) -> dict[str, np.ndarray]:
+def probe_features(root: Path, plan: SyntheticPlan, source_sigma: float) -> dict[str, np.ndarray]:
     """The ``(n, T, D)`` features of each probe of :data:`PROBES`."""
     audio = np.asarray(store.read_array(root / store.AUDIO), dtype=np.float32)  # (n, T, A)
     mean = pool_visual(root / store.VISUAL)  # (n, T, C)
     joint = np.concatenate([audio, mean], axis=-1)  # (n, T, A + C)
     video = np.broadcast_to(joint.mean(axis=1, keepdims=True), joint.shape)  # (n, T, A + C)
-    cell = source_cell_features(root, plan)  # (n, T, C)
+    source = source_features(root, plan, source_sigma)  # (n, T, C)
     return {
         "audio": audio,
         "visual 7x7 mean": mean,
-        "visual source cell": cell,
+        "visual at the source": source,
         "A+V mean": joint,
         "A+V mean + video mean": np.concatenate([joint, video], axis=-1),
-        "A+V mean + source cell": np.concatenate([joint, cell], axis=-1),
+        "A+V mean + source": np.concatenate([joint, source], axis=-1),
     }
 
 
-def probes(root: Path, plan: SyntheticPlan) -> dict[str, float]:
+def probes(root: Path, plan: SyntheticPlan, source_sigma: float) -> dict[str, float]:
     """Test accuracy of each probe of :data:`PROBES` on every segment's label."""
     labels = store.segment_labels(root)
     train, test = store.split_order(root, "train"), store.split_order(root, "test")
-    features = probe_features(root, plan)
+    features = probe_features(root, plan, source_sigma)
     return {name: probe_accuracy(features[name], labels, train, test) for name in PROBES}
 
 
@@ -327,15 +336,15 @@ def probe_figures(probe: dict[str, float], anchors: dict[str, float], gt: float)
     }
     ceiling = max(anchors.values()) + PAPER_SPREAD
     audio, mean = probe["audio"], probe["visual 7x7 mean"]
-    cell_gain = probe["visual source cell"] - mean
-    joint_gain = probe["A+V mean + source cell"] - probe["A+V mean"]
+    cell_gain = probe["visual at the source"] - mean
+    joint_gain = probe["A+V mean + source"] - probe["A+V mean"]
     verdicts = {
         "audio": (
             f">= visual 7x7 mean (A {_pct(TIAN_2018['a'])} > V {_pct(TIAN_2018['v'])})",
             audio >= mean,
         ),
         "visual 7x7 mean": ("(the reference of the gains)", True),
-        "visual source cell": (
+        "visual at the source": (
             f"gain over 7x7 mean in [0, {_pct(attention['visual'])}] (V-att - V + tolerance)",
             0 <= cell_gain <= attention["visual"],
         ),
@@ -344,7 +353,7 @@ def probe_figures(probe: dict[str, float], anchors: dict[str, float], gt: float)
             f"< GT-repeat ({_pct(gt)})",
             probe["A+V mean + video mean"] < gt,
         ),
-        "A+V mean + source cell": (
+        "A+V mean + source": (
             f"gain over A+V mean in [0, {_pct(attention['joint'])}] (A+V-att - A+V + tolerance)",
             0 <= joint_gain <= attention["joint"],
         ),
@@ -443,14 +452,19 @@ def calibration_figures(
     root: Path,
     plan: SyntheticPlan,
     trained: dict[str, dict] | None,
-    with_probes: bool = True,
+    source_sigma: float | None = None,
 ) -> list[Figure]:
-    """Every figure of the bench beside its target (see the module docstring)."""
+    """Every figure of the bench beside its target (see the module docstring).
+
+    Args:
+        source_sigma: the generator's ``source_sigma`` (the probes' oracle attention);
+            None: no probes.
+    """
     figures = plan_figures(root, plan)
     gt = figures[0].value
     anchors = {v: m["accuracy"] for v, m in (trained or {}).items()} or TIAN_2018
-    if with_probes:
-        figures += probe_figures(probes(root, plan), anchors, gt)
+    if source_sigma is not None:
+        figures += probe_figures(probes(root, plan, source_sigma), anchors, gt)
     if trained:
         figures += anchor_figures(trained, gt)
     return figures
@@ -554,7 +568,8 @@ def main() -> None:
         trained = None
         if args.epochs > 0:
             trained = train_variants(root, args.epochs, variants=tuple(args.variants))
-        figures = calibration_figures(root, plan, trained, with_probes=not args.no_probes)
+        sigma = None if args.no_probes else generator_settings(overrides)["source_sigma"]
+        figures = calibration_figures(root, plan, trained, sigma)
         print(format_figures(figures))
         print(verdict_line(figures))
         if args.write:

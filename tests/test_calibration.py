@@ -38,7 +38,7 @@ from bench.calibration import (
     probe_accuracy,
     probe_figures,
     settings_fingerprint,
-    source_cell_features,
+    source_features,
     train_variants,
     verdict_line,
     window_statistics,
@@ -142,10 +142,10 @@ def _probe(**changes) -> dict[str, float]:
     base = {
         "audio": 0.59,
         "visual 7x7 mean": 0.55,
-        "visual source cell": 0.58,
+        "visual at the source": 0.58,
         "A+V mean": 0.70,
         "A+V mean + video mean": 0.78,
-        "A+V mean + source cell": 0.71,
+        "A+V mean + source": 0.71,
     }
     return {**base, **changes}
 
@@ -162,10 +162,10 @@ def test_probes_like_the_paper_meet_every_target():
     ("changes", "missed"),
     [
         ({"audio": 0.54}, "audio"),  # visual beats audio: the balance reversed
-        ({"visual source cell": 0.61}, "visual source cell"),  # +6 > 3.3 + 2
-        ({"visual source cell": 0.54}, "visual source cell"),  # attention loses
-        ({"A+V mean + source cell": 0.734}, "A+V mean + source cell"),  # +3.4 > 1.3 + 2
-        ({"A+V mean": 0.585, "A+V mean + source cell": 0.59}, "A+V mean"),  # < audio
+        ({"visual at the source": 0.61}, "visual at the source"),  # +6 > 3.3 + 2
+        ({"visual at the source": 0.54}, "visual at the source"),  # attention loses
+        ({"A+V mean + source": 0.734}, "A+V mean + source"),  # +3.4 > 1.3 + 2
+        ({"A+V mean": 0.585, "A+V mean + source": 0.59}, "A+V mean"),  # < audio
         ({"A+V mean + video mean": 0.83}, "A+V mean + video mean"),  # above GT-repeat
     ],
 )
@@ -212,13 +212,19 @@ def test_background_shares_by_hand():
     assert shares == {"audible only": 1 / 6, "visible only": 2 / 6, "neither": 3 / 6}
 
 
-def test_source_cell_features_read_the_path_cell(tiny_store_kwargs, tmp_path):
+def test_source_features_average_the_map_under_the_sources_footprint(tiny_store_kwargs, tmp_path):
     plan = generate_synthetic(tmp_path / "ave", **tiny_store_kwargs)
-    cells = source_cell_features(tmp_path / "ave", plan)  # (n, T, C)
+    maps = store.read_array(tmp_path / "ave" / store.VISUAL)  # (n, T, H, W, C)
     row, t = 7, 3
     r, c = plan.videos[row].path[t]
-    maps = store.read_array(tmp_path / "ave" / store.VISUAL)
-    np.testing.assert_array_equal(cells[row, t], maps[row, t, r, c])
+    narrow = source_features(tmp_path / "ave", plan, 0.05)  # (n, T, C)
+    np.testing.assert_allclose(narrow[row, t], maps[row, t, r, c], rtol=1e-6)  # the cell
+    wide = source_features(tmp_path / "ave", plan, 1.5)  # (n, T, C)
+    size = maps.shape[2]
+    grid = np.arange(size)
+    weights = np.exp(-((grid[:, None] - r) ** 2 + (grid[None, :] - c) ** 2) / (2 * 1.5**2))
+    expected = np.einsum("hw,hwc->c", weights / weights.sum(), maps[row, t])
+    np.testing.assert_allclose(wide[row, t], expected, rtol=1e-5)
 
 
 def test_probe_of_a_perfect_feature_is_perfect():
@@ -235,7 +241,7 @@ def test_bench_runs_end_to_end_on_a_tiny_store(tiny_store_kwargs, tmp_path):
     assert set(trained) == set(VARIANTS)
     for metrics in trained.values():
         assert 0 <= metrics["accuracy"] <= 1
-    figures = calibration_figures(tmp_path / "ave", plan, trained)
+    figures = calibration_figures(tmp_path / "ave", plan, trained, source_sigma=0.8)
     names = [figure.name for figure in figures]
     assert names[0] == "GT-repeat accuracy (test)"
     assert [f"probe {name}" for name in PROBES] == names[10:16]

@@ -137,6 +137,7 @@ class Synthetic(Section):
     border_strength: Number = _optional(
         "onset/offset signature amplitude relative to the source", ge=0
     )
+    source_sigma: Number = _optional("width of the sound source's footprint", "cells", gt=0)
 
 
 class WeightFile(Section):

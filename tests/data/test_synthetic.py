@@ -285,6 +285,7 @@ RENDER = {
     "visual_noise": 0.35,
     "clutter_strength": 0.8,
     "border_strength": 0.6,
+    "source_sigma": 0.8,
 }
 
 
@@ -335,10 +336,30 @@ def test_source_path_drifts_at_most_one_cell_per_segment_inside_the_map():
     assert np.abs(np.diff(path, axis=0)).max() <= 1
     assert path.min() >= 0
     assert path.max() <= 6
-    prints = np.stack([synthetic._footprint(cell, 7) for cell in path])  # (T, 7, 7)
+    prints = np.stack([synthetic.footprint(cell, 7) for cell in path])  # (T, 7, 7)
     peaks = np.array([np.unravel_index(p.argmax(), (7, 7)) for p in prints])
     np.testing.assert_array_equal(peaks, path)
     np.testing.assert_allclose(prints.max(axis=(1, 2)), 1.0)
+
+
+def test_source_sigma_widens_only_the_sound_sources_footprint():
+    cell = np.array([3, 3])
+    wide = synthetic.footprint(cell, 7, 1.5)  # (7, 7)
+    assert wide[3, 3] == 1.0
+    np.testing.assert_allclose(wide[3, 4], np.exp(-1 / (2 * 1.5**2)))  # one cell away
+    np.testing.assert_allclose(wide[5, 6], np.exp(-13 / (2 * 1.5**2)))
+    world = _world(0, 8, 32)
+    video = synthetic.SyntheticVideo((0, T), 5)
+    synthetic._place_objects(np.random.default_rng(1), video, 7, 1, MIXING_OFF)
+    quiet = {**RENDER, "visual_noise": 0.0, "clutter_strength": 0.0, "border_strength": 0.0}
+
+    def source_mass(sigma: float) -> float:
+        render = {**quiet, "source_sigma": sigma}
+        visual = synthetic._render_visual(np.random.default_rng(0), world, video, render)
+        return float((visual @ world.visual[5]).mean())  # the class over the whole map
+
+    # the mean of the class over the map grows with the footprint's area, 2 pi sigma^2
+    assert source_mass(1.6) > 2.5 * source_mass(0.8)
 
 
 def test_confusable_pairs_are_more_similar_than_any_other_pair():
