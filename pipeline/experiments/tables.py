@@ -35,6 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import yaml
 from tqdm import tqdm
 
 from pipeline.avvp import metrics as avvp_metrics
@@ -226,6 +227,11 @@ class Runs:
             path = f"reports/predictions/{cell.result}.json"
             self._cache[key] = _read_json(commit, path)
         return self._cache[key]
+
+    def params(self, cell: Cell) -> dict | None:
+        """The ``params.yaml`` the cell's experiment ran with, or ``None`` if it has none."""
+        commit = self.commit(cell)
+        return None if commit is None else yaml.safe_load(git("show", f"{commit}:params.yaml"))
 
     def data_source(self, cell: Cell) -> str | None:
         commit = self.commit(cell)
@@ -429,6 +435,82 @@ NOT_COMPUTED = (
 )
 
 
+def _schedule(train: dict) -> str:
+    """``train.scheduler`` and the keys it reads, in words."""
+    name = train.get("scheduler", "step")
+    if name == "cosine_restarts":
+        return (
+            f"cosine restarts every {train['step_size']} epochs, floors {train['floors']} "
+            f"ending at epochs {train['milestones']}"
+        )
+    if name == "step":
+        return f"step decay x{train['gamma']} every {train['step_size']} epochs"
+    if name == "multistep":
+        return f"decay x{train['gamma']} at epochs {train['milestones']}"
+    return name
+
+
+def regime(params: dict, result: str, avvp: bool) -> str:
+    """How a row was trained, read from its run's ``params.yaml``: epochs, schedule,
+    optimizer, batch, and the augmentation or retraining its result went through.
+
+    Args:
+        params: the run's ``params.yaml``.
+        result: the row's result (``sel``, ``wsel``, ``wsel_refined``; AVVP: ``han``, ...).
+        avvp: whether the row is an AVVP row (trained by ``avvp.train``).
+    """
+    if avvp:
+        train = params["avvp"]["train"]
+        refine = params["avvp"]["refine"]
+        words = [
+            f"{params['avvp']['model']['name']}, {train['epochs']} epochs",
+            f"{train['optimizer']} lr {train['lr']}, batch {train['batch_size']}",
+            f"step decay x{train['gamma']} every {train['step_size']} epochs",
+        ]
+        if refine.get("auxiliary"):
+            words.append("Step 1 with the auxiliary objective")
+        return "; ".join(words)
+    train, model, augment = params["train"], params["model"], params["augment"]
+    words = [
+        f"{model['name']}, {train['epochs']} epochs",
+        f"{train['optimizer']} lr {train['lr']}, batch {train['batch_size']}",
+        _schedule(train),
+    ]
+    if result == "sel":
+        words.append(
+            f"Replicate {'on' if augment['replicate'] else 'off'}, "
+            f"Link {'on' if augment['link'] else 'off'} (graph models only)"
+        )
+        if augment.get("smb_per_class"):
+            words.append(f"SMB {augment['smb_per_class']} fused videos per class")
+    else:
+        refine = params["refine"]
+        step1 = "with" if refine["auxiliary"] else "without"
+        words.append(f"Step 1 {step1} the auxiliary objective")
+        if result == "wsel_refined":
+            words.append(
+                f"retrained {refine['retrain_epochs']} epochs on {refine['labels']} labels "
+                f"(N {refine['window']}, s {refine['stride']}, tau {refine['tau']})"
+            )
+    return "; ".join(words)
+
+
+def regime_lines(table: Table, seed: int, cells: dict, runs: Runs) -> list[str]:
+    """The regime of every row that ran (:func:`regime`), from its ``seed`` run."""
+    lines = [
+        f"Regime of each row, read from the `params.yaml` of its seed-{seed} run:",
+        "",
+        "| Row | Regime |",
+        "|---|---|",
+    ]
+    for row in table.rows:
+        cell = cells.get((table.id, row.name, seed)) if row.runnable else None
+        params = None if cell is None else runs.params(cell)
+        if params is not None:
+            lines.append(f"| `{row.name}` | {regime(params, cell.result, is_avvp(cell))} |")
+    return [*lines, ""]
+
+
 def _label_set_lines(table: Table, label_set: str, sets: dict | None, avvp: bool) -> list[str]:
     """The section of one label set; ``sets`` is ``None`` where it was not computed."""
     title = "original labels (O-AVE)" if label_set == "o_ave" else "corrected labels (C-AVE)"
@@ -463,10 +545,16 @@ def _label_set_lines(table: Table, label_set: str, sets: dict | None, avvp: bool
 
 
 def render_markdown(
-    table: Table, seeds: list[int], numbers: dict, source: str | None, avvp: bool = False
+    table: Table,
+    seeds: list[int],
+    numbers: dict,
+    source: str | None,
+    avvp: bool = False,
+    regimes: list[str] | None = None,
 ) -> str:
     """The markdown of one table: one section per label set of ``numbers`` (``o_ave``, and
-    ``c_ave`` either computed or ``None``, shown as not computed)."""
+    ``c_ave`` either computed or ``None``, shown as not computed), after the note and the
+    rows' regimes (:func:`regime_lines`)."""
     lines = [
         f"# {table.caption}",
         "",
@@ -483,6 +571,7 @@ def render_markdown(
         ]
     if table.note:
         lines += [f"Note: {table.note}", "", ""]
+    lines += regimes or []
     for label_set, sets in numbers.items():
         lines += _label_set_lines(table, label_set, sets, avvp)
     return "\n".join(lines)
@@ -539,7 +628,9 @@ def render(
             numbers["c_ave"] = table_numbers(table, seeds, cells, runs, "c_ave")
         elif any(row.paper.c_ave for row in table.rows):
             numbers["c_ave"] = None  # the paper has a C-AVE column; we have no scores
-        text = render_markdown(table, seeds, numbers, runs.data_source(first), is_avvp(first))
+        regimes = regime_lines(table, seeds[0], cells, runs)
+        source, avvp = runs.data_source(first), is_avvp(first)
+        text = render_markdown(table, seeds, numbers, source, avvp, regimes)
         path = out_dir / f"{table.id}.md"
         with atomic_path(path) as tmp:
             tmp.write_text(text)

@@ -406,6 +406,30 @@ def test_rendering_prints_the_paper_as_printed_and_the_c_ave_column(tmp_path):
     assert "paper 78.70" in rep_line and NOT_COMPUTED not in text
 
 
+def test_regime_says_how_each_kind_of_row_was_trained():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"].update({"epochs": 30, "step_size": 10, "milestones": [20, 30]})
+    params["augment"].update({"replicate": False, "smb_per_class": 250})
+    assert tables.regime(params, "sel", avvp=False) == (
+        "dpnet, 30 epochs; adam lr 0.001, batch 48; cosine restarts every 10 epochs, "
+        "floors [0.1, 0.01] ending at epochs [20, 30]; Replicate off, Link on (graph models "
+        "only); SMB 250 fused videos per class"
+    )
+    params["train"].update({"scheduler": "step", "gamma": 0.5, "step_size": 4})
+    params["refine"].update({"auxiliary": False, "retrain_epochs": 30})
+    assert tables.regime(params, "wsel_refined", avvp=False) == (
+        "dpnet, 30 epochs; adam lr 0.001, batch 48; step decay x0.5 every 4 epochs; "
+        "Step 1 without the auxiliary objective; retrained 30 epochs on refined labels "
+        "(N 4, s 2, tau 0.05)"
+    )
+    assert tables.regime(params, "wsel", avvp=False).endswith(
+        "; Step 1 without the auxiliary objective"
+    )
+    assert tables.regime(params, "han", avvp=True) == (
+        "han, 12 epochs; adam lr 0.0003, batch 16; step decay x0.1 every 10 epochs"
+    )
+
+
 # ------------------------------------------------------------------------- end to end
 
 
@@ -494,6 +518,10 @@ def test_tiny_table_runs_renders_and_travels_through_remotes(tmp_path):
     assert (repo / "reports" / "tables" / "tiny.png").stat().st_size > 0
     assert "[tiny](tiny.md)" in (repo / "reports" / "tables" / "README.md").read_text()
     assert "not run: not implemented here" in text and "synthetic" in text
+    # each row's regime is read from its own run's params.yaml (tiny: 1 epoch, batch 16)
+    assert "| `base` | dpnet, 1 epochs; adam lr 0.001, batch 16; " in text
+    assert "Replicate off, Link on (graph models only) |" in text  # base
+    assert "Replicate on, Link off (graph models only) |" in text  # rep
     # the rendered mean of each row is the mean of its experiments' own metrics
     cells = plan(load_ablations(repo / "ablations.yaml", repo / "dvc.yaml").tables, [0, 1])
     for row in ("base", "rep"):
