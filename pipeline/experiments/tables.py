@@ -169,6 +169,9 @@ def run_experiments(
 ) -> dict:
     """Queue the experiments that ``HEAD`` lacks, run the queue, wait with progress.
 
+    An experiment already queued or running in DVC's queue (by another tables command
+    started before this one finished) is waited for, not queued a second time.
+
     Args:
         alternatives: experiment name -> experiments that serve all its cells as well
             (:attr:`Cell.alternatives`); one of them at ``HEAD`` counts as reuse.
@@ -191,8 +194,11 @@ def run_experiments(
     print(f"tables: {len(status) - len(missing)} experiments reused, {len(missing)} to run")
     if not missing:
         return status
+    states, _ = _queue_status()
+    pending = {name for name, state in states.items() if state in {"Queued", "Running"}}
     for experiment in missing:
-        _dvc(*experiment.command())
+        if experiment.name not in pending:
+            _dvc(*experiment.command())
     _start_workers(jobs)
     finished = wait_for_queue({e.name for e in missing}, jobs, poll)
     status.update(finished)

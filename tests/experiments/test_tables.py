@@ -496,6 +496,24 @@ def test_waiting_restarts_the_queue_workers_that_stopped_with_tasks_queued(monke
     assert next(polls, None) is None  # it stopped polling when both had ended
 
 
+def test_an_experiment_already_in_the_queue_is_waited_for_not_queued_again(monkeypatch):
+    first, second = Experiment((), 0, ("evaluate@sel",)), Experiment((), 1, ("evaluate@sel",))
+    queued: list[list[str]] = []
+    monkeypatch.setattr(tables, "require_clean_head", lambda: None)
+    monkeypatch.setattr(tables, "head", lambda: "0" * 40)
+    monkeypatch.setattr(tables, "reusable_experiments", lambda commit: {})
+    monkeypatch.setattr(tables, "_queue_status", lambda: ({first.name: "Running"}, 2))
+    monkeypatch.setattr(tables, "_dvc", lambda *args: queued.append(list(args)) or "")
+    monkeypatch.setattr(tables, "_start_workers", lambda jobs: None)
+    waited: list[set[str]] = []
+    monkeypatch.setattr(
+        tables, "wait_for_queue", lambda names, jobs, poll: waited.append(names) or {}
+    )
+    tables.run_experiments([first, second], jobs=2)
+    assert queued == [second.command()]  # the first is running already
+    assert waited == [{first.name, second.name}]
+
+
 def test_the_worker_count_is_read_from_dvc_queue_status(monkeypatch):
     text = (
         "Task     Name              Created    Status\n"
