@@ -568,7 +568,8 @@ def main() -> None:
         trained = None
         if args.epochs > 0:
             trained = train_variants(root, args.epochs, variants=tuple(args.variants))
-        sigma = None if args.no_probes else generator_settings(overrides)["source_sigma"]
+        settings = generator_settings(overrides)
+        sigma = None if args.no_probes else settings["source_sigma"]
         figures = calibration_figures(root, plan, trained, sigma)
         print(format_figures(figures))
         print(verdict_line(figures))
@@ -579,7 +580,7 @@ def main() -> None:
                 "machine": args.machine,
                 "seconds": time.perf_counter() - start,
             }
-            write_artifact(figures, generator_settings(overrides), bench)
+            write_artifact(figures, settings, bench)
             print(f"wrote {ARTIFACT} and {DOC}")
 
 
