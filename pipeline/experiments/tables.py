@@ -113,17 +113,37 @@ def start_detached(command: list[str]) -> str:
 _WORKERS = re.compile(r"Worker status: (\d+) active, (\d+) idle")
 
 
-def _queue_status() -> tuple[dict[str, str], int]:
-    """From ``dvc queue status``: experiment name -> status (Queued, Running, Success,
-    Failed), and the number of live workers (active and idle)."""
+def _queue_status() -> tuple[dict[str, tuple[str, str]], int]:
+    """From ``dvc queue status``: task id -> (experiment name, status: Queued, Running,
+    Success, Failed), and the number of live workers (active and idle).
+
+    Keyed by task, not by name: an experiment run again keeps its name, and the queue still
+    lists its earlier task (a run stopped by hand stays ``Failed``) beside the new one.
+    """
     text = _dvc("queue", "status")
-    states = {}
+    tasks = {}
     for line in text.splitlines():
         words = line.split()
         if len(words) >= 3 and words[-1] in {"Queued", "Running", "Success", "Failed"}:
-            states[words[1]] = words[-1]
+            tasks[words[0]] = (words[1], words[-1])
     workers = _WORKERS.search(text)
-    return states, int(workers[1]) + int(workers[2]) if workers else 0
+    return tasks, int(workers[1]) + int(workers[2]) if workers else 0
+
+
+def _finished(tasks: dict[str, tuple[str, str]]) -> set[str]:
+    """The ids of the tasks that have ended (Success or Failed)."""
+    return {task for task, (_, state) in tasks.items() if state in {"Success", "Failed"}}
+
+
+def _outcomes(tasks: dict[str, tuple[str, str]], earlier: set[str]) -> dict[str, str]:
+    """Experiment name -> its state over the tasks not in ``earlier``: Queued or Running
+    while any of its tasks is, else Success if one succeeded, else Failed."""
+    rank = {"Failed": 0, "Success": 1, "Queued": 2, "Running": 3}
+    outcome: dict[str, str] = {}
+    for task, (name, state) in tasks.items():
+        if task not in earlier and rank[state] > rank.get(outcome.get(name, ""), -1):
+            outcome[name] = state
+    return outcome
 
 
 def _start_workers(jobs: int) -> None:
@@ -131,33 +151,51 @@ def _start_workers(jobs: int) -> None:
     start_detached([sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)])
 
 
-def wait_for_queue(names: set[str], jobs: int, poll: float = 5.0) -> dict[str, str]:
+def wait_for_queue(
+    names: set[str],
+    jobs: int,
+    poll: float = 5.0,
+    earlier: set[str] = frozenset(),
+    grace: float = 60.0,
+) -> dict[str, str]:
     """Wait, with progress, until each experiment of ``names`` has succeeded or failed.
+
+    Only the queue's tasks that are not in ``earlier`` count: a task that had ended before
+    this run queued its own (the same name, run earlier) says nothing about this run.
 
     A DVC queue worker can stop while tasks are still queued (treeverse/dvc#10562), and
     with no worker left the queue would wait forever. So when the queue has our tasks
-    queued but fewer than ``jobs`` workers at two polls in a row, the missing workers are
-    started again.
+    queued but fewer than ``jobs`` workers at two polls in a row, ``grace`` seconds or more
+    after the workers were last started (a worker just started is not yet listed, and
+    ``dvc queue start`` starts duplicates), the missing workers are started again.
+
+    Args:
+        names: the experiments to wait for.
+        jobs: the number of queue workers to keep.
+        poll: seconds between two reads of ``dvc queue status``.
+        earlier: ids of the tasks that had ended before these were queued.
+        grace: seconds after a start before missing workers are started again.
 
     Returns:
         Name -> ``"Success"`` or ``"Failed"``.
     """
     finished: dict[str, str] = {}
-    short = 0
+    short, started = 0, time.monotonic()
     with tqdm(total=len(names), desc="experiments", unit="exp") as bar:
         while len(finished) < len(names):
             time.sleep(poll)
-            states, workers = _queue_status()
+            tasks, workers = _queue_status()
+            outcomes = _outcomes(tasks, set(earlier))
             for name in names - set(finished):
-                if states.get(name) in {"Success", "Failed"}:
-                    finished[name] = states[name]
+                if outcomes.get(name) in {"Success", "Failed"}:
+                    finished[name] = outcomes[name]
                     bar.update(1)
-            queued = any(states.get(name) == "Queued" for name in names)
+            queued = any(outcomes.get(name) == "Queued" for name in names)
             short = short + 1 if queued and workers < jobs else 0
-            if short >= 2:
+            if short >= 2 and time.monotonic() - started >= grace:
                 print(f"tables: {workers} of {jobs} queue workers left, starting the others")
                 _start_workers(jobs)
-                short = 0
+                short, started = 0, time.monotonic()
     return finished
 
 
@@ -170,7 +208,8 @@ def run_experiments(
     """Queue the experiments that ``HEAD`` lacks, run the queue, wait with progress.
 
     An experiment already queued or running in DVC's queue (by another tables command
-    started before this one finished) is waited for, not queued a second time.
+    started before this one finished) is waited for, not queued a second time. A task of
+    the same name that had ended before (an earlier run, stopped or done) is ignored.
 
     Args:
         alternatives: experiment name -> experiments that serve all its cells as well
@@ -194,13 +233,14 @@ def run_experiments(
     print(f"tables: {len(status) - len(missing)} experiments reused, {len(missing)} to run")
     if not missing:
         return status
-    states, _ = _queue_status()
-    pending = {name for name, state in states.items() if state in {"Queued", "Running"}}
+    tasks, _ = _queue_status()
+    earlier = _finished(tasks)
+    pending = set(_outcomes(tasks, earlier))  # names with a task queued or running
     for experiment in missing:
         if experiment.name not in pending:
             _dvc(*experiment.command())
     _start_workers(jobs)
-    finished = wait_for_queue({e.name for e in missing}, jobs, poll)
+    finished = wait_for_queue({e.name for e in missing}, jobs, poll, earlier)
     status.update(finished)
     failed = sorted(name for name, state in finished.items() if state == "Failed")
     if failed:

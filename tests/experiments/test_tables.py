@@ -476,24 +476,55 @@ def test_starting_the_queue_does_not_wait_for_its_background_workers(tmp_path):
         start_detached(["sh", "-c", "echo failed; exit 3"])
 
 
+def _tasks(**states: str) -> dict[str, tuple[str, str]]:
+    """``dvc queue status`` tasks named after their experiment: ``t-a`` runs ``a``."""
+    return {f"t-{name}": (name, state) for name, state in states.items()}
+
+
 def test_waiting_restarts_the_queue_workers_that_stopped_with_tasks_queued(monkeypatch):
     # treeverse/dvc#10562: a worker stops while tasks are queued; with none left, no end
     polls = iter(
         [
-            ({"a": "Running", "b": "Queued"}, 2),
-            ({"a": "Success", "b": "Queued"}, 1),  # once short: may be a worker between tasks
-            ({"a": "Success", "b": "Queued"}, 1),  # twice: start the missing one
-            ({"a": "Success", "b": "Running", "other": "Queued"}, 1),  # not our task queued
-            ({"a": "Success", "b": "Running", "other": "Queued"}, 1),
-            ({"a": "Success", "b": "Failed"}, 0),
+            (_tasks(a="Running", b="Queued"), 2),
+            (_tasks(a="Success", b="Queued"), 1),  # once short: may be a worker between tasks
+            (_tasks(a="Success", b="Queued"), 1),  # twice: start the missing one
+            (_tasks(a="Success", b="Running", other="Queued"), 1),  # not our task queued
+            (_tasks(a="Success", b="Running", other="Queued"), 1),
+            (_tasks(a="Success", b="Failed"), 0),
         ]
     )
     started: list[int] = []
     monkeypatch.setattr(tables, "_queue_status", lambda: next(polls))
     monkeypatch.setattr(tables, "_start_workers", started.append)
-    assert tables.wait_for_queue({"a", "b"}, jobs=2, poll=0) == {"a": "Success", "b": "Failed"}
+    finished = tables.wait_for_queue({"a", "b"}, jobs=2, poll=0, grace=0)
+    assert finished == {"a": "Success", "b": "Failed"}
     assert started == [2]
     assert next(polls, None) is None  # it stopped polling when both had ended
+
+
+def test_workers_just_started_are_not_started_twice(monkeypatch):
+    # right after `dvc queue start`, its workers are not yet listed; starting again then
+    # made four workers of two
+    polls = iter([(_tasks(a="Queued"), 0)] * 3 + [(_tasks(a="Success"), 2)])
+    started: list[int] = []
+    monkeypatch.setattr(tables, "_queue_status", lambda: next(polls))
+    monkeypatch.setattr(tables, "_start_workers", started.append)
+    assert tables.wait_for_queue({"a"}, jobs=2, poll=0, grace=3600) == {"a": "Success"}
+    assert started == []
+
+
+def test_a_task_that_ended_before_this_run_does_not_finish_its_namesake(monkeypatch):
+    # an experiment stopped by hand stays listed as Failed under the same name
+    polls = iter(
+        [
+            ({"old": ("a", "Failed"), "new": ("a", "Running")}, 2),
+            ({"old": ("a", "Failed"), "new": ("a", "Success")}, 2),
+        ]
+    )
+    monkeypatch.setattr(tables, "_queue_status", lambda: next(polls))
+    monkeypatch.setattr(tables, "_start_workers", lambda jobs: None)
+    assert tables.wait_for_queue({"a"}, jobs=2, poll=0, earlier={"old"}) == {"a": "Success"}
+    assert next(polls, None) is None  # the second poll, not the first, ended the wait
 
 
 def test_an_experiment_already_in_the_queue_is_waited_for_not_queued_again(monkeypatch):
@@ -502,28 +533,36 @@ def test_an_experiment_already_in_the_queue_is_waited_for_not_queued_again(monke
     monkeypatch.setattr(tables, "require_clean_head", lambda: None)
     monkeypatch.setattr(tables, "head", lambda: "0" * 40)
     monkeypatch.setattr(tables, "reusable_experiments", lambda commit: {})
-    monkeypatch.setattr(tables, "_queue_status", lambda: ({first.name: "Running"}, 2))
+    status = {"t1": (first.name, "Running"), "t0": (second.name, "Failed")}
+    monkeypatch.setattr(tables, "_queue_status", lambda: (status, 2))
     monkeypatch.setattr(tables, "_dvc", lambda *args: queued.append(list(args)) or "")
     monkeypatch.setattr(tables, "_start_workers", lambda jobs: None)
-    waited: list[set[str]] = []
+    waited: list[tuple[set[str], set[str]]] = []
     monkeypatch.setattr(
-        tables, "wait_for_queue", lambda names, jobs, poll: waited.append(names) or {}
+        tables,
+        "wait_for_queue",
+        lambda names, jobs, poll, earlier: waited.append((names, earlier)) or {},
     )
     tables.run_experiments([first, second], jobs=2)
-    assert queued == [second.command()]  # the first is running already
-    assert waited == [{first.name, second.name}]
+    assert queued == [second.command()]  # the first is running; the second ended earlier
+    assert waited == [({first.name, second.name}, {"t0"})]
 
 
 def test_the_worker_count_is_read_from_dvc_queue_status(monkeypatch):
     text = (
         "Task     Name              Created    Status\n"
         "f7110fd  abl-3c52139a580e  10:16 AM   Running\n"
-        "65f6b2d  abl-4daac065778d  10:16 AM   Queued\n\n"
+        "65f6b2d  abl-4daac065778d  10:16 AM   Queued\n"
+        "d701fbe  abl-3c52139a580e  05:27 PM   Failed\n\n"
         "Worker status: 1 active, 1 idle\n"
     )
     monkeypatch.setattr(tables, "_dvc", lambda *args: text)
-    states = {"abl-3c52139a580e": "Running", "abl-4daac065778d": "Queued"}
-    assert tables._queue_status() == (states, 2)
+    tasks = {
+        "f7110fd": ("abl-3c52139a580e", "Running"),
+        "65f6b2d": ("abl-4daac065778d", "Queued"),
+        "d701fbe": ("abl-3c52139a580e", "Failed"),
+    }
+    assert tables._queue_status() == (tasks, 2)
     monkeypatch.setattr(tables, "_dvc", lambda *args: "No experiment tasks in the queue.\n")
     assert tables._queue_status() == ({}, 0)
 
