@@ -590,6 +590,12 @@ def _label_set_lines(table: Table, label_set: str, sets: dict | None, avvp: bool
     return lines
 
 
+SYNTHETIC_FINDINGS = (
+    "What the committed render of this table shows, and the reason for each contradiction "
+    "with the paper where one is established: `docs/tables.md`."
+)
+
+
 def render_markdown(
     table: Table,
     seeds: list[int],
@@ -613,6 +619,8 @@ def render_markdown(
         lines += [
             "Computed on the embedded **synthetic** data: evidence that the machinery works, "
             f"not evidence about the methods. The paper's numbers are on real {dataset}.",
+            "",
+            SYNTHETIC_FINDINGS,
             "",
         ]
     if table.note:

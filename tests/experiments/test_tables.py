@@ -26,6 +26,7 @@ from pipeline.experiments.ablations import Experiment, load_ablations, override_
 from pipeline.experiments.reuse import inputs_key, inputs_unchanged, require_clean_head
 from pipeline.experiments.tables import (
     NOT_COMPUTED,
+    SYNTHETIC_FINDINGS,
     ZERO_DIVISION_NOTE,
     order_pairs,
     render_markdown,
@@ -371,6 +372,8 @@ def test_order_verdict_per_adjacent_pair_from_the_paired_ci(tmp_path):
     text = render_markdown(table, [0, 1], {"o_ave": numbers}, "synthetic")
     assert "| `base` → `rep` | paper +0.58<br>ours -" in text and "**contradicts**" in text
     assert "1 contradicts, 1 cannot tell" in text
+    assert SYNTHETIC_FINDINGS in text  # where the reasons are written
+    assert SYNTHETIC_FINDINGS not in render_markdown(table, [0, 1], {"o_ave": numbers}, "local")
 
 
 def test_rendering_prints_the_paper_as_printed_and_the_c_ave_column(tmp_path):
