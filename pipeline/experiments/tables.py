@@ -30,7 +30,7 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from decimal import Decimal
 from pathlib import Path
 
@@ -135,7 +135,7 @@ def _finished(tasks: dict[str, tuple[str, str]]) -> set[str]:
     return {task for task, (_, state) in tasks.items() if state in {"Success", "Failed"}}
 
 
-def _outcomes(tasks: dict[str, tuple[str, str]], earlier: set[str]) -> dict[str, str]:
+def _outcomes(tasks: dict[str, tuple[str, str]], earlier: Set[str]) -> dict[str, str]:
     """Experiment name -> its state over the tasks not in ``earlier``: Queued or Running
     while any of its tasks is, else Success if one succeeded, else Failed."""
     rank = {"Failed": 0, "Success": 1, "Queued": 2, "Running": 3}
@@ -155,7 +155,7 @@ def wait_for_queue(
     names: set[str],
     jobs: int,
     poll: float = 5.0,
-    earlier: set[str] = frozenset(),
+    earlier: Set[str] = frozenset(),
     grace: float = 60.0,
 ) -> dict[str, str]:
     """Wait, with progress, until each experiment of ``names`` has succeeded or failed.
@@ -185,7 +185,7 @@ def wait_for_queue(
         while len(finished) < len(names):
             time.sleep(poll)
             tasks, workers = _queue_status()
-            outcomes = _outcomes(tasks, set(earlier))
+            outcomes = _outcomes(tasks, earlier)
             for name in names - set(finished):
                 if outcomes.get(name) in {"Success", "Failed"}:
                     finished[name] = outcomes[name]
