@@ -34,6 +34,7 @@ from pipeline.config import paths
 from pipeline.config.params import load_params
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset
+from pipeline.device import resolve_device
 from pipeline.refinement.labels import slice_truth
 from pipeline.refinement.slices import slice_starts, synthetic_videos, window_index
 from pipeline.training.checkpoint import load_checkpoint
@@ -42,14 +43,18 @@ from stages.refine import _partners
 QUANTILES = (0.1, 0.5, 0.9)
 
 
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
 @torch.no_grad()
 def video_probabilities(model, dataset, rows: np.ndarray, batch: int) -> np.ndarray:
     """The base model's video-level probabilities ``(n, C)`` of dataset items ``rows``."""
-    chunks = []
+    chunks, device = [], _device(model)
     for begin in range(0, len(rows), batch):
         items = dataset.__getitems__(rows[begin : begin + batch].tolist())
-        scores = model(items["audio"], items["visual"]).float()  # (B, T, C)
-        chunks.append(model.video_probabilities(scores).numpy())
+        scores = model(items["audio"].to(device), items["visual"].to(device)).float()
+        chunks.append(model.video_probabilities(scores).cpu().numpy())  # (B, C)
     return np.concatenate(chunks)
 
 
@@ -57,17 +62,25 @@ def video_probabilities(model, dataset, rows: np.ndarray, batch: int) -> np.ndar
 def spliced_probabilities(
     model, dataset, videos: np.ndarray, partners: np.ndarray, starts, window: int, batch: int
 ) -> np.ndarray:
-    """Video-level probabilities ``(n, T1, C)`` of the synthetic videos of seed 004 eq 9."""
-    chunks = []
+    """Video-level probabilities ``(n, T1, C)`` of the synthetic videos of seed 004 eq 9.
+
+    The refine stage's loop (:func:`pipeline.refinement.labels.estimate_slice_labels`)
+    before its threshold, written again here rather than factored out of it: that module is
+    a code dependency of every weak table experiment, and a change there would make them
+    all stale. ``tests/test_refine_diagnosis.py`` fails if the two drift apart.
+    """
+    chunks, device = [], _device(model)
     for begin in range(0, len(videos), batch):
         first = dataset.__getitems__(videos[begin : begin + batch].tolist())
         second = dataset.__getitems__(partners[begin : begin + batch].tolist())
         spliced = [
-            synthetic_videos(first[k], second[k], starts, window) for k in ("audio", "visual")
+            synthetic_videos(first[k].to(device), second[k].to(device), starts, window)
+            for k in ("audio", "visual")
         ]  # (B, T1, T, ...) each
         scores = model(*(x.flatten(0, 1) for x in spliced)).float()  # (B * T1, T, C)
         probabilities = model.video_probabilities(scores)  # (B * T1, C)
-        chunks.append(probabilities.unflatten(0, (len(first["labels"]), len(starts))).numpy())
+        n = len(first["labels"])
+        chunks.append(probabilities.unflatten(0, (n, len(starts))).cpu().numpy())
     return np.concatenate(chunks)
 
 
@@ -162,8 +175,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(("refine", "train"), typed=True)
     config, seed = params["refine"], params["train"].seed
     taus = args.taus or [config.tau, 0.01, 0.1]
-    torch.manual_seed(0)
-    model, _ = load_checkpoint(paths.checkpoint("wsel"), torch.device("cpu"))
+    device = resolve_device(params["train"].device)
+    model, _ = load_checkpoint(paths.checkpoint("wsel"), device)
     dataset = AVEDataset(
         paths.STORE, "train", paths.pooled_features(model.needs_maps), background_videos=True
     )
