@@ -646,7 +646,7 @@ def plot_table(table: Table, numbers: dict, path: Path) -> None:
     paper = [row.paper.o_ave.get(metric) for row in rows]
     paper = [None if p is None else float(p) for p in paper]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows) + 2), 4))
+    fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows) + 2) + 1.5, 4))
     errors = [np.subtract(means, lows), np.subtract(highs, means)]
     ax.bar(x, means, yerr=errors, capsize=4, color="#4c72b0", label="ours (95 % CI)")
     marks = [(i, p) for i, p in enumerate(paper) if p is not None]
@@ -655,7 +655,7 @@ def plot_table(table: Table, numbers: dict, path: Path) -> None:
     ax.set_xticks(x, [row.name for row in rows], rotation=30, ha="right")
     ax.set_ylabel(f"{TITLES[metric]} (%)")
     ax.set_title(textwrap.fill(f"{table.caption} ({table.ref})", 45), fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # clear of the bars
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
