@@ -15,16 +15,27 @@ the ratio ours / official of the wall seconds (median of the rounds' ratios) and
 ratio of the CPU seconds the steps consumed (:func:`alternate`). Without a checkout it times
 ours alone. Nothing is fetched, and no official code is stored.
 
+``--floor`` adds the compute floor of each step: its matrix-product FLOPs
+(:func:`~bench.map_models_throughput.count_flops`, ours and the official step's) at the rate
+of one map-shaped matrix product (:func:`gemm_step`) timed in the same rounds. No step
+doing those products can run faster than its FLOPs at that rate, so official seconds /
+floor seconds is the highest ratio ours / official that any implementation doing them can
+reach on this machine (:func:`floor_line`).
+
 The official CMRAN trains in float64 (``model.double()`` in ``supv_main.py``), the official
 PSP in float32; ``--dtype`` sets the precision of every model alike (default float32), and
 ``--official-dtype`` overrides it for the official models (for example, float64 to time
-CMRAN as its code trains).
+CMRAN as its code trains). ``--precision bf16`` runs every step under the pipeline's
+``train.precision`` autocast (:func:`~pipeline.training.precision.autocast`: matrix products
+in bfloat16), and ``--official-precision`` overrides it for the official steps, which have
+no such option of their own (``--official-precision fp32`` times them as they ship).
 
 Usage, from the repository root::
 
     OMP_NUM_THREADS=2 python -m bench.official_speed [--official-psp DIR]
         [--official-cmran DIR] [--models psp cmran] [--psp-batches 64 128]
         [--cmran-batches 32] [--rounds 5] [--steps 2] [--dtype float32]
+        [--precision fp32] [--official-precision fp32] [--floor]
 """
 
 import argparse
@@ -40,8 +51,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.map_models_throughput import PAPER, train_step
+from bench.map_models_throughput import PAPER, count_flops, train_step
 from pipeline.models.psp import avps_target
+from pipeline.training.precision import autocast
 
 T, AUDIO_DIM, MAP = 10, 128, (7, 7, 512)
 N_CLASSES = 29  # background last
@@ -173,7 +185,66 @@ def report(name: str, batch: int, seconds: dict[str, list[tuple]]) -> str:
     return f"{line} {batch / official:>13.1f} {wall_ratio:>14.2f} {cpu_ratio:>10.2f}"
 
 
+GEMM_ROWS, GEMM_BLOCK = 15680, 1024  # CMRAN's paper batch: 32 videos x 10 segments x 49 regions
+GEMM_FLOPS = 2 * GEMM_ROWS * 512 * 512
+
+
+def gemm_step(dtype: torch.dtype) -> Step:
+    """One map-shaped matrix product ``(15680, 512) x (512, 512)`` (:data:`GEMM_FLOPS`).
+
+    It runs in :data:`GEMM_BLOCK`-row blocks written into one output, the faster form on
+    the reference machine (about 180 GFLOP/s against 150 for the whole product, 2 threads,
+    float32). Timed in the rounds beside the steps, its rate is the rate the machine's
+    matrix products reach under the same load.
+    """
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(GEMM_ROWS, 512, generator=generator, dtype=dtype)
+    weight = torch.rand(512, 512, generator=generator, dtype=dtype)
+    out = torch.empty(GEMM_ROWS, 512, dtype=dtype)
+
+    def step() -> None:
+        for start in range(0, GEMM_ROWS, GEMM_BLOCK):
+            rows = slice(start, start + GEMM_BLOCK)
+            torch.mm(x[rows], weight, out=out[rows])
+
+    return step
+
+
+def floor_line(flops: dict[str, int], seconds: dict[str, list[tuple]]) -> str:
+    """``GFLOP/step``, the product rate, the floor and official / floor: medians of the rounds.
+
+    In each round the floor is our step's FLOPs at the rate of that round's
+    :func:`gemm_step`; official / floor is the official step's wall seconds over it, the
+    highest ratio ours / official reachable at that rate.
+    """
+    rates = [GEMM_FLOPS / wall for wall, _ in seconds["gemm"]]
+    floors = [flops["ours"] / rate for rate in rates]
+    line = f"  floor: GFLOP/step ours {flops['ours'] / 1e9:.1f}"
+    if "official" in flops:
+        line += f", official {flops['official'] / 1e9:.1f}"
+    line += (
+        f"; products at {statistics.median(rates) / 1e9:.0f} GFLOP/s: "
+        f"floor {statistics.median(floors) * 1e3:.0f} ms"
+    )
+    if "official" in seconds:
+        pairs = zip(seconds["official"], floors, strict=True)
+        ratio = statistics.median(official[0] / floor for official, floor in pairs)
+        line += f", official/floor {ratio:.2f}"
+    return line
+
+
 OFFICIAL = {"psp": official_psp_step, "cmran": official_cmran_step}
+CPU = torch.device("cpu")
+
+
+def under(precision: str, step: Step) -> Step:
+    """``step`` under the ``train.precision`` autocast ``precision`` on the CPU."""
+
+    def run() -> None:
+        with autocast(CPU, precision):
+            step()
+
+    return run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -187,6 +258,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=2, help="steps per model per round")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
     parser.add_argument("--official-dtype", choices=sorted(DTYPES), default=None)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--official-precision", choices=("fp32", "bf16"), default=None)
+    parser.add_argument("--floor", action="store_true", help="also print each step's floor")
     return parser.parse_args(argv)
 
 
@@ -195,18 +269,28 @@ def main(argv: list[str] | None = None) -> None:
     dtype = DTYPES[args.dtype]
     official_dtype = DTYPES[args.official_dtype or args.dtype]
     checkouts = {"psp": args.official_psp, "cmran": args.official_cmran}
+    official_precision = args.official_precision or args.precision
     print(
         f"threads: {torch.get_num_threads()}, torch {torch.__version__}, ours {args.dtype}, "
-        f"official {args.official_dtype or args.dtype}, {args.rounds} rounds x {args.steps} steps"
+        f"official {args.official_dtype or args.dtype}, autocast ours {args.precision}, "
+        f"official {official_precision}, {args.rounds} rounds x {args.steps} steps"
     )
     print("model  batch  ours v/s  official v/s  ours/official  CPU ratio")
     for name in args.models:
         for batch in args.psp_batches if name == "psp" else args.cmran_batches:
-            steps = {"ours": our_step(name, make_batch(batch, dtype), dtype)}
+            ours = our_step(name, make_batch(batch, dtype), dtype)
+            steps = {"ours": under(args.precision, ours)}
             if checkouts[name] is not None:
                 data = make_batch(batch, official_dtype)
-                steps["official"] = OFFICIAL[name](checkouts[name], data, official_dtype)
-            print(report(name, batch, alternate(steps, args.rounds, args.steps)), flush=True)
+                official = OFFICIAL[name](checkouts[name], data, official_dtype)
+                steps["official"] = under(official_precision, official)
+            if args.floor:
+                flops = {model: count_flops(step) for model, step in steps.items()}
+                steps["gemm"] = gemm_step(torch.bfloat16 if args.precision == "bf16" else dtype)
+            seconds = alternate(steps, args.rounds, args.steps)
+            print(report(name, batch, seconds), flush=True)
+            if args.floor:
+                print(floor_line(flops, seconds), flush=True)
 
 
 if __name__ == "__main__":
