@@ -1,0 +1,111 @@
+"""Rerun stages of a workspace with one change made in-process, to test a table's reason.
+
+Some reasons a table gives (``docs/tables.md``) are tested by changing one thing in a
+method, not a hyperparameter: which loss fits the video labels, whether the attention reads
+the map. This bench runs the named stages' ``main`` in one process with the change patched
+in, on the workspace's ``params.yaml`` and data, and writes their usual outputs.
+**It overwrites the workspace's outputs without DVC recording them: run it in a throwaway
+checkout** (``git worktree add``, then ``dvc checkout``), never in the workspace you commit.
+
+Changes (``--change``):
+
+- ``log-likelihood``: the model's ``wsel_loss`` becomes the binary cross-entropy (the
+  log-likelihood) of its own video prediction of seed 004 eq 6,
+  :math:`-\\frac{1}{C}\\sum_c [Y_c \\log \\hat{Y}_c + (1 - Y_c) \\log(1 - \\hat{Y}_c)]`,
+  instead of the multi-label soft margin of the same probabilities
+  (:func:`pipeline.losses.mil_loss`); for the models whose ``wsel_loss`` is that loss (AVE,
+  CMRAN). Step 1, the auxiliary objective and Step 3 all use it.
+- ``mean-regions``: PSP's audio-guided attention returns the mean of the map's regions
+  (what DPNet reads) instead of their attention-weighted sum.
+
+Usage, in an experiment's checkout::
+
+    python -m bench.what_if --change log-likelihood --stages train_wsel evaluate@wsel
+"""
+
+import argparse
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from unittest import mock
+
+import torch
+
+from pipeline.config.params import load_params
+from pipeline.losses import video_prediction
+from pipeline.models.ave import AVEBaseline
+from pipeline.models.cmran import CMRAN
+from pipeline.models.psp import AudioGuidedAttention
+from stages import evaluate, refine, retrain, train
+
+EPS = 1e-8
+CHANGES = ("log-likelihood", "mean-regions")
+
+
+def log_likelihood_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of eq 6's ``(B, C)`` video probabilities and the video labels.
+
+    Args:
+        scores: ``(B, T, C)`` raw segment scores.
+        video_labels: ``(B, C)`` presence labels in {0, 1}.
+    """
+    probabilities = video_prediction(scores).clamp(EPS, 1 - EPS)  # (B, C)
+    likelihood = video_labels * probabilities.log() + (1 - video_labels) * (-probabilities).log1p()
+    return -likelihood.mean()
+
+
+def mean_regions(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
+    """The ``(B, T, C)`` mean of ``(B, T, R, C)`` regions: no attention."""
+    return regions.mean(dim=-2)
+
+
+@contextlib.contextmanager
+def changed(change: str) -> Iterator[None]:
+    """The ``--change`` patched in for the duration of the block."""
+    if change == "log-likelihood":
+        loss = staticmethod(log_likelihood_loss)
+        with (
+            mock.patch.object(AVEBaseline, "wsel_loss", loss),
+            mock.patch.object(CMRAN, "wsel_loss", loss),
+        ):
+            yield
+    elif change == "mean-regions":
+        with mock.patch.object(AudioGuidedAttention, "forward", mean_regions):
+            yield
+    else:
+        raise SystemExit(f"what_if: --change: expected one of {CHANGES}, found {change!r}")
+
+
+def _evaluate(task: str) -> Callable[[], None]:
+    return lambda: evaluate.main(load_params(("evaluate",)), task)
+
+
+def _train(task: str) -> Callable[[], None]:
+    return lambda: train.main(load_params(train.SECTIONS[task], typed=True), task)
+
+
+STAGES: dict[str, Callable[[], None]] = {
+    "train_sel": _train("sel"),
+    "train_wsel": _train("wsel"),
+    "refine": lambda: refine.main(load_params(refine.SECTIONS, typed=True)),
+    "retrain_wsel": lambda: retrain.main(load_params(retrain.SECTIONS, typed=True)),
+    **{f"evaluate@{task}": _evaluate(task) for task in ("sel", "wsel", "wsel_refined")},
+}
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--change", choices=CHANGES, required=True)
+    parser.add_argument("--stages", nargs="+", choices=list(STAGES), required=True)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    with changed(args.change):
+        for stage in args.stages:
+            print(f"what_if: {stage} with {args.change}", flush=True)
+            STAGES[stage]()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""bench.what_if: the log-likelihood loss, the in-process changes and their undoing."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bench import what_if
+from pipeline.losses import mil_loss, video_prediction
+from pipeline.models.ave import AVEBaseline
+from pipeline.models.cmran import CMRAN
+from pipeline.models.psp import AudioGuidedAttention
+
+
+def _case():
+    torch.manual_seed(0)
+    scores = torch.randn(2, 10, 4)
+    labels = torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 1]])
+    return scores, labels
+
+
+def test_log_likelihood_is_the_binary_cross_entropy_of_eq_6s_probabilities():
+    scores, labels = _case()
+    expected = F.binary_cross_entropy(video_prediction(scores), labels)
+    assert what_if.log_likelihood_loss(scores, labels).item() == pytest.approx(expected.item())
+    # by hand for one video and class: p = softmax(max_t x_t)
+    p = torch.softmax(scores[0].amax(dim=0), dim=0)
+    by_hand = -(torch.log(p[0]) + torch.log1p(-p[1:]).sum()) / 4
+    single = what_if.log_likelihood_loss(scores[:1], labels[:1])
+    assert single.item() == pytest.approx(by_hand.item(), rel=1e-6)
+
+
+def test_the_log_likelihood_change_replaces_both_mil_losses_and_is_undone():
+    scores, labels = _case()
+    ave = AVEBaseline(audio_dim=6, visual_dim=8, n_regions=4, n_classes=4, hidden=4)
+    wanted = what_if.log_likelihood_loss(scores, labels)
+    with what_if.changed("log-likelihood"):
+        assert CMRAN.wsel_loss(scores, labels).item() == wanted.item()
+        assert ave.wsel_loss(scores, labels).item() == wanted.item()
+    assert CMRAN.wsel_loss(scores, labels).item() == mil_loss(scores, labels).item()
+    assert ave.wsel_loss(scores, labels).item() == mil_loss(scores, labels).item()
+
+
+def test_the_mean_regions_change_reads_the_maps_mean_and_is_undone():
+    torch.manual_seed(0)
+    attention = AudioGuidedAttention(6, 8, 4, 5, 3)
+    audio, regions = torch.randn(2, 10, 6), torch.randn(2, 10, 4, 8)
+    with what_if.changed("mean-regions"):
+        torch.testing.assert_close(attention(audio, regions), regions.mean(dim=2))
+    weighted = attention.weights(audio, regions).unsqueeze(-2) @ regions  # (2, 10, 1, 8)
+    torch.testing.assert_close(attention(audio, regions), weighted.squeeze(-2))
+
+
+def test_unknown_changes_and_stages_are_refused():
+    with (
+        pytest.raises(SystemExit, match="expected one of .*found 'faster'"),
+        what_if.changed("faster"),
+    ):
+        pass
+    with pytest.raises(SystemExit):
+        what_if.parse_args(["--change", "mean-regions", "--stages", "train_everything"])
+    args = what_if.parse_args(["--change", "mean-regions", "--stages", "train_sel", "evaluate@sel"])
+    assert args.stages == ["train_sel", "evaluate@sel"]
