@@ -17,10 +17,10 @@ ours alone. Nothing is fetched, and no official code is stored.
 
 ``--floor`` adds the compute floor of each step: its matrix-product FLOPs
 (:func:`~bench.map_models_throughput.count_flops`, ours and the official step's) at the rate
-of one map-shaped matrix product (:func:`gemm_step`) timed in the same rounds. No step
-doing those products can run faster than its FLOPs at that rate, so official seconds /
-floor seconds is the highest ratio ours / official that any implementation doing them can
-reach on this machine (:func:`floor_line`).
+of one map-shaped matrix product (:func:`gemm_step`, in bfloat16 under ``--precision
+bf16``) timed in the same rounds. No step doing those products can run faster than its
+FLOPs at that rate, so official seconds / floor seconds is the highest ratio ours /
+official that any implementation doing them can reach on this machine (:func:`floor_line`).
 
 The official CMRAN trains in float64 (``model.double()`` in ``supv_main.py``), the official
 PSP in float32; ``--dtype`` sets the precision of every model alike (default float32), and
