@@ -11,6 +11,10 @@ store, and reports for the training and the test event videos:
 - **pull**: the norm of the gradient of the model's own ``wsel_loss`` with respect to the
   video's segment scores, per video (the batch mean's gradient times the batch size), its
   median over the videos whose class is found and over those whose class is not.
+- **event length**: the mean number of event segments of the videos whose class is found
+  and of those whose class is not.
+- **dead classes**: the event classes of the split that are the top event class of none
+  of its videos, and how many videos they hold (all of them missed).
 
 Under a loss of the log-likelihood kind (DPNet's mean-pooled cross-entropy, PSP's binary
 cross-entropy) a video whose class has a small probability pulls hardest; under the
@@ -83,19 +87,27 @@ def fit_figures(
 
     Returns:
         ``videos``, ``found`` (share), ``missed_true_probability`` (quantiles),
-        ``pull_found`` and ``pull_missed`` (medians; ``nan`` when no video is in the group).
+        ``pull_found`` and ``pull_missed`` (medians), ``length_found`` and
+        ``length_missed`` (mean event segments); ``nan`` when no video is in the group;
+        ``dead_classes`` (sorted list) and ``dead_videos``.
     """
     has_event = (segment_labels != background).any(axis=1)  # (n,)
     events = np.where(segment_labels == background, -1, segment_labels)[has_event]  # (k, T)
     true = np.array([np.bincount(row[row >= 0]).argmax() for row in events])  # (k,)
     event_probabilities = np.delete(probabilities[has_event], background, axis=1)  # (k, C-1)
     # background is the last class, so event indices are unchanged by the deletion
-    found = event_probabilities.argmax(axis=1) == true  # (k,)
+    top = event_probabilities.argmax(axis=1)  # (k,)
+    found = top == true  # (k,)
+    dead = sorted(set(true.tolist()) - set(top.tolist()))
     true_probability = probabilities[has_event][np.arange(len(true)), true]  # (k,)
     pull = pulls[has_event]
+    length = (events >= 0).sum(axis=1)  # (k,)
 
     def median(values: np.ndarray) -> float:
         return float(np.median(values)) if len(values) else float("nan")
+
+    def mean(values: np.ndarray) -> float:
+        return float(np.mean(values)) if len(values) else float("nan")
 
     missed = true_probability[~found]
     return {
@@ -106,6 +118,10 @@ def fit_figures(
         ),
         "pull_found": median(pull[found]),
         "pull_missed": median(pull[~found]),
+        "length_found": mean(length[found]),
+        "length_missed": mean(length[~found]),
+        "dead_classes": dead,
+        "dead_videos": int(np.isin(true, dead).sum()),
     }
 
 
@@ -115,7 +131,10 @@ def report(split: str, figures: dict) -> str:
     return (
         f"{split}: {figures['videos']} event videos, class found {100 * figures['found']:.1f} %; "
         f"missed: true-class probability at {QUANTILES} {quantiles}; "
-        f"pull (median) found {figures['pull_found']:.2e}, missed {figures['pull_missed']:.2e}"
+        f"pull (median) found {figures['pull_found']:.2e}, missed {figures['pull_missed']:.2e}; "
+        f"event segments (mean) found {figures['length_found']:.1f}, "
+        f"missed {figures['length_missed']:.1f}; dead classes {figures['dead_classes']} "
+        f"({figures['dead_videos']} videos)"
     )
 
 

@@ -25,12 +25,25 @@ def test_fit_figures_of_a_hand_computed_case():
     assert figures["found"] == pytest.approx(2 / 3)
     assert figures["missed_true_probability"] == pytest.approx([0.2, 0.2, 0.2])
     assert (figures["pull_found"], figures["pull_missed"]) == (2.0, 4.0)
+    assert (figures["length_found"], figures["length_missed"]) == (10.0, 4.0)
+    # top classes 0, 0, 1 cover the true classes 0 and 1: no class is dead
+    assert (figures["dead_classes"], figures["dead_videos"]) == ([], 0)
+
+
+def test_a_class_no_video_ranks_first_is_dead_with_all_its_videos():
+    labels = np.array([[0] * 10, [1] * 10, [1] * 10, [3] * 10])  # background = 3
+    probabilities = np.array(
+        [[0.6, 0.3, 0.1, 0], [0.5, 0.2, 0.3, 0], [0.1, 0.3, 0.6, 0], [0.1, 0.1, 0.1, 0.7]]
+    )  # class 1's videos rank 0 and 2 first: class 1 is dead
+    figures = fit_figures(probabilities, np.ones(4), labels, background=3)
+    assert figures["videos"] == 3 and figures["found"] == pytest.approx(1 / 3)
+    assert (figures["dead_classes"], figures["dead_videos"]) == ([1], 2)
 
 
 def test_fit_figures_with_every_class_found_give_nan_for_the_missed():
     figures = fit_figures(np.array([[0.9, 0.1]]), np.array([1.0]), np.array([[0] * 10]), 1)
     assert figures["found"] == 1.0
-    assert math.isnan(figures["pull_missed"])
+    assert math.isnan(figures["pull_missed"]) and math.isnan(figures["length_missed"])
     assert all(map(math.isnan, figures["missed_true_probability"]))
 
 
