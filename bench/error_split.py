@@ -31,24 +31,36 @@ from pipeline.data import store
 FIELDS = ("right", "wrong class", "missed", "false alarm", "video class right")
 
 
+def main_event_class(labels: np.ndarray, background: int = store.BACKGROUND) -> np.ndarray:
+    """Each video's most frequent event class (the lowest on a tie), -1 without an event.
+
+    Args:
+        labels: ``(n, T)`` class indices.
+        background: index of the background class.
+
+    Returns:
+        ``(n,)`` class indices.
+    """
+    return np.array(
+        [np.bincount(row[row != background]).argmax() if (row != background).any() else -1
+         for row in labels]
+    )  # fmt: skip
+
+
 def split_errors(
     labels: np.ndarray, predictions: np.ndarray, background: int = store.BACKGROUND
 ) -> dict[str, float]:
     """The shares of :data:`FIELDS` for ``(n, T)`` true and predicted class indices."""
     event, predicted_event = labels != background, predictions != background  # (n, T) each
     n = labels.size
-    right_videos = []
-    for truth, guess in zip(labels, predictions, strict=True):
-        if (truth != background).any():
-            own = np.bincount(truth[truth != background]).argmax()
-            guessed = guess[guess != background]
-            right_videos.append(guessed.size > 0 and np.bincount(guessed).argmax() == own)
+    own, guessed = main_event_class(labels, background), main_event_class(predictions, background)
+    right_videos = (guessed == own)[own >= 0]  # a video with no predicted event: -1, wrong
     return {
         "right": float((labels == predictions).mean()),
         "wrong class": float((event & predicted_event & (labels != predictions)).sum() / n),
         "missed": float((event & ~predicted_event).sum() / n),
         "false alarm": float((~event & predicted_event).sum() / n),
-        "video class right": float(np.mean(right_videos)) if right_videos else float("nan"),
+        "video class right": float(right_videos.mean()) if right_videos.size else float("nan"),
     }
 
 

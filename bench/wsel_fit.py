@@ -34,6 +34,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from bench.error_split import main_event_class
 from pipeline.config import paths
 from pipeline.config.params import load_params
 from pipeline.data import store
@@ -91,9 +92,9 @@ def fit_figures(
         ``length_missed`` (mean event segments); ``nan`` when no video is in the group;
         ``dead_classes`` (sorted list) and ``dead_videos``.
     """
-    has_event = (segment_labels != background).any(axis=1)  # (n,)
-    events = np.where(segment_labels == background, -1, segment_labels)[has_event]  # (k, T)
-    true = np.array([np.bincount(row[row >= 0]).argmax() for row in events])  # (k,)
+    main = main_event_class(segment_labels, background)  # (n,), -1 without an event
+    has_event = main >= 0  # (n,)
+    true = main[has_event]  # (k,)
     event_probabilities = np.delete(probabilities[has_event], background, axis=1)  # (k, C-1)
     # background is the last class, so event indices are unchanged by the deletion
     top = event_probabilities.argmax(axis=1)  # (k,)
@@ -101,7 +102,7 @@ def fit_figures(
     dead = sorted(set(true.tolist()) - set(top.tolist()))
     true_probability = probabilities[has_event][np.arange(len(true)), true]  # (k,)
     pull = pulls[has_event]
-    length = (events >= 0).sum(axis=1)  # (k,)
+    length = (segment_labels[has_event] != background).sum(axis=1)  # (k,)
 
     def median(values: np.ndarray) -> float:
         return float(np.median(values)) if len(values) else float("nan")

@@ -14,6 +14,7 @@ import yaml
 from pipeline.config.schema import Train, validate_params
 from pipeline.data.pooled import pool_store
 from pipeline.data.synthetic import generate_synthetic
+from pipeline.models import build_model
 
 # Small enough that generating and reading the store takes a few tens of milliseconds.
 TINY_STORE_KWARGS = {
@@ -66,6 +67,17 @@ def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("tiny_store") / "ave"
     generate_synthetic(root, **TINY_STORE_KWARGS)
     return root
+
+
+@pytest.fixture
+def tiny_ave_model() -> torch.nn.Module:
+    """A small AVE baseline, seeded, in evaluation mode, at ``tiny_store``'s sizes (3x3 maps)."""
+    torch.manual_seed(0)
+    model = build_model(
+        "ave", audio_dim=6, visual_dim=8, n_regions=9, hidden=8, attention_dim=4,
+        classifier_hidden=8,
+    )  # fmt: skip
+    return model.eval()
 
 
 @pytest.fixture(scope="session")

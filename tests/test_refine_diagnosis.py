@@ -7,7 +7,6 @@ import torch
 from bench.refine_diagnosis import diagnose, spliced_probabilities, video_probabilities
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset
-from pipeline.models import build_model
 from pipeline.refinement.labels import estimate_slice_labels, slice_label_sets
 from pipeline.training.objectives import weak_labels
 
@@ -49,12 +48,8 @@ def test_the_first_tau_is_the_one_of_the_slice_figures():
     assert list(figures["per_tau"]) == [0.3, 0.05]
 
 
-def test_spliced_probabilities_threshold_to_the_refine_stages_sets(tiny_store):
-    torch.manual_seed(0)
-    model = build_model(
-        "ave", audio_dim=6, visual_dim=8, n_regions=9, hidden=8, attention_dim=4,
-        classifier_hidden=8,
-    ).eval()  # fmt: skip
+def test_spliced_probabilities_threshold_to_the_refine_stages_sets(tiny_store, tiny_ave_model):
+    model = tiny_ave_model
     dataset = AVEDataset(tiny_store, "train", background_videos=True)  # the 3x3 maps
     n = len(dataset) - dataset.n_background_videos
     videos = np.arange(n)

@@ -9,7 +9,6 @@ import torch
 from bench.wsel_fit import fit_figures, probabilities_and_pull
 from pipeline.data.dataset import AVEDataset
 from pipeline.losses import mean_pooled_loss, mil_loss
-from pipeline.models import build_model
 from pipeline.training.objectives import weak_labels
 
 
@@ -47,12 +46,8 @@ def test_fit_figures_with_every_class_found_give_nan_for_the_missed():
     assert all(map(math.isnan, figures["missed_true_probability"]))
 
 
-def test_each_videos_pull_is_the_gradient_of_its_own_loss(tiny_store):
-    torch.manual_seed(0)
-    model = build_model(
-        "ave", audio_dim=6, visual_dim=8, n_regions=9, hidden=8, attention_dim=4,
-        classifier_hidden=8,
-    ).eval()  # fmt: skip
+def test_each_videos_pull_is_the_gradient_of_its_own_loss(tiny_store, tiny_ave_model):
+    model = tiny_ave_model
     dataset = AVEDataset(tiny_store, "train")
     probabilities, pulls = probabilities_and_pull(model, dataset, batch=3)
     assert probabilities.shape == (len(dataset), 29) and pulls.shape == (len(dataset),)
