@@ -1,0 +1,111 @@
+"""Which modality a SEL model takes its class from: test videos with another video's sound.
+
+Every test video whose event spans all 10 segments is given the audio of another such video
+of a different class (a fixed random pairing), keeping its own visual features, and the
+workspace's SEL checkpoint (``data/models/sel.pt``) scores the mixed video. Over its
+segments, the bench counts the predictions of:
+
+- **the sound's class**: the class of the video the audio came from;
+- **the look's class**: the video's own class;
+- **another class**, or **background**.
+
+A model that weighs both modalities splits between the first two; one that follows a single
+modality gives that modality's class. The unmixed videos' accuracy is printed beside it
+(as a check that the checkpoint and the data agree).
+
+Usage, from a workspace root after ``dvc repro evaluate@sel`` (or in an experiment's
+checkout)::
+
+    python -m bench.modality_swap [--seed 0] [--batch 64]
+"""
+
+import argparse
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from pipeline.config import paths
+from pipeline.data import store
+from pipeline.data.dataset import AVEDataset
+from pipeline.errors import PipelineError
+from pipeline.training.checkpoint import load_checkpoint
+
+OUTCOMES = ("sound's class", "look's class", "another class", "background")
+
+
+def swap_partners(classes: np.ndarray, seed: int) -> np.ndarray:
+    """For each video, another video of a different class, drawn uniformly.
+
+    Args:
+        classes: ``(n,)`` the videos' classes.
+        seed: seed of the draw.
+
+    Returns:
+        ``(n,)`` partner indices.
+
+    Raises:
+        PipelineError: fewer than two classes among the videos.
+    """
+    if len(set(classes.tolist())) < 2:
+        raise PipelineError("modality_swap: expected videos of at least two classes")
+    rng = np.random.default_rng(seed)
+    return np.array([rng.choice(np.flatnonzero(classes != c)) for c in classes])
+
+
+def outcome_shares(
+    predictions: np.ndarray, own: np.ndarray, sound: np.ndarray, background: int
+) -> dict[str, float]:
+    """Shares of :data:`OUTCOMES` among the ``(n, T)`` predictions of the mixed videos.
+
+    Args:
+        predictions: ``(n, T)`` predicted classes.
+        own: ``(n,)`` each video's own (visual) class.
+        sound: ``(n,)`` the class of the video its audio came from.
+        background: the background class.
+    """
+    own, sound = own[:, None], sound[:, None]  # (n, 1) each
+    counts = (
+        predictions == sound,
+        predictions == own,
+        (predictions != sound) & (predictions != own) & (predictions != background),
+        predictions == background,
+    )
+    return {name: float(c.mean()) for name, c in zip(OUTCOMES, counts, strict=True)}
+
+
+@torch.no_grad()
+def predict(model, audio: torch.Tensor, visual: torch.Tensor, batch: int) -> np.ndarray:
+    """``(n, T)`` predicted classes of the videos ``(audio, visual)``."""
+    parts = [
+        model(audio[i : i + batch], visual[i : i + batch]).argmax(-1)
+        for i in range(0, len(audio), batch)
+    ]
+    return torch.cat(parts).numpy()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pairing")
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args(argv)
+    model, _ = load_checkpoint(paths.checkpoint("sel"), torch.device("cpu"))
+    model.eval()
+    dataset = AVEDataset(paths.STORE, "test", paths.pooled_features(model.needs_maps))
+    full = np.flatnonzero((dataset.labels != store.BACKGROUND).all(axis=1))  # whole-video events
+    items = dataset.__getitems__(full.tolist())
+    classes = dataset.labels[full, 0]  # (n,)
+    partners = swap_partners(classes, args.seed)
+    own = predict(model, items["audio"], items["visual"], args.batch)
+    mixed = predict(model, items["audio"][partners], items["visual"], args.batch)
+    print(f"{len(full)} test videos with a whole-video event; unmixed accuracy "
+          f"{100 * (own == classes[:, None]).mean():.1f} %")  # fmt: skip
+    shares = outcome_shares(mixed, classes, classes[partners], store.BACKGROUND)
+    print(
+        "with another video's sound: "
+        + ", ".join(f"{k} {100 * v:.1f} %" for k, v in shares.items())
+    )
+
+
+if __name__ == "__main__":
+    main()
