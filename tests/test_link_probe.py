@@ -26,8 +26,8 @@ def _videos(n: int, seed: int) -> dict:
 def test_a_copy_as_partner_gives_the_scores_of_the_video_alone(tiny_dpnet):
     # every relation then averages two identical neighbours (eqs 17-21 add no other edge)
     videos = _videos(3, seed=1)
-    alone = alone_scores(tiny_dpnet, videos)  # (3, 10, 29), the dense path
-    linked = linked_scores(tiny_dpnet, videos, videos)  # the message-passing path
+    alone = alone_scores(tiny_dpnet, videos)  # (3, 10, 29), each video its own graph
+    linked = linked_scores(tiny_dpnet, videos, videos)  # the linked layout (PairedBatch)
     torch.testing.assert_close(linked, alone, rtol=1e-4, atol=1e-5)
 
 
