@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from bench.error_split import FIELDS as ERROR_FIELDS
 from bench.error_split import split_errors
 from pipeline.augment.database import load_database
 from pipeline.augment.replicas import make_replicas
@@ -40,7 +41,7 @@ from pipeline.errors import PipelineError
 from pipeline.models.graph import PairedBatch
 from pipeline.training.checkpoint import load_checkpoint
 
-FIELDS = ("right", "wrong class", "missed", "false alarm")
+FIELDS = ERROR_FIELDS[:4]  # the segment shares; "video class right" is per video
 
 
 def linked_scores(model, originals: dict, partners: dict) -> torch.Tensor:

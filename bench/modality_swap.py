@@ -29,6 +29,7 @@ from pipeline.config import paths
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset
 from pipeline.errors import PipelineError
+from pipeline.training import loop
 from pipeline.training.checkpoint import load_checkpoint
 
 OUTCOMES = ("sound's class", "look's class", "another class", "background")
@@ -74,14 +75,14 @@ def outcome_shares(
     return {name: float(c.mean()) for name, c in zip(OUTCOMES, counts, strict=True)}
 
 
-@torch.no_grad()
 def predict(model, audio: torch.Tensor, visual: torch.Tensor, batch: int) -> np.ndarray:
-    """``(n, T)`` predicted classes of the videos ``(audio, visual)``."""
-    parts = [
-        model(audio[i : i + batch], visual[i : i + batch]).argmax(-1)
+    """``(n, T)`` predicted classes of the videos ``(audio, visual)``, ``batch`` at a time
+    (:func:`pipeline.training.loop.predict`, as the ``evaluate`` stage scores)."""
+    batches = [
+        {"audio": audio[i : i + batch], "visual": visual[i : i + batch]}
         for i in range(0, len(audio), batch)
     ]
-    return torch.cat(parts).numpy()
+    return loop.predict(model, batches, torch.device("cpu")).argmax(-1)  # (n, T)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
