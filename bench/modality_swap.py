@@ -85,21 +85,27 @@ def predict(model, audio: torch.Tensor, visual: torch.Tensor, batch: int) -> np.
     return loop.predict(model, batches, torch.device("cpu")).argmax(-1)  # (n, T)
 
 
+def swap_setup(seed: int) -> tuple[torch.nn.Module, dict, np.ndarray, np.ndarray]:
+    """The workspace's SEL model (in eval mode), its test videos whose event spans every
+    segment (``items``: their ``audio`` and ``visual`` features), their classes ``(n,)`` and
+    each one's partner of another class (:func:`swap_partners` drawn with ``seed``)."""
+    model, _ = load_checkpoint(paths.checkpoint("sel"), torch.device("cpu"))
+    model.eval()
+    dataset = AVEDataset(paths.STORE, "test", paths.pooled_features(model.needs_maps))
+    full = np.flatnonzero((dataset.labels != store.BACKGROUND).all(axis=1))  # whole-video events
+    classes = dataset.labels[full, 0]  # (n,)
+    return model, dataset.__getitems__(full.tolist()), classes, swap_partners(classes, seed)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0, help="seed of the pairing")
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args(argv)
-    model, _ = load_checkpoint(paths.checkpoint("sel"), torch.device("cpu"))
-    model.eval()
-    dataset = AVEDataset(paths.STORE, "test", paths.pooled_features(model.needs_maps))
-    full = np.flatnonzero((dataset.labels != store.BACKGROUND).all(axis=1))  # whole-video events
-    items = dataset.__getitems__(full.tolist())
-    classes = dataset.labels[full, 0]  # (n,)
-    partners = swap_partners(classes, args.seed)
+    model, items, classes, partners = swap_setup(args.seed)
     own = predict(model, items["audio"], items["visual"], args.batch)
     mixed = predict(model, items["audio"][partners], items["visual"], args.batch)
-    print(f"{len(full)} test videos with a whole-video event; unmixed accuracy "
+    print(f"{len(classes)} test videos with a whole-video event; unmixed accuracy "
           f"{100 * (own == classes[:, None]).mean():.1f} %")  # fmt: skip
     shares = outcome_shares(mixed, classes, classes[partners], store.BACKGROUND)
     print(
