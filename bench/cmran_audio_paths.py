@@ -24,7 +24,9 @@ the audio segments: the visual stream's CMRA (over ``[audio; visual]``), the aud
 CMRA (over ``[visual; audio]``) and the audio-video interaction (over ``[audio; visual]``):
 the attention weights, averaged over the heads, summed over the audio keys and averaged over
 the queries. A weight is not an effect (the values and the residuals differ in size), so
-this describes where each attention looks, beside the swaps, which measure the effect.
+this describes where each attention looks, beside the swaps, which measure the effect. The
+same shares of a freshly initialised CMRAN of the checkpoint's hyperparameters (seed 0) are
+printed beside them: where training, not the inputs, sends the attention.
 
 Usage, from a workspace root whose SEL model is CMRAN, after ``dvc repro evaluate@sel``
 (or in an experiment's checkout)::
@@ -41,9 +43,12 @@ import torch
 from torch import nn
 
 from bench.modality_swap import OUTCOMES, outcome_shares, predict, swap_setup
+from pipeline.config import paths
 from pipeline.data import store
 from pipeline.errors import PipelineError
+from pipeline.models import build_model
 from pipeline.models.cmran import CMRAN
+from pipeline.training.checkpoint import load_checkpoint
 
 AUDIO_PATHS: dict[str, Callable[[CMRAN], nn.Module]] = {
     "attention": lambda model: model.attention,
@@ -156,9 +161,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         shares = outcome_shares(predictions, classes, classes[partners], store.BACKGROUND)
         cells = " | ".join(f"{100 * v:.1f}" for v in shares.values())
         print(f"| {' + '.join(names) or 'none'} | {cells} |")
-    print("\nattention on the audio segments, unmixed videos:")
-    for name, share in attention_on_audio(model, audio, visual).items():
-        print(f"  {name}: {100 * share:.1f} %")
+    _, meta = load_checkpoint(paths.checkpoint("sel"), torch.device("cpu"))
+    torch.manual_seed(0)
+    fresh = build_model(meta["name"], **meta["kwargs"]).eval()
+    trained_shares = attention_on_audio(model, audio, visual)
+    fresh_shares = attention_on_audio(fresh, audio, visual)
+    print("\nattention on the audio segments, unmixed videos (trained; freshly initialised):")
+    for name, share in trained_shares.items():
+        print(f"  {name}: {100 * share:.1f} %; {100 * fresh_shares[name]:.1f} %")
 
 
 if __name__ == "__main__":
