@@ -28,10 +28,10 @@ this describes where each attention looks, beside the swaps, which measure the e
 same shares of a freshly initialised CMRAN of the checkpoint's hyperparameters (seed 0) are
 printed beside them: where training, not the inputs, sends the attention.
 
-Usage, from a workspace root whose SEL model is CMRAN, after ``dvc repro evaluate@sel``
-(or in an experiment's checkout)::
+Usage, from a workspace root whose model is CMRAN, after ``dvc repro evaluate@sel`` (or
+``evaluate@wsel`` with ``--task wsel``; or in an experiment's checkout)::
 
-    python -m bench.cmran_audio_paths [--seed 0]
+    python -m bench.cmran_audio_paths [--task sel|wsel] [--seed 0]
 """
 
 import argparse
@@ -42,7 +42,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from bench.modality_swap import OUTCOMES, outcome_shares, predict, swap_setup
+from bench.modality_swap import OUTCOMES, TASKS, outcome_shares, predict, swap_setup
 from pipeline.config import paths
 from pipeline.data import store
 from pipeline.errors import PipelineError
@@ -147,9 +147,10 @@ def path_sets() -> list[tuple[str, ...]]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=TASKS, default="sel", help="whose checkpoint")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pairing")
     args = parser.parse_args(argv)
-    model, items, classes, partners = swap_setup(args.seed)
+    model, items, classes, partners = swap_setup(args.seed, args.task)
     audio, visual = items["audio"], items["visual"]  # (n, T, d_a), (n, T, ...)
     swapped = audio[partners]  # (n, T, d_a)
     print(f"{len(classes)} test videos with a whole-video event; partner's audio on:")
@@ -161,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         shares = outcome_shares(predictions, classes, classes[partners], store.BACKGROUND)
         cells = " | ".join(f"{100 * v:.1f}" for v in shares.values())
         print(f"| {' + '.join(names) or 'none'} | {cells} |")
-    _, meta = load_checkpoint(paths.checkpoint("sel"), torch.device("cpu"))
+    _, meta = load_checkpoint(paths.checkpoint(args.task), torch.device("cpu"))
     torch.manual_seed(0)
     fresh = build_model(meta["name"], **meta["kwargs"]).eval()
     trained_shares = attention_on_audio(model, audio, visual)

@@ -2,7 +2,8 @@
 
 Every test video whose event spans all 10 segments is given the audio of another such video
 of a different class (a fixed random pairing), keeping its own visual features, and the
-workspace's SEL checkpoint (``data/models/sel.pt``) scores the mixed video. Over its
+workspace's checkpoint of the task (``data/models/sel.pt`` by default; ``--task wsel`` for
+the weakly supervised model) scores the mixed video. Over its
 segments, the bench counts the predictions of:
 
 - **the sound's class**: the class of the video the audio came from;
@@ -13,10 +14,10 @@ A model that weighs both modalities splits between the first two; one that follo
 modality gives that modality's class. The unmixed videos' accuracy is printed beside it
 (as a check that the checkpoint and the data agree).
 
-Usage, from a workspace root after ``dvc repro evaluate@sel`` (or in an experiment's
-checkout)::
+Usage, from a workspace root after ``dvc repro evaluate@sel`` (or ``evaluate@wsel``; or in
+an experiment's checkout)::
 
-    python -m bench.modality_swap [--seed 0] [--batch 64]
+    python -m bench.modality_swap [--task sel|wsel] [--seed 0] [--batch 64]
 """
 
 import argparse
@@ -32,6 +33,7 @@ from pipeline.errors import PipelineError
 from pipeline.training import loop
 from pipeline.training.checkpoint import load_checkpoint
 
+TASKS = ("sel", "wsel")
 OUTCOMES = ("sound's class", "look's class", "another class", "background")
 
 
@@ -85,11 +87,11 @@ def predict(model, audio: torch.Tensor, visual: torch.Tensor, batch: int) -> np.
     return loop.predict(model, batches, torch.device("cpu")).argmax(-1)  # (n, T)
 
 
-def swap_setup(seed: int) -> tuple[torch.nn.Module, dict, np.ndarray, np.ndarray]:
-    """The workspace's SEL model (in eval mode), its test videos whose event spans every
+def swap_setup(seed: int, task: str) -> tuple[torch.nn.Module, dict, np.ndarray, np.ndarray]:
+    """The workspace's model of ``task`` (in eval mode), its test videos whose event spans every
     segment (``items``: their ``audio`` and ``visual`` features), their classes ``(n,)`` and
     each one's partner of another class (:func:`swap_partners` drawn with ``seed``)."""
-    model, _ = load_checkpoint(paths.checkpoint("sel"), torch.device("cpu"))
+    model, _ = load_checkpoint(paths.checkpoint(task), torch.device("cpu"))
     model.eval()
     dataset = AVEDataset(paths.STORE, "test", paths.pooled_features(model.needs_maps))
     full = np.flatnonzero((dataset.labels != store.BACKGROUND).all(axis=1))  # whole-video events
@@ -99,10 +101,11 @@ def swap_setup(seed: int) -> tuple[torch.nn.Module, dict, np.ndarray, np.ndarray
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=TASKS, default="sel", help="whose checkpoint")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pairing")
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args(argv)
-    model, items, classes, partners = swap_setup(args.seed)
+    model, items, classes, partners = swap_setup(args.seed, args.task)
     own = predict(model, items["audio"], items["visual"], args.batch)
     mixed = predict(model, items["audio"][partners], items["visual"], args.batch)
     print(f"{len(classes)} test videos with a whole-video event; unmixed accuracy "
