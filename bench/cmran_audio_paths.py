@@ -114,15 +114,17 @@ def attention_on_audio(model: CMRAN, audio: torch.Tensor, visual: torch.Tensor):
     """Each of :func:`attention_modules`' share of attention on the audio keys, averaged over
     the ``(B, T)`` queries of the videos ``(audio, visual)``; the model's outputs are left as
     they are."""
-    shares, hooks, measuring = {}, [], []
+    shares, hooks, busy = {}, [], set()
 
     def measure(name: str, audio_first: bool):
-        def hook(module, args, kwargs, _output):
-            if measuring:  # the hook's own call of the module
+        def hook(module, args, _kwargs, _output):
+            if module in busy:  # the hook's own call of the module
                 return
-            measuring.append(name)
-            first = memory_share(module, *args[:2]).mean().item()
-            measuring.clear()
+            busy.add(module)
+            try:
+                first = memory_share(module, *args[:2]).mean().item()
+            finally:
+                busy.discard(module)
             shares[name] = first if audio_first else 1 - first
 
         return hook
