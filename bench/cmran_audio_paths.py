@@ -42,7 +42,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from bench.modality_swap import OUTCOMES, TASKS, outcome_shares, predict, swap_setup
+from bench.modality_swap import OUTCOMES, TASKS, outcome_shares, predict, swap_videos
 from pipeline.config import paths
 from pipeline.data import store
 from pipeline.errors import PipelineError
@@ -152,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--task", choices=TASKS, default="sel", help="whose checkpoint")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pairing")
     args = parser.parse_args(argv)
-    model, items, classes, partners = swap_setup(args.seed, args.task)
+    model, meta = load_checkpoint(paths.checkpoint(args.task), torch.device("cpu"))  # eval mode
+    items, classes, partners = swap_videos(model, args.seed)
     audio, visual = items["audio"], items["visual"]  # (n, T, d_a), (n, T, ...)
     swapped = audio[partners]  # (n, T, d_a)
     print(f"{len(classes)} test videos with a whole-video event; partner's audio on:")
@@ -164,7 +165,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         shares = outcome_shares(predictions, classes, classes[partners], store.BACKGROUND)
         cells = " | ".join(f"{100 * v:.1f}" for v in shares.values())
         print(f"| {' + '.join(names) or 'none'} | {cells} |")
-    _, meta = load_checkpoint(paths.checkpoint(args.task), torch.device("cpu"))
     torch.manual_seed(0)
     fresh = build_model(meta["name"], **meta["kwargs"]).eval()
     trained_shares = attention_on_audio(model, audio, visual)

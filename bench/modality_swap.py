@@ -87,16 +87,14 @@ def predict(model, audio: torch.Tensor, visual: torch.Tensor, batch: int) -> np.
     return loop.predict(model, batches, torch.device("cpu")).argmax(-1)  # (n, T)
 
 
-def swap_setup(seed: int, task: str) -> tuple[torch.nn.Module, dict, np.ndarray, np.ndarray]:
-    """The workspace's model of ``task`` (in eval mode), its test videos whose event spans every
-    segment (``items``: their ``audio`` and ``visual`` features), their classes ``(n,)`` and
-    each one's partner of another class (:func:`swap_partners` drawn with ``seed``)."""
-    model, _ = load_checkpoint(paths.checkpoint(task), torch.device("cpu"))
-    model.eval()
+def swap_videos(model, seed: int) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The workspace's test videos whose event spans every segment (``items``: their
+    ``audio`` and ``visual`` features, in ``model``'s input layout), their classes ``(n,)``
+    and each one's partner of another class (:func:`swap_partners` drawn with ``seed``)."""
     dataset = AVEDataset(paths.STORE, "test", paths.pooled_features(model.needs_maps))
     full = np.flatnonzero((dataset.labels != store.BACKGROUND).all(axis=1))  # whole-video events
     classes = dataset.labels[full, 0]  # (n,)
-    return model, dataset.__getitems__(full.tolist()), classes, swap_partners(classes, seed)
+    return dataset.__getitems__(full.tolist()), classes, swap_partners(classes, seed)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -105,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the pairing")
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args(argv)
-    model, items, classes, partners = swap_setup(args.seed, args.task)
+    model, _ = load_checkpoint(paths.checkpoint(args.task), torch.device("cpu"))  # eval mode
+    items, classes, partners = swap_videos(model, args.seed)
     own = predict(model, items["audio"], items["visual"], args.batch)
     mixed = predict(model, items["audio"][partners], items["visual"], args.batch)
     print(f"{len(classes)} test videos with a whole-video event; unmixed accuracy "
