@@ -17,6 +17,12 @@ Changes (``--change``):
   CMRAN). Step 1, the auxiliary objective and Step 3 all use it.
 - ``mean-regions``: PSP's audio-guided attention returns the mean of the map's regions
   (what DPNet reads) instead of their attention-weighted sum.
+- ``class-only`` and ``relevance-only``: CMRAN's SEL loss
+  :math:`\\mathrm{BCE}(e_t, [y_t \\ne bg]) + \\mathrm{CE}(k, c_{video})`
+  (:meth:`pipeline.models.cmran.CMRAN.feature_loss`) keeps only its video-class term or
+  only its per-segment event-relevance term. The term left out trains nothing, so the
+  scores of its head mean nothing; the change is for what the kept term alone teaches the
+  shared layers (where ``bench.cmran_audio_paths`` says the attention looks).
 
 Usage, in an experiment's checkout::
 
@@ -29,16 +35,17 @@ from collections.abc import Callable, Iterator, Sequence
 from unittest import mock
 
 import torch
+import torch.nn.functional as F
 
 from pipeline.config.params import load_params
 from pipeline.losses import video_prediction
 from pipeline.models.ave import AVEBaseline
-from pipeline.models.cmran import CMRAN
+from pipeline.models.cmran import CMRAN, video_event_class
 from pipeline.models.psp import AudioGuidedAttention
 from stages import evaluate, refine, retrain, train
 
 EPS = 1e-8
-CHANGES = ("log-likelihood", "mean-regions")
+CHANGES = ("log-likelihood", "mean-regions", "class-only", "relevance-only")
 
 
 def log_likelihood_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
@@ -51,6 +58,22 @@ def log_likelihood_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> tor
     probabilities = video_prediction(scores).clamp(EPS, 1 - EPS)  # (B, C)
     likelihood = video_labels * probabilities.log() + (1 - video_labels) * (-probabilities).log1p()
     return -likelihood.mean()
+
+
+def cmran_loss_terms(self, features: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The two terms of :meth:`CMRAN.feature_loss`, by name (``class`` and ``relevance``)."""
+    relevance, class_logits = features[..., 0], features[:, 0, 1:]  # (B, T), (B, C)
+    is_event = (labels != self.background).to(relevance.dtype)  # (B, T)
+    event = video_event_class(labels, self.background)  # (B,)
+    return {
+        "relevance": F.binary_cross_entropy_with_logits(relevance, is_event),
+        "class": F.cross_entropy(class_logits, event),
+    }
+
+
+def only(term: str) -> Callable[..., torch.Tensor]:
+    """A :meth:`CMRAN.feature_loss` that keeps one of :func:`cmran_loss_terms`."""
+    return lambda self, features, labels: cmran_loss_terms(self, features, labels)[term]
 
 
 def mean_regions(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
@@ -70,6 +93,9 @@ def changed(change: str) -> Iterator[None]:
             yield
     elif change == "mean-regions":
         with mock.patch.object(AudioGuidedAttention, "forward", mean_regions):
+            yield
+    elif change in ("class-only", "relevance-only"):
+        with mock.patch.object(CMRAN, "feature_loss", only(change.removesuffix("-only"))):
             yield
     else:
         raise SystemExit(f"what_if: --change: expected one of {CHANGES}, found {change!r}")

@@ -60,3 +60,45 @@ def test_unknown_changes_and_stages_are_refused():
         what_if.parse_args(["--change", "mean-regions", "--stages", "train_everything"])
     args = what_if.parse_args(["--change", "mean-regions", "--stages", "train_sel", "evaluate@sel"])
     assert args.stages == ["train_sel", "evaluate@sel"]
+
+
+def _cmran_case():
+    torch.manual_seed(0)
+    model = CMRAN(
+        audio_dim=6,
+        visual_dim=8,
+        n_classes=5,
+        hidden=8,
+        heads=2,
+        av_heads=2,
+        encoder_layers=1,
+        decoder_layers=1,
+        feedforward=16,
+        attention_hidden=8,
+        bottleneck=4,
+    )
+    features = torch.randn(2, 10, 1 + 5)  # (B, T, 1 + C)
+    labels = torch.tensor([[4] * 3 + [1] * 7, [2] * 10])  # background is 4
+    return model, features, labels
+
+
+def test_cmrans_two_loss_terms_sum_to_its_sel_loss_and_are_the_papers():
+    model, features, labels = _cmran_case()
+    terms = what_if.cmran_loss_terms(model, features, labels)
+    total = model.feature_loss(features, labels)
+    assert (terms["relevance"] + terms["class"]).item() == pytest.approx(total.item())
+    # by hand: the video classes are 1 and 2; the first video's first 3 segments are background
+    is_event = torch.tensor([[0.0] * 3 + [1.0] * 7, [1.0] * 10])
+    bce = F.binary_cross_entropy(torch.sigmoid(features[..., 0]), is_event)
+    ce = -torch.log_softmax(features[:, 0, 1:], dim=-1)[[0, 1], [1, 2]].mean()
+    assert terms["relevance"].item() == pytest.approx(bce.item(), rel=1e-6)
+    assert terms["class"].item() == pytest.approx(ce.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("change, term", [("class-only", "class"), ("relevance-only", "relevance")])
+def test_the_one_term_changes_keep_that_term_and_are_undone(change, term):
+    model, features, labels = _cmran_case()
+    terms = what_if.cmran_loss_terms(model, features, labels)
+    with what_if.changed(change):
+        assert model.feature_loss(features, labels).item() == terms[term].item()
+    assert model.feature_loss(features, labels).item() == pytest.approx(sum(terms.values()).item())
