@@ -23,6 +23,11 @@ Changes (``--change``):
   only its per-segment event-relevance term. The term left out trains nothing, so the
   scores of its head mean nothing; the change is for what the kept term alone teaches the
   shared layers (where ``bench.cmran_audio_paths`` says the attention looks).
+- ``standardized-inputs``: CMRAN is given its audio and visual features standardized, each
+  feature (each channel of the maps) to mean 0 and standard deviation 1 over the
+  workspace's training split, in training and in evaluation. CMRAN reads its inputs raw
+  (no input normalisation, official code); this removes the offset and scale the features
+  share across videos.
 
 Usage, in an experiment's checkout::
 
@@ -37,7 +42,9 @@ from unittest import mock
 import torch
 import torch.nn.functional as F
 
+from pipeline.config import paths
 from pipeline.config.params import load_params
+from pipeline.data.dataset import AVEDataset
 from pipeline.losses import video_prediction
 from pipeline.models.ave import AVEBaseline
 from pipeline.models.cmran import CMRAN, video_event_class
@@ -45,7 +52,13 @@ from pipeline.models.psp import AudioGuidedAttention
 from stages import evaluate, refine, retrain, train
 
 EPS = 1e-8
-CHANGES = ("log-likelihood", "mean-regions", "class-only", "relevance-only")
+CHANGES = (
+    "log-likelihood",
+    "mean-regions",
+    "class-only",
+    "relevance-only",
+    "standardized-inputs",
+)
 
 
 def log_likelihood_loss(scores: torch.Tensor, video_labels: torch.Tensor) -> torch.Tensor:
@@ -76,6 +89,37 @@ def only(term: str) -> Callable[..., torch.Tensor]:
     return lambda self, features, labels: cmran_loss_terms(self, features, labels)[term]
 
 
+def feature_statistics(videos: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, ...]]:
+    """Per-feature ``(mean, std)`` of each modality of ``videos`` (``audio`` ``(n, T, d_a)``,
+    ``visual`` ``(n, T, ..., d_v)``), over every axis but the last."""
+    statistics = {}
+    for name in ("audio", "visual"):
+        flat = videos[name].reshape(-1, videos[name].shape[-1]).double()  # (N, d)
+        statistics[name] = (flat.mean(dim=0).float(), flat.std(dim=0).clamp_min(EPS).float())
+    return statistics
+
+
+def standardizing(forward: Callable, statistics_of: Callable[[], dict]) -> Callable:
+    """``forward`` given each input standardized by ``statistics_of()`` (fetched once)."""
+    cache = {}
+
+    def standardized_forward(self, audio, visual, *args, **kwargs):
+        if not cache:
+            cache.update(statistics_of())
+        (a_mean, a_std), (v_mean, v_std) = (cache[k] for k in ("audio", "visual"))
+        audio = (audio - a_mean.to(audio.device)) / a_std.to(audio.device)  # (B, T, d_a)
+        visual = (visual - v_mean.to(visual.device)) / v_std.to(visual.device)  # (B, T, ..., d_v)
+        return forward(self, audio, visual, *args, **kwargs)
+
+    return standardized_forward
+
+
+def training_split_statistics() -> dict[str, tuple[torch.Tensor, ...]]:
+    """:func:`feature_statistics` of the workspace store's training split (maps)."""
+    train = AVEDataset(paths.STORE, "train")
+    return feature_statistics(train.__getitems__(list(range(len(train)))))
+
+
 def mean_regions(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tensor:
     """The ``(B, T, C)`` mean of ``(B, T, R, C)`` regions: no attention."""
     return regions.mean(dim=-2)
@@ -93,6 +137,10 @@ def changed(change: str) -> Iterator[None]:
             yield
     elif change == "mean-regions":
         with mock.patch.object(AudioGuidedAttention, "forward", mean_regions):
+            yield
+    elif change == "standardized-inputs":
+        forward = standardizing(CMRAN.forward, training_split_statistics)
+        with mock.patch.object(CMRAN, "forward", forward):
             yield
     elif change in ("class-only", "relevance-only"):
         with mock.patch.object(CMRAN, "feature_loss", only(change.removesuffix("-only"))):

@@ -102,3 +102,43 @@ def test_the_one_term_changes_keep_that_term_and_are_undone(change, term):
     with what_if.changed(change):
         assert model.feature_loss(features, labels).item() == terms[term].item()
     assert model.feature_loss(features, labels).item() == pytest.approx(sum(terms.values()).item())
+
+
+def test_feature_statistics_are_per_feature_over_every_other_axis():
+    audio = torch.tensor([[[1.0, 10.0], [3.0, 10.0]]])  # (1, 2, 2)
+    visual = torch.arange(16.0).reshape(1, 2, 2, 2, 2)  # (1, T, 2, 2, 2): channel 0 even
+    statistics = what_if.feature_statistics({"audio": audio, "visual": visual})
+    mean, std = statistics["audio"]
+    assert mean.tolist() == [2.0, 10.0]
+    assert std[0].item() == pytest.approx(2**0.5) and std[1].item() == pytest.approx(what_if.EPS)
+    mean, std = statistics["visual"]
+    assert mean.tolist() == [7.0, 8.0]  # the evens 0..14 and the odds 1..15
+    assert std[0].item() == pytest.approx(torch.arange(0.0, 16, 2).std().item())
+
+
+def test_standardizing_gives_the_forward_standardized_inputs_and_fetches_once():
+    seen, fetched = [], []
+    statistics = {
+        "audio": (torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0])),
+        "visual": (torch.tensor([3.0]), torch.tensor([0.5])),
+    }
+
+    def fetch():
+        fetched.append(1)
+        return statistics
+
+    forward = what_if.standardizing(lambda self, a, v, flag=False: seen.append((a, v, flag)), fetch)
+    audio, visual = torch.tensor([[[3.0, 2.0]]]), torch.full((1, 1, 2, 2, 1), 4.0)
+    forward(None, audio, visual, flag=True)
+    forward(None, audio, visual)
+    assert len(fetched) == 1
+    a, v, flag = seen[0]
+    assert a.tolist() == [[[1.0, 0.0]]] and flag is True
+    assert torch.equal(v, torch.full((1, 1, 2, 2, 1), 2.0))
+
+
+def test_the_standardized_inputs_change_wraps_cmrans_forward_and_is_undone():
+    original = CMRAN.forward
+    with what_if.changed("standardized-inputs"):
+        assert CMRAN.forward is not original
+    assert CMRAN.forward is original
