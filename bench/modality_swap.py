@@ -17,15 +17,20 @@ modality gives that modality's class. The unmixed videos' accuracy is printed be
 Usage, from a workspace root after ``dvc repro evaluate@sel`` (or ``evaluate@wsel``; or in
 an experiment's checkout)::
 
-    python -m bench.modality_swap [--task sel|wsel] [--seed 0] [--batch 64]
+    python -m bench.modality_swap [--task sel|wsel] [--seed 0] [--batch 64] [--change C]
+
+``--change`` scores under one of ``bench.what_if``'s changes: the one the checkpoint was
+trained with, when it changes how the model reads its inputs (``standardized-inputs``).
 """
 
 import argparse
+import contextlib
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
+from bench import what_if
 from pipeline.config import paths
 from pipeline.data import store
 from pipeline.data.dataset import AVEDataset
@@ -97,16 +102,22 @@ def swap_videos(model, seed: int) -> tuple[dict, np.ndarray, np.ndarray]:
     return dataset.__getitems__(full.tolist()), classes, swap_partners(classes, seed)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", choices=TASKS, default="sel", help="whose checkpoint")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pairing")
     parser.add_argument("--batch", type=int, default=64)
-    args = parser.parse_args(argv)
+    parser.add_argument("--change", choices=what_if.CHANGES, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
     model, _ = load_checkpoint(paths.checkpoint(args.task), torch.device("cpu"))  # eval mode
     items, classes, partners = swap_videos(model, args.seed)
-    own = predict(model, items["audio"], items["visual"], args.batch)
-    mixed = predict(model, items["audio"][partners], items["visual"], args.batch)
+    with what_if.changed(args.change) if args.change else contextlib.nullcontext():
+        own = predict(model, items["audio"], items["visual"], args.batch)
+        mixed = predict(model, items["audio"][partners], items["visual"], args.batch)
     print(f"{len(classes)} test videos with a whole-video event; unmixed accuracy "
           f"{100 * (own == classes[:, None]).mean():.1f} %")  # fmt: skip
     shares = outcome_shares(mixed, classes, classes[partners], store.BACKGROUND)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.modality_swap import OUTCOMES, outcome_shares, predict, swap_partners
+from bench.modality_swap import OUTCOMES, outcome_shares, parse_args, predict, swap_partners
 from pipeline.errors import PipelineError
 
 
@@ -43,3 +43,10 @@ def test_predict_in_batches_equals_one_pass():
     audio, visual = torch.randn(7, 10, 5, generator=generator), torch.randn(7, 10, 5)
     expected = (audio + visual).argmax(-1).numpy()
     np.testing.assert_array_equal(predict(_Sum(), audio, visual, batch=3), expected)
+
+
+def test_the_change_is_one_of_what_ifs_and_defaults_to_none():
+    assert parse_args([]).change is None
+    assert parse_args(["--change", "standardized-inputs"]).change == "standardized-inputs"
+    with pytest.raises(SystemExit):
+        parse_args(["--change", "faster"])
