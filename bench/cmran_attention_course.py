@@ -17,7 +17,10 @@ a throwaway checkout** (``git worktree add``, then ``dvc checkout``).
 
 Usage, in the checkout of an experiment whose model is CMRAN::
 
-    python -m bench.cmran_attention_course [--change class-only|relevance-only]
+    python -m bench.cmran_attention_course [--change C]
+
+with ``C`` one of ``bench.what_if``'s changes to CMRAN (``class-only``, ``relevance-only``,
+``standardized-inputs``).
 """
 
 import argparse
