@@ -28,7 +28,7 @@ Changes (``--change``):
   workspace's training split, in training and in evaluation. CMRAN reads its inputs raw
   (no input normalisation, official code); this removes the offset and scale the features
   share across videos. The statistics are computed once, from the training split's maps
-  held in memory (about 1 GB at 560 videos, 6 at AVE's 3339).
+  held in memory with a float64 copy (about 2 GB at 560 videos, 10 at AVE's 3339).
 
 Usage, in an experiment's checkout::
 
