@@ -24,7 +24,6 @@ with ``C`` one of ``bench.what_if``'s changes to CMRAN (``class-only``, ``releva
 """
 
 import argparse
-import contextlib
 from collections.abc import Callable, Sequence
 from unittest import mock
 
@@ -93,10 +92,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of swap_videos' pairing")
     args = parser.parse_args(argv)
     rows: list[dict] = []
-    change = what_if.changed(args.change) if args.change else contextlib.nullcontext()
     videos_of = lambda model: swap_videos(model, args.seed)[0]  # noqa: E731
     run_epoch = recorder(rows, videos_of, Trainer.run_epoch)
-    with change, mock.patch.object(Trainer, "run_epoch", run_epoch):
+    with what_if.changed(args.change), mock.patch.object(Trainer, "run_epoch", run_epoch):
         what_if.STAGES["train_sel"]()
     print(f"attention on the audio segments after each epoch ({args.change or 'the whole loss'}):")
     print(table(rows))

@@ -24,7 +24,6 @@ trained with, when it changes how the model reads its inputs (``standardized-inp
 """
 
 import argparse
-import contextlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -115,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     model, _ = load_checkpoint(paths.checkpoint(args.task), torch.device("cpu"))  # eval mode
     items, classes, partners = swap_videos(model, args.seed)
-    with what_if.changed(args.change) if args.change else contextlib.nullcontext():
+    with what_if.changed(args.change):
         own = predict(model, items["audio"], items["visual"], args.batch)
         mixed = predict(model, items["audio"][partners], items["visual"], args.batch)
     print(f"{len(classes)} test videos with a whole-video event; unmixed accuracy "

@@ -127,9 +127,11 @@ def mean_regions(self, audio: torch.Tensor, regions: torch.Tensor) -> torch.Tens
 
 
 @contextlib.contextmanager
-def changed(change: str) -> Iterator[None]:
-    """The ``--change`` patched in for the duration of the block."""
-    if change == "log-likelihood":
+def changed(change: str | None) -> Iterator[None]:
+    """The ``--change`` patched in for the duration of the block (``None``: no change)."""
+    if change is None:
+        yield
+    elif change == "log-likelihood":
         loss = staticmethod(log_likelihood_loss)
         with (
             mock.patch.object(AVEBaseline, "wsel_loss", loss),

@@ -142,3 +142,9 @@ def test_the_standardized_inputs_change_wraps_cmrans_forward_and_is_undone():
     with what_if.changed("standardized-inputs"):
         assert CMRAN.forward is not original
     assert CMRAN.forward is original
+
+
+def test_no_change_patches_nothing():
+    original = (CMRAN.forward, CMRAN.feature_loss, AudioGuidedAttention.forward)
+    with what_if.changed(None):
+        assert (CMRAN.forward, CMRAN.feature_loss, AudioGuidedAttention.forward) == original
