@@ -534,7 +534,7 @@ def write_artifact(figures: list[Figure], settings: dict, bench: dict, doc: Path
     write_readme(doc, artifact_markdown(artifact), DOC_MARKERS)
 
 
-def _parse_set(items: list[str]) -> dict[str, float | int]:
+def parse_set(items: list[str]) -> dict[str, float | int]:
     """``key=value`` overrides of :func:`generate_synthetic` (ints stay ints)."""
     overrides = {}
     for item in items:
@@ -558,7 +558,7 @@ def main() -> None:
     whole = args.epochs > 0 and not args.no_probes and args.variants == list(VARIANTS)
     if args.write and (args.set or not whole):
         parser.error("--write needs the whole bench (probes and every variant) on the defaults")
-    overrides = _parse_set(args.set)
+    overrides = parse_set(args.set)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ave"
