@@ -34,6 +34,7 @@ from bench.calibration import (
     calibration_figures,
     format_figures,
     generator_settings,
+    mean_over_seeds,
     plan_figures,
     probe_accuracy,
     probe_figures,
@@ -195,6 +196,29 @@ def test_anchor_figures_by_hand():
         ("AVE A+V-att", True),
     ]
     assert not anchor_figures({"av_att": {"accuracy": 0.727}}, gt=0.72)[0].met  # above GT
+
+
+def test_mean_over_seeds_by_hand():
+    runs = [
+        {"a": {"accuracy": 0.50}, "v": {"accuracy": 0.60}},
+        {"a": {"accuracy": 0.56}, "v": {"accuracy": 0.60}},
+        {"a": {"accuracy": 0.59}, "v": {"accuracy": 0.57}},
+    ]
+    means = mean_over_seeds(runs)
+    assert means["a"] == {"accuracy": pytest.approx(0.55), "seeds": [0.50, 0.56, 0.59]}
+    assert means["v"]["accuracy"] == pytest.approx(0.59)
+    # the verdict is the mean's: seed 0's 0.50 alone would miss A's 59.5 ± 2
+    assert anchor_figures(means, gt=0.822)[0].met is False
+    assert anchor_figures(mean_over_seeds(runs[2:]), gt=0.822)[0].met is True
+
+
+def test_the_artifacts_anchors_are_the_mean_of_its_seeds(artifact):
+    value = _values(artifact)
+    seeds = artifact["anchor_seeds"]
+    assert sorted(seeds) == sorted(["A", "V", "V-att", "A+V", "A+V-att"])
+    for name, accuracies in seeds.items():
+        assert len(accuracies) == artifact["bench"]["seeds"]
+        assert value[f"AVE {name}"] == pytest.approx(np.mean(accuracies)), name
 
 
 def test_verdict_line_names_the_missed_targets():
