@@ -588,6 +588,8 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"write {ARTIFACT} and {DOC}")
     args = parser.parse_args()
     whole = args.epochs > 0 and not args.no_probes and args.variants == list(VARIANTS)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if args.write and (args.set or not whole):
         parser.error("--write needs the whole bench (probes and every variant) on the defaults")
     overrides = parse_set(args.set)
