@@ -34,6 +34,7 @@ from bench.calibration import (
     calibration_figures,
     format_figures,
     generator_settings,
+    main,
     mean_over_seeds,
     plan_figures,
     probe_accuracy,
@@ -272,3 +273,11 @@ def test_bench_runs_end_to_end_on_a_tiny_store(tiny_store_kwargs, tmp_path):
     assert names[16:] == ["AVE A", "AVE V", "AVE V-att", "AVE A+V", "AVE A+V-att"]
     table = format_figures(figures)
     assert table.count("\n") == len(figures) + 1
+
+
+def test_zero_training_seeds_are_refused(monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["calibration", "--seeds", "0"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert "--seeds must be at least 1, got 0" in capsys.readouterr().err
