@@ -27,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.calibration import generator_settings, parse_set, probe_accuracy, source_features
+from bench.calibration import generator_settings, parse_set, probe_accuracy, probe_features
 from pipeline.data import store
-from pipeline.data.pooled import pool_visual
 from pipeline.data.synthetic import SyntheticPlan, generate_synthetic
 
 PROBES = ("video, 10 segments", "video, event segments", "event segment")
@@ -82,13 +81,14 @@ def class_probes(
     }
 
 
+MODALITIES = ("audio", "visual 7x7 mean", "visual at the source")  # probe_features' names
+
+
 def modality_features(root: Path, plan: SyntheticPlan, source_sigma: float) -> dict:
-    """The ``(n, T, D)`` features of each modality the bench probes."""
-    return {
-        "audio": np.asarray(store.read_array(root / store.AUDIO), dtype=np.float32),
-        "visual 7x7 mean": pool_visual(root / store.VISUAL),
-        "visual at the source": source_features(root, plan, source_sigma),
-    }
+    """The ``(n, T, D)`` features of each of :data:`MODALITIES`, as the calibration bench
+    reads them (:func:`bench.calibration.probe_features`)."""
+    features = probe_features(root, plan, source_sigma)
+    return {name: features[name] for name in MODALITIES}
 
 
 def evidence_table(root: Path, plan: SyntheticPlan, source_sigma: float) -> dict:
