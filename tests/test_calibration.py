@@ -23,15 +23,18 @@ from bench.calibration import (
     ARTIFACT,
     DOC,
     DOC_MARKERS,
+    EPOCHS,
     PAPER_SPREAD,
     PROBES,
     TIAN_2018,
+    VALIDATE_EVERY,
     Figure,
     anchor_figures,
     artifact_markdown,
     ave_statistics,
     background_shares,
     calibration_figures,
+    every_nth_epoch,
     format_figures,
     generator_settings,
     main,
@@ -49,6 +52,7 @@ from pipeline.config.schema import readme_block
 from pipeline.data import store
 from pipeline.data.synthetic import SyntheticVideo, generate_synthetic
 from pipeline.models.ave import VARIANTS
+from pipeline.training.loop import Validation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +75,31 @@ def test_the_committed_calibration_is_of_the_current_generator_defaults(artifact
     # and the default profile generates exactly that data
     params = yaml.safe_load((ROOT / "params.yaml").read_text())["data"]["synthetic"]
     assert {key: settings[key] for key in params} == params
+
+
+def test_the_committed_anchors_were_trained_with_the_benchs_protocol(artifact):
+    assert artifact["bench"]["epochs"] == EPOCHS
+    assert artifact["bench"]["validate_every"] == VALIDATE_EVERY
+
+
+def test_every_nth_epoch_scores_epochs_1_6_11_only():
+    scored = []
+
+    def score(model):
+        scored.append(len(scored))
+        return {"accuracy": 0.5}
+
+    thinned = every_nth_epoch(Validation("accuracy", score), 5)
+    rows = [thinned.score(None)["accuracy"] for _ in range(12)]
+    assert [epoch + 1 for epoch, row in enumerate(rows) if row == 0.5] == [1, 6, 11]
+    assert rows.count(-1.0) == 9 and len(scored) == 3
+    assert not thinned.better(-1.0, 0.0)
+
+
+def test_the_checkpoint_is_one_of_the_scored_epochs(tiny_store_kwargs, tmp_path):
+    generate_synthetic(tmp_path / "ave", **tiny_store_kwargs)
+    trained = train_variants(tmp_path / "ave", epochs=8, variants=("a",), hidden=8)
+    assert trained["a"]["best_epoch"] in (1, 6)
 
 
 def test_the_doc_table_is_generated_from_the_artifact(artifact):
