@@ -317,17 +317,26 @@ def probe_accuracy(
     return float(probe.score(scaler.transform(x_test), y_test))
 
 
+def modality_features(
+    root: Path, plan: SyntheticPlan, source_sigma: float
+) -> dict[str, np.ndarray]:
+    """The ``(n, T, D)`` features of the three single-modality probes of :data:`PROBES`:
+    the audio, the 7x7-averaged map and the map under the source's footprint."""
+    return {
+        "audio": np.asarray(store.read_array(root / store.AUDIO), dtype=np.float32),  # (n, T, A)
+        "visual 7x7 mean": pool_visual(root / store.VISUAL),  # (n, T, C)
+        "visual at the source": source_features(root, plan, source_sigma),  # (n, T, C)
+    }
+
+
 def probe_features(root: Path, plan: SyntheticPlan, source_sigma: float) -> dict[str, np.ndarray]:
     """The ``(n, T, D)`` features of each probe of :data:`PROBES`."""
-    audio = np.asarray(store.read_array(root / store.AUDIO), dtype=np.float32)  # (n, T, A)
-    mean = pool_visual(root / store.VISUAL)  # (n, T, C)
+    single = modality_features(root, plan, source_sigma)
+    audio, mean, source = single.values()
     joint = np.concatenate([audio, mean], axis=-1)  # (n, T, A + C)
     video = np.broadcast_to(joint.mean(axis=1, keepdims=True), joint.shape)  # (n, T, A + C)
-    source = source_features(root, plan, source_sigma)  # (n, T, C)
     return {
-        "audio": audio,
-        "visual 7x7 mean": mean,
-        "visual at the source": source,
+        **single,
         "A+V mean": joint,
         "A+V mean + video mean": np.concatenate([joint, video], axis=-1),
         "A+V mean + source": np.concatenate([joint, source], axis=-1),

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.calibration import generator_settings, parse_set, probe_accuracy, probe_features
+from bench.calibration import generator_settings, modality_features, parse_set, probe_accuracy
 from pipeline.data import store
 from pipeline.data.synthetic import SyntheticPlan, generate_synthetic
 
@@ -79,16 +79,6 @@ def class_probes(
             np.flatnonzero(np.isin(segment_rows, test)),
         ),
     }
-
-
-MODALITIES = ("audio", "visual 7x7 mean", "visual at the source")  # probe_features' names
-
-
-def modality_features(root: Path, plan: SyntheticPlan, source_sigma: float) -> dict:
-    """The ``(n, T, D)`` features of each of :data:`MODALITIES`, as the calibration bench
-    reads them (:func:`bench.calibration.probe_features`)."""
-    features = probe_features(root, plan, source_sigma)
-    return {name: features[name] for name in MODALITIES}
 
 
 def evidence_table(root: Path, plan: SyntheticPlan, source_sigma: float) -> dict:
