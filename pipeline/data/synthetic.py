@@ -248,11 +248,18 @@ def _background_video(rng: np.random.Generator) -> SyntheticVideo:
 def _place_objects(
     rng: np.random.Generator, video: SyntheticVideo, map_size: int, clutter: int, mixing: dict
 ) -> None:
-    """Draw the video's confusers, its source path and its clutter objects."""
-    confuser, u = _other_class(rng, video.cls), rng.random()
+    """Draw the video's confusers, its source path and its clutter objects.
+
+    Both candidate confusers and the sharing draw are taken whatever ``shared_confusion``
+    is, so the plan consumes the same random numbers at any value: stores that differ only
+    in ``shared_confusion`` share every other draw (classes, windows, paths, clutter,
+    noise), and the calibration bench compares its candidates on paired data
+    (``tests/data/test_synthetic.py::test_shared_confusion_changes_only_the_visual_confusers``).
+    """
+    drawn = {m: (_other_class(rng, video.cls), rng.random()) for m in MODALITIES}
+    shared = rng.random() < mixing["shared_confusion"]
     for modality in MODALITIES:
-        if modality == "visual" and rng.random() >= mixing["shared_confusion"]:
-            confuser, u = _other_class(rng, video.cls), rng.random()
+        confuser, u = drawn[MODALITIES[0] if shared else modality]
         video.confusers[modality] = (confuser, u * mixing[f"{modality}_confusion"])
     video.path = _path(rng, map_size)
     video.clutter = [

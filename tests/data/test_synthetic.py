@@ -449,6 +449,32 @@ def test_shared_confusion_is_the_share_of_videos_with_one_confuser(shared):
     assert same == pytest.approx(shared, abs=0.08)
 
 
+def test_shared_confusion_changes_only_the_visual_confusers(tiny_store_kwargs, tmp_path):
+    """Stores that differ only in ``shared_confusion`` are paired: the same classes, windows,
+    paths, clutter and audio, byte for byte; only the look's confuser of some videos moves."""
+    kwargs = {**tiny_store_kwargs, "audio_confusion": 0.6, "visual_confusion": 0.6}
+    plans = {
+        shared: generate_synthetic(tmp_path / str(shared), **{**kwargs, "shared_confusion": shared})
+        for shared in (0.0, 1.0)
+    }
+    apart, together = plans[0.0].videos, plans[1.0].videos
+    for a, b in zip(apart, together, strict=True):
+        assert (a.cls, a.confusers["audio"]) == (b.cls, b.confusers["audio"])
+        np.testing.assert_array_equal(a.labels(), b.labels())
+        np.testing.assert_array_equal(a.path, b.path)
+        assert [(c, tuple(cell)) for c, cell in a.clutter] == [
+            (c, tuple(cell)) for c, cell in b.clutter
+        ]
+        assert b.confusers["visual"] == b.confusers["audio"]
+    moved = [a.confusers["visual"] != b.confusers["visual"] for a, b in zip(apart, together)]
+    assert 0 < sum(moved) < len(moved) + 1
+    files = {shared: _arrays(tmp_path / str(shared)) for shared in plans}
+    assert set(files[0.0]) == set(files[1.0])
+    for name, array in files[0.0].items():
+        same = np.array_equal(array, files[1.0][name])
+        assert same == ("visual" not in name), name
+
+
 def test_zero_confusion_gives_pure_instances():
     world = _world(0, 16, 32)
     video = synthetic.SyntheticVideo((0, T), 3)
