@@ -431,10 +431,10 @@ def generate_synthetic(
     audio_noise: float = 0.35,
     visual_noise: float = 0.35,
     audio_confusion: float = 0.65,
-    visual_confusion: float = 0.65,
-    shared_confusion: float = 0.2,
+    visual_confusion: float = 0.68,
+    shared_confusion: float = 0.0,
     clutter: int = 2,
-    clutter_strength: float = 1.8,
+    clutter_strength: float = 1.5,
     border_strength: float = 0.6,
     source_sigma: float = 1.8,
 ) -> SyntheticPlan:
@@ -460,11 +460,11 @@ def generate_synthetic(
         visual_noise: standard deviation of the visual texture (default: 0.35).
         audio_confusion: largest weight of the confuser class in a video's sound of its
             class, in [0, 1]; weights are uniform below it (default: 0.65).
-        visual_confusion: the same for the video's look of its class (default: 0.65).
+        visual_confusion: the same for the video's look of its class (default: 0.68).
         shared_confusion: probability that both modalities share the confuser and its
-            weight (default: 0.2).
+            weight (default: 0.0: each modality draws its own).
         clutter: silent objects of other classes standing in each visual map (default: 2).
-        clutter_strength: peak amplitude of a clutter object (default: 1.8).
+        clutter_strength: peak amplitude of a clutter object (default: 1.5).
         border_strength: amplitude of the onset/offset signatures relative to the source
             (default: 0.6).
         source_sigma: width (standard deviation, in cells) of the sound source's Gaussian
