@@ -451,7 +451,7 @@ def test_shared_confusion_is_the_share_of_videos_with_one_confuser(shared):
 
 def test_shared_confusion_changes_only_the_visual_confusers(tiny_store_kwargs, tmp_path):
     """Stores that differ only in ``shared_confusion`` are paired: the same classes, windows,
-    paths, clutter and audio, byte for byte; only the look's confuser of some videos moves."""
+    paths, clutter and audio, byte for byte; only the look's confusers move."""
     kwargs = {**tiny_store_kwargs, "audio_confusion": 0.6, "visual_confusion": 0.6}
     plans = {
         shared: generate_synthetic(tmp_path / str(shared), **{**kwargs, "shared_confusion": shared})
@@ -466,12 +466,31 @@ def test_shared_confusion_changes_only_the_visual_confusers(tiny_store_kwargs, t
             (c, tuple(cell)) for c, cell in b.clutter
         ]
         assert b.confusers["visual"] == b.confusers["audio"]
-    moved = [a.confusers["visual"] != b.confusers["visual"] for a, b in zip(apart, together)]
-    assert 0 < sum(moved) < len(moved) + 1
+        assert a.confusers["visual"] != b.confusers["visual"]  # apart: the look's own draw
     files = {shared: _arrays(tmp_path / str(shared)) for shared in plans}
     assert set(files[0.0]) == set(files[1.0])
     for name, array in files[0.0].items():
         same = np.array_equal(array, files[1.0][name])
+        assert same == ("visual" not in name), name
+
+
+def test_confusion_weights_change_only_the_features(tiny_store_kwargs, tmp_path):
+    """Stores that differ only in ``visual_confusion`` are paired: the same plan (confusers'
+    classes, their draws ``u``) and the same audio, byte for byte; the look's confuser weight
+    is ``u`` times the setting, so only the visual features move."""
+    kwargs = {**tiny_store_kwargs, "audio_confusion": 0.6, "shared_confusion": 0.0}
+    plans = {
+        weight: generate_synthetic(tmp_path / str(weight), **{**kwargs, "visual_confusion": weight})
+        for weight in (0.4, 0.8)
+    }
+    for a, b in zip(plans[0.4].videos, plans[0.8].videos, strict=True):
+        assert a.confusers["audio"] == b.confusers["audio"]
+        (class_a, weight_a), (class_b, weight_b) = a.confusers["visual"], b.confusers["visual"]
+        assert class_a == class_b and weight_b == pytest.approx(2 * weight_a)
+        np.testing.assert_array_equal(a.labels(), b.labels())
+    files = {weight: _arrays(tmp_path / str(weight)) for weight in plans}
+    for name, array in files[0.4].items():
+        same = np.array_equal(array, files[0.8][name])
         assert same == ("visual" not in name), name
 
 
