@@ -53,12 +53,36 @@ def existing_experiments(baseline: str) -> dict[str, str]:
 
 
 def code_deps(commit: str) -> set[str]:
-    """Every dependency path of every stage of ``dvc.yaml`` at ``commit``, and the file."""
+    """The stage inputs that git holds at ``commit``: every dependency path of every stage of
+    ``dvc.yaml`` and the file itself, less what a stage writes (:func:`stage_outputs`).
+
+    A file that one stage writes and another reads, such as ``metrics/refine.json`` (a dep of
+    ``report``), is determined by the inputs of the stage that writes it, and every experiment
+    writes it again: a commit that only recommits it changes no input. The outputs of an
+    ``always_changed`` stage stay inputs: they record files outside git (``download`` writes
+    the sha256 of the user's data to ``metrics/download.json``).
+    """
     stages = yaml.safe_load(git("show", f"{commit}:dvc.yaml"))["stages"]
     deps = {"dvc.yaml"}
     for stage in stages.values():
         deps |= set(stage.get("do", stage).get("deps", []))
-    return deps
+    return deps - stage_outputs(stages)
+
+
+def stage_outputs(stages: dict) -> set[str]:
+    """The paths that the stages of a ``dvc.yaml`` write (``outs``, ``metrics``, ``plots``),
+    each ``foreach`` stage's ``${item}`` expanded, except those of ``always_changed`` stages."""
+    written: set[str] = set()
+    for stage in stages.values():
+        body = stage.get("do", stage)
+        if body.get("always_changed"):
+            continue
+        items = stage.get("foreach", [None])
+        for key in ("outs", "metrics", "plots"):
+            for entry in body.get(key, []):
+                path = next(iter(entry)) if isinstance(entry, dict) else entry
+                written |= {path.replace("${item}", str(item)) for item in items}
+    return written
 
 
 def _params(commit: str) -> object:

@@ -23,7 +23,12 @@ from pipeline.evaluation.metrics import segment_metrics
 from pipeline.evaluation.stats import seed_summary
 from pipeline.experiments import tables
 from pipeline.experiments.ablations import Experiment, load_ablations, override_text, plan
-from pipeline.experiments.reuse import inputs_key, inputs_unchanged, require_clean_head
+from pipeline.experiments.reuse import (
+    code_deps,
+    inputs_key,
+    inputs_unchanged,
+    require_clean_head,
+)
 from pipeline.experiments.tables import (
     NOT_COMPUTED,
     SYNTHETIC_FINDINGS,
@@ -641,6 +646,35 @@ def test_experiments_of_an_earlier_commit_hold_while_no_stage_input_changes(tmp_
     # the key of the stage inputs: equal exactly where the inputs are
     assert inputs_key(commits[0]) == inputs_key(commits[1])
     assert inputs_key(commits[1]) != inputs_key(commits[3]) != inputs_key(commits[4])
+
+
+def test_a_recommitted_output_of_a_stage_changes_no_input(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    stages = {
+        "fetch": {"cmd": "f", "deps": ["f.py"], "always_changed": True, "outs": ["data.json"]},
+        "eval": {
+            "foreach": ["a", "b"],
+            "do": {"cmd": "e ${item}", "deps": ["e.py"], "metrics": [{"m/${item}.json": {}}]},
+        },
+        "report": {"cmd": "r", "deps": ["r.py", "data.json", "m/a.json", "m/b.json"]},
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    for path in ("f.py", "e.py", "r.py", "data.json", "m/a.json", "m/b.json"):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text("1\n")
+    _git(tmp_path, "init", "-q")
+
+    def commit(path: str) -> str:
+        (tmp_path / path).write_text("2\n")
+        _git(tmp_path, "commit", "-qam", path)
+        return _run(["git", "rev-parse", "HEAD"], tmp_path).stdout.strip()
+
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-qm", "base")
+    base = _run(["git", "rev-parse", "HEAD"], tmp_path).stdout.strip()
+    assert code_deps(base) == {"dvc.yaml", "f.py", "e.py", "r.py", "data.json"}
+    assert inputs_unchanged(base, commit("m/b.json"))  # every experiment writes it again
+    assert not inputs_unchanged(base, commit("data.json"))  # it records files outside git
 
 
 def test_a_rendered_table_does_not_block_the_next_run_but_changed_code_does(tmp_path, monkeypatch):
