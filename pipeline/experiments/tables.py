@@ -146,6 +146,15 @@ def _outcomes(tasks: dict[str, tuple[str, str]], earlier: Set[str]) -> dict[str,
     return outcome
 
 
+def _alive(tasks: dict[str, tuple[str, str]], workers: int) -> int:
+    """The queue workers known to be alive: those ``dvc queue status`` lists, and at least
+    one per running task. A loaded machine can make celery's ping time out, and the status
+    then lists no worker while every worker runs a task (it happened here: ``dvc queue
+    start`` then started two more of the same names)."""
+    running = sum(state == "Running" for _, state in tasks.values())
+    return max(workers, running)
+
+
 def _start_workers(jobs: int) -> None:
     """``dvc queue start -j jobs``: DVC starts the workers missing up to ``jobs``."""
     start_detached([sys.executable, "-m", "dvc", "queue", "start", "-j", str(jobs)])
@@ -191,7 +200,7 @@ def wait_for_queue(
                     finished[name] = outcomes[name]
                     bar.update(1)
             queued = any(outcomes.get(name) == "Queued" for name in names)
-            short = short + 1 if queued and workers < jobs else 0
+            short = short + 1 if queued and _alive(tasks, workers) < jobs else 0
             if short >= 2 and time.monotonic() - started >= grace:
                 print(f"tables: {workers} of {jobs} queue workers left, starting the others")
                 _start_workers(jobs)

@@ -521,6 +521,24 @@ def test_workers_just_started_are_not_started_twice(monkeypatch):
     assert started == []
 
 
+def test_running_tasks_count_as_workers_when_the_status_lists_none(monkeypatch):
+    # under load celery's ping times out: "0 active" while two workers run a task each
+    started: list[int] = []
+    monkeypatch.setattr(tables, "_start_workers", started.append)
+
+    def wait(busy: dict, done: dict) -> None:
+        polls = iter([(busy, 0)] * 3 + [(done, 0)])
+        monkeypatch.setattr(tables, "_queue_status", lambda: next(polls))
+        tables.wait_for_queue(set(name for name, _ in done.values()), jobs=2, poll=0, grace=0)
+
+    wait(
+        _tasks(a="Running", b="Running", c="Queued"), _tasks(a="Success", b="Success", c="Success")
+    )
+    assert started == []
+    wait(_tasks(a="Running", c="Queued"), _tasks(a="Success", c="Success"))
+    assert started == [2]  # one worker short: start the missing one
+
+
 def test_a_task_that_ended_before_this_run_does_not_finish_its_namesake(monkeypatch):
     # an experiment stopped by hand stays listed as Failed under the same name
     polls = iter(
