@@ -200,9 +200,10 @@ def wait_for_queue(
                     finished[name] = outcomes[name]
                     bar.update(1)
             queued = any(outcomes.get(name) == "Queued" for name in names)
-            short = short + 1 if queued and _alive(tasks, workers) < jobs else 0
+            alive = _alive(tasks, workers)
+            short = short + 1 if queued and alive < jobs else 0
             if short >= 2 and time.monotonic() - started >= grace:
-                print(f"tables: {workers} of {jobs} queue workers left, starting the others")
+                print(f"tables: {alive} of {jobs} queue workers left, starting the others")
                 _start_workers(jobs)
                 short, started = 0, time.monotonic()
     return finished

@@ -529,7 +529,7 @@ def test_running_tasks_count_as_workers_when_the_status_lists_none(monkeypatch):
     def wait(busy: dict, done: dict) -> None:
         polls = iter([(busy, 0)] * 3 + [(done, 0)])
         monkeypatch.setattr(tables, "_queue_status", lambda: next(polls))
-        tables.wait_for_queue(set(name for name, _ in done.values()), jobs=2, poll=0, grace=0)
+        tables.wait_for_queue({name for name, _ in done.values()}, jobs=2, poll=0, grace=0)
 
     wait(
         _tasks(a="Running", b="Running", c="Queued"), _tasks(a="Success", b="Success", c="Success")
